@@ -1,0 +1,1 @@
+"""Instructor-side tooling: the sample class, the class runner and the TA summary."""

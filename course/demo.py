@@ -1,0 +1,32 @@
+"""The package's main job on the sample class, in this course folder (``make demo``):
+
+generate_assignment -> submitted/ (the sample class) -> autograde -> generate_feedback ->
+export (grades.csv) -> TA summary, then the grade table and where everything is.
+Safe to re-run: every step overwrites its own output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course import sample_class
+from course.grade import grade_assignment, step
+from graders import ASSIGNMENT, COURSE_ROOT
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
+    parser.add_argument("--students", nargs="*", help="a subset of the sample class")
+    args = parser.parse_args(argv)
+    step(args.course, "generate_assignment", ASSIGNMENT, "--force")
+    names = sample_class.write_class(args.course, args.students)
+    print(f"submitted/: {len(names)} sample students")
+    grade_assignment(args.course, names)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Grade what is in submitted/ (``make grade``): autograde one process per student, then
+generate_feedback, export grades.csv and write the TA summary; print the grade table.
+
+    python -m course.grade [--course DIR] [--students ID ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+from course import runner, summary
+from graders import ASSIGNMENT, COURSE_ROOT, data
+
+
+def step(course: Path, *args: str) -> None:
+    done = runner.nbgrader(course, *args)
+    if done.returncode != 0:
+        print(done.stdout + done.stderr, file=sys.stderr)
+        raise SystemExit(f"nbgrader {' '.join(args)} failed (exit {done.returncode})")
+
+
+def grade_assignment(course: Path, names=None) -> list[runner.GradingRun]:
+    start = time.perf_counter()
+    data.verify()  # never grade against files that are not the official Fashion-MNIST
+    names = list(names or runner.students(course))
+    if not names:
+        raise SystemExit(
+            f"nothing to grade: {course / 'submitted'}/<student>/{ASSIGNMENT}/ is empty"
+        )
+    print(f"autograding {len(names)} submissions, one process each ...", flush=True)
+    runs = runner.grade_class(course, names)
+    step(course, "generate_feedback", ASSIGNMENT, "--force")
+    step(course, "export", "--to", str(course / "grades.csv"))
+    report = summary.write_summary(course)
+
+    seconds = {r.student: r.seconds for r in runs}
+    print(f"\n{'student':25s} | automatic points | graded in")
+    with open(course / "grades.csv") as fh:
+        for row in csv.DictReader(fh):
+            if row["assignment"] == ASSIGNMENT and row["student_id"] in seconds:
+                print(
+                    f"{row['student_id']:25s} | {float(row['raw_score']):6.2f} of "
+                    f"{float(row['max_score']):g}    | {seconds[row['student_id']]:5.0f} s"
+                )
+    failed = [r for r in runs if not r.ok]
+    print(f"\nnot graded: {', '.join(f'{r.student} ({r.reason})' for r in failed) or 'none'}")
+    print(f"feedback:   {course / 'feedback'}/<student>/{ASSIGNMENT}/{ASSIGNMENT}.html")
+    print(f"grades:     {course / 'grades.csv'}")
+    print(f"TA summary: {report}")
+    print(f"took {time.perf_counter() - start:.0f} s")
+    return runs
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
+    parser.add_argument("--students", nargs="*")
+    args = parser.parse_args(argv)
+    grade_assignment(args.course, args.students)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""The sample class: fake submissions named by the result they should get, and that result.
+
+Each submission is made from the *release* notebook, the way a student would make it:
+answers typed into the answer cells (taken from the instructor's solutions, then edited
+per scenario), cells inserted, edited or deleted. ``EXPECTED`` is the one table of
+expected automatic points per grade id; the end-to-end test and ``make demo`` use both.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+
+from graders import ASSIGNMENT, COURSE_ROOT
+from graders.hidden import POINTS
+
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.MULTILINE)
+
+SAMPLE_EXPLANATION = (
+    "Convolution does not throw information away at first: conv1 turns 784 pixels into 21,632 "
+    "values per image. Pooling then keeps the strongest response per 2x2 window, losing only "
+    "exact positions. With 320 shared weights conv1 does what a dense layer would need "
+    "16,981,120 for; pooled features changed less than pixels in the shift probe; the conv "
+    "model reached 0.887 test accuracy against 0.862 for the dense one."
+)
+
+
+def _cell(nb, grade_id):
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            return cell
+    raise KeyError(grade_id)
+
+
+def _index(nb, grade_id) -> int:
+    return nb.cells.index(_cell(nb, grade_id))
+
+
+def _solutions(source_nb) -> dict[str, str]:
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: SOLUTION_MARKERS.sub("", cell.source)
+        for cell in source_nb.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    }
+
+
+def _answer(nb, grade_id, text):
+    _cell(nb, grade_id).source = text
+
+
+def _replace(nb, grade_id, old, new):
+    cell = _cell(nb, grade_id)
+    assert old in cell.source, (grade_id, old)
+    cell.source = cell.source.replace(old, new)
+
+
+def _insert_before(nb, grade_id, source):
+    nb.cells.insert(_index(nb, grade_id), nbformat.v4.new_code_cell(source))
+
+
+# ----------------------------------------------------------------- scenarios
+# Each edits a notebook that already holds every correct answer (passes_all).
+
+
+def untouched_release(nb, release):
+    return copy.deepcopy(release)
+
+
+def dense_only(nb, release):
+    _answer(
+        nb,
+        "build_conv_model_answer",
+        """def build_conv_model():
+    model = tf.keras.models.Sequential([
+        tf.keras.Input(shape=(28, 28, 1)),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(128, activation="relu"),
+        tf.keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+""",
+    )
+    return nb
+
+
+def no_pooling(nb, release):
+    cell = _cell(nb, "build_conv_model_answer")
+    cell.source = "\n".join(line for line in cell.source.splitlines() if "MaxPooling2D" not in line)
+    return nb
+
+
+def filters_64(nb, release):
+    """The current public lab's variant: 64 filters in both convolutions."""
+    cell = _cell(nb, "build_conv_model_answer")
+    cell.source = cell.source.replace("Conv2D(32,", "Conv2D(64,")
+    return nb
+
+
+def course_input_shape_idiom(nb, release):
+    """Correct model written as the course writes it: input_shape= on the first layer."""
+    _answer(
+        nb,
+        "build_conv_model_answer",
+        """def build_conv_model():
+    model = tf.keras.models.Sequential([
+        tf.keras.layers.Conv2D(32, (3,3), activation='relu', input_shape=(28, 28, 1)),
+        tf.keras.layers.MaxPooling2D(2, 2),
+        tf.keras.layers.Conv2D(32, (3,3), activation=tf.nn.relu),
+        tf.keras.layers.MaxPool2D(2, 2),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(128, activation='relu'),
+        tf.keras.layers.Dense(10, activation='softmax')
+    ])
+    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    return model
+""",
+    )
+    return nb
+
+
+def wrong_shape_predictions(nb, release):
+    """Rounds 11 / 2 up instead of down: pool2 and flatten wrong, 5 of 7 shapes right."""
+    _replace(nb, "predictions_answer", "((5, 5, 32), 0),", "((6, 6, 32), 0),")
+    _replace(nb, "predictions_answer", "((800,), 0),", "((1152,), 0),")
+    return nb
+
+
+def wrong_param_predictions(nb, release):
+    """Forgets the biases of both convolutions: 5 of 8 counts right."""
+    _replace(nb, "predictions_answer", "((26, 26, 32), 320),", "((26, 26, 32), 288),")
+    _replace(nb, "predictions_answer", "((11, 11, 32), 9_248),", "((11, 11, 32), 9_216),")
+    _replace(nb, "predictions_answer", "predicted_total = 113_386", "predicted_total = 113_322")
+    return nb
+
+
+def build_raises(nb, release):
+    """A typo (Conv2d) makes build_conv_model() raise AttributeError."""
+    cell = _cell(nb, "build_conv_model_answer")
+    cell.source = cell.source.replace("layers.Conv2D(", "layers.Conv2d(", 1)
+    return nb
+
+
+def edited_hidden_tests(nb, release):
+    """A dense model, and every test cell's body replaced with `pass`."""
+    nb = dense_only(nb, release)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            if cell.cell_type == "code":
+                cell.source = "pass"
+    return nb
+
+
+def deleted_test_cells(nb, release):
+    """Wrong shapes, and the tests that would notice (and the accuracy test) deleted."""
+    nb = wrong_shape_predictions(nb, release)
+    for grade_id in ("predict_output_shapes", "conv_test_accuracy"):
+        nb.cells.remove(_cell(nb, grade_id))
+    return nb
+
+
+def infinite_loop(nb, release):
+    _answer(nb, "predictions_answer", "while True:\n    pass\n")
+    return nb
+
+
+def monkeypatched_evaluate(nb, release):
+    """Wrecks the trained weights, then makes evaluate() report perfect accuracy."""
+    _insert_before(
+        nb,
+        "conv_test_accuracy",
+        """conv_model.set_weights([np.zeros_like(w) for w in conv_model.get_weights()])
+tf.keras.Model.evaluate = lambda self, *args, **kwargs: [0.0, 1.0]
+conv_test_acc = conv_model.evaluate(test_images, test_labels)[1]
+""",
+    )  # noqa: E501
+    return nb
+
+
+def overwritten_test_data(nb, release):
+    """Replaces the test set with images the model has trained on, labelled by its own guesses."""
+    _insert_before(
+        nb,
+        "conv_test_accuracy",
+        """test_images = training_images[:10000]
+test_labels = np.argmax(conv_model.predict(test_images, verbose=0), axis=1)
+conv_test_acc = conv_model.evaluate(test_images, test_labels, verbose=0)[1]
+""",
+    )
+    return nb
+
+
+def passes_all(nb, release):
+    return nb
+
+
+AUTO_POINTS = dict(POINTS)
+FULL = {grade_id: float(points) for grade_id, points in AUTO_POINTS.items()}
+
+
+def _expect(**changes):
+    scores = dict(FULL)
+    scores.update({k: float(v) for k, v in changes.items()})
+    return scores
+
+
+# name -> (scenario, expected automatic points per grade id). One table, used everywhere.
+SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float]]] = {
+    "passes_all": (passes_all, _expect()),
+    "untouched_release": (untouched_release, {grade_id: 0.0 for grade_id in FULL}),
+    "dense_only": (dense_only, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
+    "no_pooling": (no_pooling, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
+    "filters_64": (filters_64, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
+    "course_input_shape_idiom": (course_input_shape_idiom, _expect()),
+    "wrong_shape_predictions": (wrong_shape_predictions, _expect(predict_output_shapes=7.14)),
+    "wrong_param_predictions": (wrong_param_predictions, _expect(predict_param_counts=6.25)),
+    "build_raises": (
+        build_raises,
+        _expect(conv_model_architecture=0, conv_model_compiled=0, conv_test_accuracy=0),
+    ),
+    "edited_hidden_tests": (
+        edited_hidden_tests,
+        _expect(conv_model_architecture=0, conv_test_accuracy=0),
+    ),
+    "deleted_test_cells": (deleted_test_cells, _expect(predict_output_shapes=7.14)),
+    "infinite_loop": (
+        infinite_loop,
+        _expect(predict_output_shapes=0, predict_param_counts=0, predict_values_per_image=0),
+    ),
+    "monkeypatched_evaluate": (monkeypatched_evaluate, _expect(conv_test_accuracy=0)),
+    "overwritten_test_data": (overwritten_test_data, _expect()),
+}
+
+
+def build_submission(name: str, course_root: Path = COURSE_ROOT) -> nbformat.NotebookNode:
+    """The notebook student `name` submits, made from release/ and the source's solutions."""
+    release = nbformat.read(course_root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    source = nbformat.read(course_root / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    nb = copy.deepcopy(release)
+    for grade_id, text in _solutions(source).items():
+        _answer(nb, grade_id, text)
+    for cell in nb.cells:
+        if cell.get("id") == "explain_accuracy_gain_answer":
+            cell.source = SAMPLE_EXPLANATION
+    scenario, _ = SAMPLE_CLASS[name]
+    return scenario(nb, release)
+
+
+def write_class(course_root: Path, names=None, release_root: Path = COURSE_ROOT) -> list[str]:
+    """Write submitted/<name>/<assignment>/ for each student; returns the names."""
+    names = list(names or SAMPLE_CLASS)
+    for name in names:
+        folder = course_root / "submitted" / name / ASSIGNMENT
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(build_submission(name, release_root), folder / NOTEBOOK)
+        checks = release_root / "release" / ASSIGNMENT / "c1w3_checks.py"
+        (folder / "c1w3_checks.py").write_bytes(checks.read_bytes())
+    return names

@@ -1,0 +1,219 @@
+"""TA summary of one assignment: scores from nbgrader's gradebook API, messages and flags
+from the autograded notebooks, written as Markdown to ``reports/<assignment>_summary.md``.
+
+    python -m course.summary [--course DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook
+
+from graders import ASSIGNMENT, COURSE_ROOT
+
+NOTEBOOK = ASSIGNMENT
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MANUAL_TASK = "explain_accuracy_gain"
+
+
+def _grade_cells(nb):
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+    }
+
+
+def _failure_message(cell) -> str | None:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            text = f"{out.get('ename')}: {out.get('evalue')}"
+            return ANSI.sub("", text).strip()[:200]
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            return "wrote to stderr: " + ANSI.sub("", "".join(out.get("text", "")))[:150]
+    return None
+
+
+def _visible(source: str) -> str:
+    """A test cell as released: the part before its hidden tests."""
+    return source.split("### BEGIN HIDDEN TESTS")[0].strip()
+
+
+def _flags(gb, course: Path, student: str) -> list[str]:
+    flags = []
+    submitted = course / "submitted" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    autograded = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    try:
+        sub = nbformat.read(submitted, as_version=4)
+    except Exception as exc:  # a broken file is itself worth a flag
+        return [f"submitted notebook unreadable ({type(exc).__name__})"]
+    present = {}
+    for cell in sub.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id"):
+            present[meta["grade_id"]] = cell
+    edited, missing = [], []
+    for source_cell in gb.find_notebook(NOTEBOOK, ASSIGNMENT).source_cells:
+        if not source_cell.locked:
+            continue
+        cell = present.get(source_cell.name)
+        if cell is None:
+            missing.append(source_cell.name)
+        elif _visible(cell.source) != _visible(source_cell.source):
+            edited.append(source_cell.name)
+    if edited:
+        flags.append("tampering: edited locked cells " + ", ".join(edited))
+    if missing:
+        flags.append("tampering: deleted locked cells " + ", ".join(missing))
+    if autograded.exists():
+        nb = nbformat.read(autograded, as_version=4)
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                if out.get("ename") == "CellTimeoutError":
+                    gid = cell.metadata.get("nbgrader", {}).get("grade_id", "an unlocked cell")
+                    flags.append(f"timeout in {gid}")
+    return flags
+
+
+def _answer_after_task(course: Path, student: str) -> str:
+    path = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    if not path.exists():
+        return "(no autograded notebook)"
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == MANUAL_TASK:
+            following = nb.cells[i + 1].source.strip() if i + 1 < len(nb.cells) else ""
+            return following or "(empty)"
+    return "(task cell missing)"
+
+
+def collect(course: Path) -> dict:
+    course = Path(course)
+    db_url = f"sqlite:///{course / 'gradebook.db'}"
+    runs = {}
+    runs_file = course / "reports" / f"{ASSIGNMENT}_runs.json"
+    if runs_file.exists():
+        runs = {r["student"]: r for r in json.loads(runs_file.read_text())}
+    rows, failures, flagged, manual = [], Counter(), {}, []
+    with Gradebook(db_url) as gb:
+        assignment = gb.find_assignment(ASSIGNMENT)
+        grade_ids = [c.name for c in gb.find_notebook(NOTEBOOK, ASSIGNMENT).grade_cells]
+        passed = Counter()
+        for submission in sorted(assignment.submissions, key=lambda s: s.student_id):
+            student = submission.student_id
+            nb_sub = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
+            scores = {g.name: (g.score, g.max_score, g.needs_manual_grade) for g in nb_sub.grades}
+            rows.append(
+                {
+                    "student": student,
+                    "auto": submission.code_score,
+                    "max_auto": assignment.max_code_score,
+                    "total": submission.score,
+                    "max": assignment.max_score,
+                    "scores": scores,
+                }
+            )
+            for gid, (score, max_score, _) in scores.items():
+                if max_score and score == max_score:
+                    passed[gid] += 1
+            autograded = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+            if autograded.exists():
+                cells = _grade_cells(nbformat.read(autograded, as_version=4))
+                for cell in cells.values():
+                    message = _failure_message(cell)
+                    if message:
+                        failures[message] += 1
+            flags = _flags(gb, course, student)
+            run = runs.get(student)
+            if run and not run["ok"]:
+                flags.append(f"not graded: {run['reason']}")
+            if flags:
+                flagged[student] = flags
+            for g in nb_sub.grades:
+                if g.name == MANUAL_TASK and g.needs_manual_grade:
+                    manual.append((student, _answer_after_task(course, student)))
+        for student, run in runs.items():
+            if not run["ok"] and student not in flagged:
+                flagged[student] = [f"not graded: {run['reason']}"]
+    return {
+        "rows": rows,
+        "grade_ids": grade_ids,
+        "passed": passed,
+        "failures": failures,
+        "flagged": flagged,
+        "manual": manual,
+    }
+
+
+def render(data: dict) -> str:
+    rows = data["rows"]
+    n = len(rows)
+    out = [f"# {ASSIGNMENT}: TA summary", "", f"{n} graded submissions.", ""]
+    out += ["## Automatic score histogram", "", "```"]
+    max_auto = rows[0]["max_auto"] if rows else 90
+    buckets = Counter(min(int((r["auto"] or 0) // 10), int(max_auto // 10)) for r in rows)
+    for b in range(int(max_auto // 10) + 1):
+        low = b * 10
+        label = f"{low:3d}-{min(low + 9, int(max_auto)):3d}"
+        out.append(f"{label} | {'#' * buckets.get(b, 0)} {buckets.get(b, 0) or ''}".rstrip())
+    out += [
+        "```",
+        "",
+        "## Pass rate per grade id",
+        "",
+        "| grade id | full marks | rate |",
+        "|---|---|---|",
+    ]
+    for gid in data["grade_ids"]:
+        k = data["passed"].get(gid, 0)
+        if gid == MANUAL_TASK:
+            continue
+        out.append(f"| `{gid}` | {k}/{n} | {k / n:.0%} |" if n else f"| `{gid}` | 0 | - |")
+    out += ["", "## Most common failure messages", ""]
+    for message, count in data["failures"].most_common(10):
+        out.append(f"- {count} x `{message}`")
+    out += ["", "## Flagged submissions (timeouts, tampering, not graded)", ""]
+    if not data["flagged"]:
+        out.append("None.")
+    for student, flags in sorted(data["flagged"].items()):
+        out.append(f"- **{student}**: " + "; ".join(flags))
+    out += [
+        "",
+        f"## Free-text answers to grade by hand ({len(data['manual'])})",
+        "",
+        "Grade them in formgrader (`nbgrader formgrader`), task `explain_accuracy_gain`.",
+        "",
+    ]
+    for student, answer in data["manual"]:
+        out.append(f"### {student}\n\n> " + answer.replace("\n", "\n> ") + "\n")
+    out += ["", "## Scores", "", "| student | automatic | total |", "|---|---|---|"]
+    for r in rows:
+        out.append(
+            f"| {r['student']} | {r['auto']:g}/{r['max_auto']:g} | {r['total']:g}/{r['max']:g} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def write_summary(course: Path = COURSE_ROOT) -> Path:
+    data = collect(course)
+    path = Path(course) / "reports" / f"{ASSIGNMENT}_summary.md"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(render(data))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
+    args = parser.parse_args()
+    print(f"TA summary written to {write_summary(args.course)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Minimum test accuracy, judged in a fresh interpreter on a saved copy of the model.
+
+The student's kernel only saves the trained model; a child ``python -I`` process loads
+the official test split itself (digest-checked) and evaluates it. Monkeypatched
+``evaluate``/``predict``/``load_data``, overwritten ``test_images``/``test_labels`` or
+swapped labels in the kernel therefore cannot change the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from graders import public_checks, settings
+
+
+@dataclass
+class AccuracyResult:
+    accuracy: float | None = None
+    steps: int | None = None
+    architecture_problems: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def save_model(model, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "conv_model.keras"
+    with public_checks().quiet():
+        model.save(path)
+    return path
+
+
+def evaluate_saved_model(path: Path, timeout: float | None = None) -> AccuracyResult:
+    """Run graders.evaluate_model in a child process; every failure becomes a message."""
+    timeout = timeout or settings.EVAL_TIMEOUT_S
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-m", "graders.evaluate_model", str(Path(path).resolve())],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=Path(path).resolve().parent,
+        )
+    except subprocess.TimeoutExpired:
+        return AccuracyResult(error=f"the grader's evaluation took longer than {timeout:g} s")
+    lines = done.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        return AccuracyResult(
+            error=f"the grader's evaluation failed (exit {done.returncode}: {tail[0]})"
+        )
+    return AccuracyResult(
+        accuracy=result.get("accuracy"),
+        steps=result.get("steps"),
+        architecture_problems=tuple(result.get("architecture_problems") or ()),
+        error=result.get("error"),
+    )
+
+
+def judge(result: AccuracyResult, threshold: float | None = None) -> tuple[bool, str]:
+    """(passed, message in the student's words)."""
+    threshold = settings.MIN_TEST_ACCURACY if threshold is None else threshold
+    if result.error:
+        return False, result.error
+    if result.architecture_problems:
+        return False, (
+            "test accuracy is graded for the lab's model only, and the trained model differs: "
+            + result.architecture_problems[0]
+        )
+    if result.steps != settings.TRAIN_STEPS:
+        return False, (
+            f"the trained model made {result.steps} training steps; the provided training cell "
+            f"makes {settings.TRAIN_STEPS:,} ({settings.EPOCHS} epochs of "
+            f"{settings.TRAIN_STEPS // settings.EPOCHS} batches of {settings.BATCH_SIZE}). "
+            "Run the provided training cell once, unchanged, and do not train conv_model again"
+        )
+    if result.accuracy < threshold:
+        return False, (
+            f"test accuracy {result.accuracy:.4f} on the official 10,000 test images is below "
+            f"the minimum {threshold:.3f}"
+        )
+    return True, (
+        f"test accuracy {result.accuracy:.4f} on the official 10,000 test images "
+        f"(minimum {threshold:.3f}), measured by the grader outside your notebook"
+    )

@@ -1,0 +1,88 @@
+"""Expected answers, computed by building the reference model in Keras from LAB_LAYERS.
+
+Nothing here is a table of numbers: shapes, parameter counts, values per image and the
+receptive field all follow from the one specification in c1w3_checks.py, so a change to
+the specification changes every expected answer with it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from graders import public_checks
+
+
+def variant(name: str) -> tuple[dict, ...]:
+    """The lab's layers, or a variant the students predict without building it."""
+    layers = public_checks().LAB_LAYERS
+    if name == "lab":
+        return layers
+    if name == "no_pooling":
+        return tuple(d for d in layers if d["kind"] != "MaxPooling2D")
+    if name == "filters_64":
+        return tuple({**d, "filters": 64} if d["kind"] == "Conv2D" else d for d in layers)
+    raise KeyError(f"unknown variant {name!r}")
+
+
+def build(layers, input_shape=None, seed: int = 0):
+    """A Keras model from a specification (functional Input, so no warnings)."""
+    import keras
+
+    input_shape = input_shape or public_checks().LAB_INPUT_SHAPE
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input(shape=input_shape)])
+    for d in layers:
+        if d["kind"] == "Conv2D":
+            model.add(keras.layers.Conv2D(d["filters"], d["kernel"], activation=d["activation"]))
+        elif d["kind"] == "MaxPooling2D":
+            model.add(keras.layers.MaxPooling2D(d["pool"]))
+        elif d["kind"] == "Flatten":
+            model.add(keras.layers.Flatten())
+        elif d["kind"] == "Dense":
+            model.add(keras.layers.Dense(d["units"], activation=d["activation"]))
+        else:
+            raise ValueError(f"cannot build layer kind {d['kind']!r}")
+    return model
+
+
+@functools.cache
+def expected_layers(name: str = "lab") -> tuple[tuple[str, tuple[int, ...], int], ...]:
+    """((kind, output shape without batch, parameter count), ...) for a variant."""
+    model = build(variant(name))
+    return tuple(
+        (type(layer).__name__, tuple(layer.output.shape[1:]), int(layer.count_params()))
+        for layer in model.layers
+    )
+
+
+def expected_total(name: str = "lab") -> int:
+    return sum(params for _, _, params in expected_layers(name))
+
+
+def values_per_image(name: str = "lab") -> tuple[int, ...]:
+    """Numbers per image: the input, then after each conv/pool stage up to the Flatten."""
+    checks = public_checks()
+    sizes = [math.prod(checks.LAB_INPUT_SHAPE)]
+    for kind, shape, _ in expected_layers(name):
+        if kind in ("Conv2D", "MaxPooling2D"):
+            sizes.append(math.prod(shape))
+    return tuple(sizes)
+
+
+def dense_equivalent_params(name: str = "lab") -> int:
+    """Weights of a Dense layer mapping the input pixels to conv1's outputs (weight sharing)."""
+    pixels, after_conv1 = values_per_image(name)[:2]
+    return pixels * after_conv1 + after_conv1
+
+
+def receptive_field(name: str = "lab") -> int:
+    """Side of the input patch one unit after the last pooling layer sees."""
+    size, jump = 1, 1
+    for d in variant(name):
+        if d["kind"] == "Conv2D":
+            size += (d["kernel"][0] - 1) * jump
+        elif d["kind"] == "MaxPooling2D":
+            size += (d["pool"][0] - 1) * jump
+            jump *= d["pool"][0]
+    return size

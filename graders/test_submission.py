@@ -1,0 +1,35 @@
+"""One test per autograded check of the submission given with --submission (see conftest)."""
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from graders import ASSIGNMENT
+from graders.conftest import REPORT
+from graders.hidden import POINTS
+
+
+def _output(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            parts.append(f"{out['ename']}: {out['evalue']}")
+        elif "text" in out:
+            parts.append("".join(out["text"]))
+    return "\n".join(parts).strip()
+
+
+@pytest.mark.parametrize("grade_id", POINTS)
+def test_check(graded_submission, grade_id):
+    course, student = graded_submission
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        grade = gb.find_grade(grade_id, ASSIGNMENT, ASSIGNMENT, student)
+        score, max_score = grade.score, grade.max_score
+    notebook = course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    cells = nbformat.read(notebook, as_version=4).cells
+    cell = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    output = _output(cell)
+    print(output)
+    last = output.splitlines()[-1] if output else "(no output)"
+    REPORT[grade_id] = (score, max_score, last[:110])
+    assert score == max_score, f"{score:g} of {max_score:g} points:\n{output}"

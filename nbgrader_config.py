@@ -1,0 +1,46 @@
+"""nbgrader configuration for the c1w3_convolutions course (read by every nbgrader command
+run from this folder). Folder flow: source/ -> release/ -> submitted/ -> autograded/ -> feedback/.
+"""
+
+import os
+
+c = get_config()  # noqa: F821  (injected by traitlets)
+
+c.CourseDirectory.course_id = "c1w3_convolutions_course"
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+
+# Student kernels inherit this process's environment. Level 3 silences TensorFlow's C++
+# log lines (level 2 still lets an E-level tf.data line through during fit): nbgrader
+# scores a test cell 0 if anything reaches its stderr.
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+
+def cell_timeout(cell):
+    """Seconds a cell may run. The two locked training cells train for real on 2 cores
+    (conv model ~50-100 s, dense ~15 s): 600 s leaves room for a loaded or slower machine
+    and for a student's heavier (wrong) model. Every other cell gets 60 s, so an infinite
+    loop costs a minute, not ten."""
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+    return 600 if grade_id in ("train_dense_model", "train_conv_model") else 60
+
+
+c.Execute.timeout = 60  # used where no cell is given; cell_timeout decides per cell
+c.Execute.timeout_func = cell_timeout
+
+# What students see where a solution was: a runnable stub that says what is missing.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Deleted test cells still cost their points: autograde puts them back from the gradebook.
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback shows results and messages, never hidden test code or the TA's mark scheme
+# (nbgrader's default feedback shows the restored hidden tests, and an error's traceback
+# quotes the source lines around it, hidden ones included).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.ClearMarkScheme",
+    "course.feedback.HideTracebacks",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

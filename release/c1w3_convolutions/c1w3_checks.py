@@ -1,0 +1,338 @@
+"""Checks for the C1W3 convolutions assignment.
+
+This file is given to students with the notebook: the notebook's visible checks
+call it, and the instructor's hidden graders load the instructor's own copy of
+this same file, so a check's logic lives in one place. It holds no answers:
+the architecture below is the one the assignment text asks for, and the
+prediction checks here look only at the *format* of an answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import numbers
+import warnings
+
+# The lab's model (C1_W3_Lab_1, 32/32 filters), written once. The graders build
+# their reference Keras model from this specification.
+LAB_INPUT_SHAPE = (28, 28, 1)
+LAB_LAYERS = (
+    {"kind": "Conv2D", "filters": 32, "kernel": (3, 3), "activation": "relu"},
+    {"kind": "MaxPooling2D", "pool": (2, 2)},
+    {"kind": "Conv2D", "filters": 32, "kernel": (3, 3), "activation": "relu"},
+    {"kind": "MaxPooling2D", "pool": (2, 2)},
+    {"kind": "Flatten"},
+    {"kind": "Dense", "units": 128, "activation": "relu"},
+    {"kind": "Dense", "units": 10, "activation": "softmax"},
+)
+LAB_OPTIMIZER = "adam"
+LAB_LOSS = "sparse_categorical_crossentropy"
+
+# Layers that only apply an activation are folded into the layer before them, so
+# Conv2D(32, 3) followed by Activation('relu') or ReLU() counts as a relu Conv2D.
+_ACTIVATION_LAYERS = {"Activation", "ReLU", "Softmax"}
+
+
+class CheckFailed(AssertionError):
+    """A failed check. Jupyter shows only the message, never the test's source lines."""
+
+    def _render_traceback_(self):  # IPython hook: replaces the whole traceback
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+@contextlib.contextmanager
+def quiet():
+    """Run student code without letting warnings or prints reach the cell's stderr.
+
+    nbgrader gives 0 to a test cell that writes to stderr, and Keras 3 warns when the
+    first layer gets ``input_shape=`` -- exactly how the course writes it.
+    """
+    sink = io.StringIO()
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            with contextlib.redirect_stdout(sink):
+                yield sink
+    finally:
+        logging.disable(previous)
+
+
+# ---------------------------------------------------------------- architecture
+
+
+def _pair(value):
+    if isinstance(value, numbers.Integral):
+        return (int(value), int(value))
+    return tuple(int(v) for v in value)
+
+
+def _activation_name(fn) -> str:
+    if fn is None:
+        return "linear"
+    if isinstance(fn, str):
+        return fn
+    return getattr(fn, "__name__", str(fn))
+
+
+def describe_layer(layer) -> dict:
+    """What matters about one Keras layer, in the vocabulary of LAB_LAYERS."""
+    kind = type(layer).__name__
+    if kind == "MaxPool2D":
+        kind = "MaxPooling2D"
+    desc = {"kind": kind}
+    if kind == "Conv2D":
+        desc.update(
+            filters=int(layer.filters),
+            kernel=_pair(layer.kernel_size),
+            activation=_activation_name(layer.activation),
+            strides=_pair(layer.strides),
+            padding=layer.padding,
+        )
+    elif kind == "MaxPooling2D":
+        pool = _pair(layer.pool_size)
+        desc.update(pool=pool, strides=_pair(layer.strides or pool), padding=layer.padding)
+    elif kind == "Dense":
+        desc.update(units=int(layer.units), activation=_activation_name(layer.activation))
+    elif kind == "Activation":
+        desc.update(activation=_activation_name(layer.activation))
+    elif kind == "ReLU":
+        desc.update(activation="relu")
+    elif kind == "Softmax":
+        desc.update(activation="softmax")
+    return desc
+
+
+def describe_model(model) -> list[dict]:
+    """The model's layers (input layers skipped, activation-only layers folded in)."""
+    layers = []
+    for layer in model.layers:
+        desc = describe_layer(layer)
+        if desc["kind"] == "InputLayer":
+            continue
+        if (
+            desc["kind"] in _ACTIVATION_LAYERS
+            and layers
+            and layers[-1].get("activation") == "linear"
+        ):
+            layers[-1]["activation"] = desc["activation"]
+            continue
+        layers.append(desc)
+    return layers
+
+
+def phrase(desc: dict) -> str:
+    """A layer in plain words: 'Conv2D with 32 filters of 3x3, relu'."""
+    kind = desc["kind"]
+    if kind == "Conv2D":
+        k = desc["kernel"]
+        return f"Conv2D with {desc['filters']} filters of {k[0]}x{k[1]}, {desc['activation']}"
+    if kind == "MaxPooling2D":
+        p = desc["pool"]
+        return f"MaxPooling2D of {p[0]}x{p[1]}"
+    if kind == "Dense":
+        return f"Dense with {desc['units']} units, {desc['activation']}"
+    if kind in _ACTIVATION_LAYERS:
+        return f"a separate {kind} layer ({desc.get('activation')})"
+    return kind
+
+
+def _layer_difference(index: int, want: dict, got: dict) -> str | None:
+    where = f"layer {index}"
+    if got["kind"] != want["kind"]:
+        return f"{where}: expected {phrase(want)}, found {phrase(got)}"
+    for key, value in want.items():
+        if got.get(key) != value:
+            return f"{where}: expected {phrase(want)}, found {phrase(got)}"
+    default_strides = want.get("pool", (1, 1))  # pooling steps by its window, conv by 1
+    if got.get("strides", default_strides) != default_strides:
+        return f"{where}: expected the default strides, found strides={got['strides']}"
+    if got.get("padding", "valid") != "valid":
+        return (
+            f"{where}: expected the default padding='valid' (no padding, so 28x28 shrinks), "
+            f"found padding='{got['padding']}'"
+        )
+    return None
+
+
+def architecture_problems(model) -> list[str]:
+    """Plain-words differences from the lab's model; the first one is the one to fix."""
+    try:
+        input_shape = tuple(model.input_shape[1:])
+    except (AttributeError, ValueError, TypeError):
+        return [
+            "the model has no input shape yet: start it with "
+            "tf.keras.Input(shape=(28, 28, 1)) or give the first layer input_shape=(28, 28, 1)"
+        ]
+    if input_shape != LAB_INPUT_SHAPE:
+        return [f"input: expected images of shape {LAB_INPUT_SHAPE}, found {input_shape}"]
+    got = describe_model(model)
+    for index, want in enumerate(LAB_LAYERS, start=1):
+        if index > len(got):
+            return [f"layer {index}: expected {phrase(want)}, found nothing (the model ends early)"]
+        problem = _layer_difference(index, want, got[index - 1])
+        if problem:
+            return [problem]
+    if len(got) > len(LAB_LAYERS):
+        extra = ", ".join(phrase(d) for d in got[len(LAB_LAYERS) :])
+        return [
+            f"layer {len(LAB_LAYERS) + 1}: expected the model to end after Dense with 10 units, "
+            f"softmax; found extra layers: {extra}. This exercise grades exactly the lab's "
+            f"7 layers (Dropout, BatchNormalization and others count as differences)"
+        ]
+    return []
+
+
+def compile_problems(model) -> list[str]:
+    config = None
+    with contextlib.suppress(Exception):
+        config = model.get_compile_config()
+    if not config or getattr(model, "optimizer", None) is None:
+        return ["the model is not compiled: call model.compile(...) before returning it"]
+    problems = []
+    optimizer = type(model.optimizer).__name__.lower()
+    if optimizer != LAB_OPTIMIZER:
+        problems.append(f"optimizer: expected adam, found {type(model.optimizer).__name__}")
+    loss = config.get("loss")
+    loss_name = loss if isinstance(loss, str) else _loss_name(model.loss)
+    if loss_name != LAB_LOSS:
+        problems.append(f"loss: expected '{LAB_LOSS}', found {loss_name!r}")
+    metrics = [m if isinstance(m, str) else _loss_name(m) for m in (config.get("metrics") or [])]
+    if not any(m in ("accuracy", "sparse_categorical_accuracy", "acc") for m in metrics):
+        problems.append(
+            "metrics: expected metrics=['accuracy'] (the training curves need it), "
+            f"found {metrics or 'none'}"
+        )
+    return problems
+
+
+def _loss_name(loss) -> str:
+    """'sparse_categorical_crossentropy' for the string, the function or the class."""
+    if isinstance(loss, str):
+        return loss
+    name = getattr(loss, "name", None) or getattr(loss, "__name__", None)
+    if name is None:
+        name = type(loss).__name__
+    if name == "SparseCategoricalCrossentropy":
+        return LAB_LOSS
+    return str(name)
+
+
+def build_quietly(build_fn):
+    """Call the student's build function; a crash becomes a CheckFailed with its message."""
+    if not callable(build_fn):
+        raise CheckFailed(f"expected a function that returns a model, got {type(build_fn).__name__}")
+    try:
+        with quiet():
+            model = build_fn()
+    except NotImplementedError:
+        raise CheckFailed("build_conv_model() is not written yet (it raises NotImplementedError)")
+    except Exception as exc:
+        raise CheckFailed(
+            f"build_conv_model() raised {type(exc).__name__}: {exc}".rstrip(": ")
+        ) from None
+    if not hasattr(model, "layers") or not hasattr(model, "fit"):
+        raise CheckFailed(
+            f"build_conv_model() should return a tf.keras model, it returned {type(model).__name__}"
+        )
+    return model
+
+
+def check_conv_model(build_fn) -> None:
+    """Visible check: the architecture and compile settings of build_conv_model()."""
+    model = build_quietly(build_fn)
+    problems = architecture_problems(model) + compile_problems(model)
+    if problems:
+        raise CheckFailed("Failed test case: " + problems[0])
+    print("All architecture and compile checks passed.")
+
+
+# ----------------------------------------------------------------- predictions
+
+
+class AnswerFormatError(CheckFailed):
+    """An answer that cannot be read as a shape or a count."""
+
+
+def normalize_shape(answer, where: str) -> tuple[int, ...]:
+    """(26, 26, 32), [26, 26, 32] and (None, 26, 26, 32) all become (26, 26, 32)."""
+    if isinstance(answer, str) or not hasattr(answer, "__iter__"):
+        raise AnswerFormatError(
+            f"{where}: write an output shape as a tuple of integers like (13, 13, 32), "
+            f"got {answer!r}"
+        )
+    items = list(answer)
+    if items and items[0] is None:
+        items = items[1:]  # the batch dimension, as model.summary() shows it
+    if not items or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items
+    ):
+        raise AnswerFormatError(
+            f"{where}: write an output shape as a tuple of integers like (13, 13, 32), "
+            f"got {answer!r}"
+        )
+    return tuple(int(v) for v in items)
+
+
+def normalize_count(answer, where: str) -> int:
+    """A parameter or value count: an int (113_386) or a float with no fraction."""
+    if isinstance(answer, bool) or answer is None or answer is ...:
+        raise AnswerFormatError(f"{where}: write a whole number like 9_248, got {answer!r}")
+    if isinstance(answer, numbers.Integral):
+        return int(answer)
+    if isinstance(answer, numbers.Real) and float(answer).is_integer():
+        return int(answer)
+    raise AnswerFormatError(f"{where}: write a whole number like 9_248, got {answer!r}")
+
+
+def read_layer_predictions(predictions, n_layers: int, name: str):
+    """[(shape, params), ...] one per layer -> [(shape tuple, int), ...] or AnswerFormatError."""
+    if isinstance(predictions, dict) or not isinstance(predictions, (list, tuple)):
+        raise AnswerFormatError(
+            f"{name} should be a list with one (output_shape, param_count) pair per layer, "
+            f"got {type(predictions).__name__}"
+        )
+    if len(predictions) != n_layers:
+        raise AnswerFormatError(
+            f"{name} should have {n_layers} entries, one per layer, it has {len(predictions)}"
+        )
+    rows = []
+    for index, row in enumerate(predictions, start=1):
+        if not isinstance(row, (list, tuple)) or len(row) != 2:
+            raise AnswerFormatError(
+                f"{name}, layer {index}: write a pair (output_shape, param_count), got {row!r}"
+            )
+        rows.append(
+            (
+                normalize_shape(row[0], f"{name}, layer {index}, output shape"),
+                normalize_count(row[1], f"{name}, layer {index}, parameter count"),
+            )
+        )
+    return rows
+
+
+def check_layer_predictions(predictions, total, n_layers: int = 7, name: str = "predictions"):
+    """Visible check: the answer has the right form. It says nothing about the values."""
+    read_layer_predictions(predictions, n_layers, name)
+    normalize_count(total, f"the total parameter count for {name}")
+    print(f"{name}: format OK ({n_layers} layers and a total). The values are graded later.")
+
+
+def check_counts(values, n: int, name: str) -> None:
+    """Visible check for a list of n whole numbers."""
+    if not isinstance(values, (list, tuple)) or len(values) != n:
+        raise AnswerFormatError(f"{name} should be a list of {n} whole numbers, got {values!r}")
+    for index, value in enumerate(values, start=1):
+        normalize_count(value, f"{name}, entry {index}")
+    print(f"{name}: format OK. The values are graded later.")
+
+
+def check_choice(answer, options, name: str) -> None:
+    """Visible check for a multiple-choice answer: one of the option letters."""
+    if not isinstance(answer, str) or answer.strip().lower() not in options:
+        raise AnswerFormatError(
+            f"{name}: answer with one of {', '.join(repr(o) for o in options)}, got {answer!r}"
+        )

@@ -1,0 +1,145 @@
+"""The whole loop with real nbgrader on the sample class: release -> submitted -> autograded
+-> feedback -> grades.csv -> TA summary. One grading of the class per session (slow)."""
+
+import csv
+import re
+import shutil
+import subprocess
+
+import pytest
+from nbgrader.api import Gradebook
+
+from course import runner, summary
+from course.sample_class import SAMPLE_CLASS
+from graders import ASSIGNMENT
+
+pytestmark = pytest.mark.slow
+
+
+def scores(course, student):
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
+        return {g.name: g.score for g in nb.grades if g.name in SAMPLE_CLASS["passes_all"][1]}
+
+
+def cell_text(path, grade_id):
+    import nbformat
+
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            parts = []
+            for out in cell.get("outputs", []):
+                parts.append("".join(out.get("text", "")) + str(out.get("evalue", "")))
+            return "\n".join(parts)
+    raise KeyError(grade_id)
+
+
+@pytest.mark.parametrize("student", SAMPLE_CLASS)
+def test_every_expected_score_exactly(graded_class, student):
+    assert graded_class.runs[student].ok, graded_class.runs[student].reason
+    expected = SAMPLE_CLASS[student][1]
+    got = scores(graded_class.course, student)
+    assert got == pytest.approx(expected, abs=0.005), {
+        k: (got.get(k), v) for k, v in expected.items() if got.get(k) != pytest.approx(v, abs=0.005)
+    }
+
+
+def test_gradebook_and_export_hold_every_student(graded_class):
+    with Gradebook(f"sqlite:///{graded_class.course / 'gradebook.db'}") as gb:
+        assert sorted(s.id for s in gb.students) == sorted(SAMPLE_CLASS)
+        assert len(gb.find_assignment(ASSIGNMENT).submissions) == len(SAMPLE_CLASS)
+    with open(graded_class.course / "grades.csv") as fh:
+        rows = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(fh)}
+    assert set(rows) == set(SAMPLE_CLASS)
+    assert rows["passes_all"] == 90.0 and rows["untouched_release"] == 0.0
+
+
+def test_grader_measures_accuracy_on_the_official_test_set(graded_class):
+    """Monkeypatched evaluate and overwritten test arrays change nothing the grader sees:
+    the overwritten-data student's model is the reference's, so the grader reports the
+    reference's accuracy to the digit, not the 1.0 the student's notebook printed."""
+    reference = cell_text(graded_class.autograded("passes_all"), "conv_test_accuracy")
+    accuracy = re.search(r"test accuracy (0\.\d{4}) on the official", reference).group(1)
+    overwritten = cell_text(graded_class.autograded("overwritten_test_data"), "conv_test_accuracy")
+    assert "Test accuracy measured in this notebook: 1.0" in overwritten
+    assert f"test accuracy {accuracy} on the official" in overwritten
+    patched = cell_text(graded_class.autograded("monkeypatched_evaluate"), "conv_test_accuracy")
+    assert "Test accuracy measured in this notebook: 1.0" in patched
+    assert "is below the minimum" in patched
+
+
+def test_deleted_test_cells_are_restored_and_still_cost_points(graded_class):
+    text = cell_text(graded_class.autograded("deleted_test_cells"), "predict_output_shapes")
+    assert "5 of 7 correct -> 7.14 of 10 points" in text
+
+
+def test_infinite_loop_is_stopped_and_the_rest_is_graded(graded_class):
+    text = cell_text(graded_class.autograded("infinite_loop"), "predictions_answer")
+    assert "CellTimeoutError" in text or "Interrupt" in text or "KeyboardInterrupt" in text
+
+
+def test_regrading_the_reference_gives_the_same_scores(graded_class, tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(graded_class.course, course)
+    before = scores(course, "passes_all")
+    first = cell_text(graded_class.autograded("passes_all"), "conv_test_accuracy")
+    run = runner.grade_student(course, "passes_all")
+    assert run.ok, run.reason
+    assert scores(course, "passes_all") == before
+    again = course / "autograded" / "passes_all" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    assert cell_text(again, "conv_test_accuracy") == first  # same seed, same accuracy digits
+
+
+def feedback_html(graded_class, student):
+    return graded_class.feedback(student).read_text()
+
+
+@pytest.mark.parametrize("student", SAMPLE_CLASS)
+def test_feedback_never_shows_hidden_tests_or_the_mark_scheme(graded_class, student):
+    html = feedback_html(graded_class, student)
+    for secret in ("BEGIN HIDDEN TESTS", "graders", "grade(", "MARK SCHEME", "Award up to 10"):
+        assert secret not in html, (student, secret)
+
+
+def test_feedback_shows_messages_and_the_students_answers(graded_class):
+    html = feedback_html(graded_class, "filters_64")
+    assert "found Conv2D with 64 filters of 3x3" in html
+    assert "Conv2D(64," in html  # the student's own code
+    html = feedback_html(graded_class, "wrong_param_predictions")
+    assert "conv1 (Conv2D) parameters: expected 320, you predicted 288" in html
+    assert "((26, 26, 32), 288)" in html
+
+
+def test_feedback_messages_are_visible_in_a_real_browser(graded_class, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Debian's chromium is required (installed by .ci/run and `make setup`)")
+    page = graded_class.feedback("filters_64")
+    done = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    dom = done.stdout
+    assert "found Conv2D with 64 filters of 3x3" in dom, done.stderr[-2000:]
+    text = re.sub(r"<[^>]+>", "", dom)  # what a reader sees, tags removed
+    assert "conv_model_architecture" in text and "found Conv2D with 64 filters" in text
+    assert "BEGIN HIDDEN TESTS" not in text
+
+
+def test_ta_summary(graded_class):
+    path = summary.write_summary(graded_class.course)
+    text = path.read_text()
+    assert f"{len(SAMPLE_CLASS)} graded submissions." in text
+    assert "| `conv_model_architecture` |" in text
+    flagged = text.split("## Flagged submissions")[1].split("## Free-text")[0]
+    assert "**infinite_loop**: timeout in predictions_answer" in flagged
+    assert "**edited_hidden_tests**: tampering: edited locked cells" in flagged
+    assert "**deleted_test_cells**: tampering: deleted locked cells" in flagged
+    assert "passes_all" not in flagged and "course_input_shape_idiom" not in flagged
+    queue = text.split("## Free-text answers to grade by hand")[1]
+    assert queue.startswith(f" ({len(SAMPLE_CLASS)})")
+    assert "Convolution does not throw information away" in queue
+    assert "found Conv2D with 64 filters of 3x3" in text  # among the common failure messages
