@@ -12,7 +12,7 @@ ASSIGNMENT := c1w3_convolutions
 # Keep TensorFlow's C++ log lines out of notebooks' stderr (nbgrader_config.py sets the same).
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: help setup data check-data release grade validate demo test test-fast lint clean
+.PHONY: help setup data check-data release grade validate demo test test-fast bench lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -49,6 +49,10 @@ test: setup lint  ## lint, then all tests, the slow ones (real training, real nb
 
 test-fast: setup  ## only the tests that do not train
 	$(BIN)/python -m pytest -m "not slow"
+
+bench: setup  ## benchmarks that print numbers (README table): grading cost, accuracy over 10 seeds
+	$(BIN)/python benchmarks/grading.py --runs 3
+	$(BIN)/python benchmarks/accuracy_distribution.py --seeds 10
 
 lint: $(VENV)/.installed  ## ruff
 	$(BIN)/ruff check .

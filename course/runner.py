@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,9 +58,10 @@ def students(course_root: Path, assignment: str = ASSIGNMENT) -> list[str]:
 
 
 def _last_error(log: str) -> str:
+    """The exception nbgrader's log ends with ('NotJSONError: ...'), else its last line."""
     lines = [line.strip() for line in log.splitlines() if line.strip()]
     for line in reversed(lines):
-        if "Error" in line or "error" in line:
+        if re.match(r"^[\w.]*(Error|Exception|Timeout)\w*: ", line):
             return line[:300]
     return lines[-1][:300] if lines else "no output"
 
@@ -90,12 +92,23 @@ def grade_student(course_root: Path, student: str, assignment: str = ASSIGNMENT)
     return GradingRun(student, True, seconds)
 
 
+def record_ungraded(course_root: Path, student: str) -> None:
+    """Keep a student whose submission could not be graded in the gradebook, so that
+    ``nbgrader export`` lists them with 0 points instead of leaving them out."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gb:
+        gb.update_or_create_student(student)
+
+
 def grade_class(course_root: Path, names=None, assignment: str = ASSIGNMENT, progress=print):
     """Autograde every submitted student (or `names`); returns one GradingRun each."""
     names = list(names or students(course_root, assignment))
     runs = []
     for i, student in enumerate(names, start=1):
         run = grade_student(course_root, student, assignment)
+        if not run.ok:
+            record_ungraded(course_root, student)
         runs.append(run)
         status = "ok" if run.ok else f"FAILED: {run.reason}"
         progress(f"[{i}/{len(names)}] {student}: {status} ({run.seconds:.0f} s)")

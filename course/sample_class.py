@@ -199,6 +199,12 @@ def passes_all(nb, release):
     return nb
 
 
+def broken_notebook_file(nb, release):
+    """An upload cut off half-way: not valid JSON. It cannot be graded; it must not stop
+    the batch, and the student must still appear in grades.csv (with 0) and be flagged."""
+    return nbformat.writes(nb)[:5000]
+
+
 AUTO_POINTS = dict(POINTS)
 FULL = {grade_id: float(points) for grade_id, points in AUTO_POINTS.items()}
 
@@ -209,8 +215,9 @@ def _expect(**changes):
     return scores
 
 
-# name -> (scenario, expected automatic points per grade id). One table, used everywhere.
-SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float]]] = {
+# name -> (scenario, expected automatic points per grade id, or None: cannot be graded).
+# One table, used everywhere.
+SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "passes_all": (passes_all, _expect()),
     "untouched_release": (untouched_release, {grade_id: 0.0 for grade_id in FULL}),
     "dense_only": (dense_only, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
@@ -234,10 +241,11 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float]]] = {
     ),
     "monkeypatched_evaluate": (monkeypatched_evaluate, _expect(conv_test_accuracy=0)),
     "overwritten_test_data": (overwritten_test_data, _expect()),
+    "broken_notebook_file": (broken_notebook_file, None),
 }
 
 
-def build_submission(name: str, course_root: Path = COURSE_ROOT) -> nbformat.NotebookNode:
+def build_submission(name: str, course_root: Path = COURSE_ROOT) -> nbformat.NotebookNode | str:
     """The notebook student `name` submits, made from release/ and the source's solutions."""
     release = nbformat.read(course_root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
     source = nbformat.read(course_root / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
@@ -257,7 +265,11 @@ def write_class(course_root: Path, names=None, release_root: Path = COURSE_ROOT)
     for name in names:
         folder = course_root / "submitted" / name / ASSIGNMENT
         folder.mkdir(parents=True, exist_ok=True)
-        nbformat.write(build_submission(name, release_root), folder / NOTEBOOK)
+        submission = build_submission(name, release_root)
+        if isinstance(submission, str):  # a damaged file, written as it is
+            (folder / NOTEBOOK).write_text(submission)
+        else:
+            nbformat.write(submission, folder / NOTEBOOK)
         checks = release_root / "release" / ASSIGNMENT / "c1w3_checks.py"
         (folder / "c1w3_checks.py").write_bytes(checks.read_bytes())
     return names

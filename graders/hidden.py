@@ -146,11 +146,11 @@ def grade_feature_extractor(stage_outputs_fn) -> None:
     model = reference.build(reference.variant("lab"), seed=3)
     images = _probe_images()
     try:
-        with _checks().quiet():
+        with _checks().quiet(), _checks().preserve_rng():
             got = stage_outputs_fn(model, images)
     except Exception as exc:
         fail(grade_id, f"stage_outputs(model, images) raised {type(exc).__name__}: {exc}")
-    with _checks().quiet():
+    with _checks().quiet(), _checks().preserve_rng():
         probe = keras.Model(model.inputs, [layer.output for layer in model.layers[:4]])
         want = probe.predict(images, verbose=0)
     report = Report(grade_id, POINTS[grade_id])
@@ -176,7 +176,7 @@ def grade_shift_probe(relative_change_fn) -> None:
     flat_b, flat_a = before.reshape(5, -1), after.reshape(5, -1)
     want = float(np.mean(np.linalg.norm(flat_a - flat_b, axis=1) / np.linalg.norm(flat_b, axis=1)))
     try:
-        with _checks().quiet():
+        with _checks().quiet(), _checks().preserve_rng():
             got = float(relative_change_fn(before, after))
     except Exception as exc:
         fail(grade_id, f"relative_change(before, after) raised {type(exc).__name__}: {exc}")

@@ -26,23 +26,34 @@ def variant(name: str) -> tuple[dict, ...]:
 
 
 def build(layers, input_shape=None, seed: int = 0):
-    """A Keras model from a specification (functional Input, so no warnings)."""
+    """A Keras model from a specification, with its own seeded initialisers.
+
+    Built inside a student's kernel during autograde, it must not touch the kernel's random
+    state (that would change the weights of the student's later models): each layer gets
+    an explicitly seeded initialiser and the global state is restored afterwards.
+    """
     import keras
 
-    input_shape = input_shape or public_checks().LAB_INPUT_SHAPE
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input(shape=input_shape)])
-    for d in layers:
-        if d["kind"] == "Conv2D":
-            model.add(keras.layers.Conv2D(d["filters"], d["kernel"], activation=d["activation"]))
-        elif d["kind"] == "MaxPooling2D":
-            model.add(keras.layers.MaxPooling2D(d["pool"]))
-        elif d["kind"] == "Flatten":
-            model.add(keras.layers.Flatten())
-        elif d["kind"] == "Dense":
-            model.add(keras.layers.Dense(d["units"], activation=d["activation"]))
-        else:
-            raise ValueError(f"cannot build layer kind {d['kind']!r}")
+    checks = public_checks()
+    input_shape = input_shape or checks.LAB_INPUT_SHAPE
+    with checks.preserve_rng():
+        model = keras.Sequential([keras.Input(shape=input_shape)])
+        for i, d in enumerate(layers):
+            init = {"kernel_initializer": keras.initializers.GlorotUniform(seed=seed + i)}
+            if d["kind"] == "Conv2D":
+                model.add(
+                    keras.layers.Conv2D(
+                        d["filters"], d["kernel"], activation=d["activation"], **init
+                    )
+                )
+            elif d["kind"] == "MaxPooling2D":
+                model.add(keras.layers.MaxPooling2D(d["pool"]))
+            elif d["kind"] == "Flatten":
+                model.add(keras.layers.Flatten())
+            elif d["kind"] == "Dense":
+                model.add(keras.layers.Dense(d["units"], activation=d["activation"], **init))
+            else:
+                raise ValueError(f"cannot build layer kind {d['kind']!r}")
     return model
 
 

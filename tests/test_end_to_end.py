@@ -34,7 +34,11 @@ def cell_text(path, grade_id):
     raise KeyError(grade_id)
 
 
-@pytest.mark.parametrize("student", SAMPLE_CLASS)
+GRADABLE = [name for name, (_, expected) in SAMPLE_CLASS.items() if expected is not None]
+UNGRADABLE = [name for name in SAMPLE_CLASS if name not in GRADABLE]
+
+
+@pytest.mark.parametrize("student", GRADABLE)
 def test_every_expected_score_exactly(graded_class, student):
     assert graded_class.runs[student].ok, graded_class.runs[student].reason
     expected = SAMPLE_CLASS[student][1]
@@ -47,11 +51,19 @@ def test_every_expected_score_exactly(graded_class, student):
 def test_gradebook_and_export_hold_every_student(graded_class):
     with Gradebook(f"sqlite:///{graded_class.course / 'gradebook.db'}") as gb:
         assert sorted(s.id for s in gb.students) == sorted(SAMPLE_CLASS)
-        assert len(gb.find_assignment(ASSIGNMENT).submissions) == len(SAMPLE_CLASS)
+        assert len(gb.find_assignment(ASSIGNMENT).submissions) == len(GRADABLE)
     with open(graded_class.course / "grades.csv") as fh:
         rows = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(fh)}
     assert set(rows) == set(SAMPLE_CLASS)
     assert rows["passes_all"] == 90.0 and rows["untouched_release"] == 0.0
+    assert rows["broken_notebook_file"] == 0.0  # a defined grade, not a missing row
+
+
+@pytest.mark.parametrize("student", UNGRADABLE)
+def test_ungradable_submission_is_recorded_with_its_reason(graded_class, student):
+    run = graded_class.runs[student]
+    assert not run.ok
+    assert "JSON" in run.reason or "json" in run.reason, run.reason
 
 
 def test_grader_measures_accuracy_on_the_official_test_set(graded_class):
@@ -94,7 +106,7 @@ def feedback_html(graded_class, student):
     return graded_class.feedback(student).read_text()
 
 
-@pytest.mark.parametrize("student", SAMPLE_CLASS)
+@pytest.mark.parametrize("student", GRADABLE)
 def test_feedback_never_shows_hidden_tests_or_the_mark_scheme(graded_class, student):
     html = feedback_html(graded_class, student)
     for secret in ("BEGIN HIDDEN TESTS", "graders", "grade(", "MARK SCHEME", "Award up to 10"):
@@ -132,7 +144,7 @@ def test_feedback_messages_are_visible_in_a_real_browser(graded_class, tmp_path)
 def test_ta_summary(graded_class):
     path = summary.write_summary(graded_class.course)
     text = path.read_text()
-    assert f"{len(SAMPLE_CLASS)} graded submissions." in text
+    assert f"{len(GRADABLE)} graded submissions." in text
     assert "| `conv_model_architecture` |" in text
     flagged = text.split("## Flagged submissions")[1].split("## Free-text")[0]
     assert "**infinite_loop**: timeout in predictions_answer" in flagged
@@ -140,6 +152,26 @@ def test_ta_summary(graded_class):
     assert "**deleted_test_cells**: tampering: deleted locked cells" in flagged
     assert "passes_all" not in flagged and "course_input_shape_idiom" not in flagged
     queue = text.split("## Free-text answers to grade by hand")[1]
-    assert queue.startswith(f" ({len(SAMPLE_CLASS)})")
+    assert queue.startswith(f" ({len(GRADABLE)})")
+    assert "**broken_notebook_file**: not graded:" in flagged
     assert "Convolution does not throw information away" in queue
     assert "found Conv2D with 64 filters of 3x3" in text  # among the common failure messages
+
+
+def test_instructor_can_regrade_one_submission_with_pytest(graded_class):
+    """`pytest graders --submission X` grades X for real and reports every check with points."""
+    import sys
+
+    from graders import COURSE_ROOT
+
+    notebook = graded_class.course / "submitted" / "dense_only" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "graders", "--submission", str(notebook),
+         "-p", "no:cacheprovider", "-q"],
+        cwd=COURSE_ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:]  # two checks fail
+    assert "2 failed, 8 passed" in done.stdout
+    assert "FAILED graders/test_submission.py::test_check[conv_model_architecture]" in done.stdout
+    assert "found Flatten" in done.stdout
+    assert re.search(r"automatic total\s+60\.00 /\s+90", done.stdout), done.stdout[-2000:]

@@ -144,3 +144,36 @@ def test_shift_probe_and_feature_extractor_grade_functions():
     hidden.grade("feature_extractor", {"stage_outputs": stage_outputs})
     with pytest.raises(checks.CheckFailed, match="expected a list of 4 arrays"):
         hidden.grade("feature_extractor", {"stage_outputs": lambda m, x: stage_outputs(m, x)[:3]})
+
+
+def test_grading_leaves_the_kernels_random_state_alone():
+    """Hidden checks run between the student's cells: they must not shift the weights of
+    the models the notebook builds afterwards, or the graded run would differ from the
+    run the student saw."""
+    import tensorflow as tf
+
+    def build_conv_model():
+        model = reference.build(reference.variant("lab"))
+        model.compile(
+            optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+        return model
+
+    def student_like_model():  # default initialisers draw from the global random state
+        return tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(3)])
+
+    def stage_outputs(model, images):
+        probe = tf.keras.models.Model(model.inputs, [layer.output for layer in model.layers[:4]])
+        return probe.predict(images, verbose=0)
+
+    tf.keras.utils.set_random_seed(42)
+    control = student_like_model().get_weights()[0]
+    tf.keras.utils.set_random_seed(42)
+    reference.expected_layers.cache_clear()
+    hidden.grade("predict_output_shapes", {"predicted_layers": LAB})
+    hidden.grade(
+        "conv_model_architecture",
+        {"build_conv_model": lambda: student_like_model() and build_conv_model()},
+    )  # noqa: E501
+    hidden.grade("feature_extractor", {"stage_outputs": stage_outputs})
+    assert np.array_equal(student_like_model().get_weights()[0], control)

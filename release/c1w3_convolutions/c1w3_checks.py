@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import numbers
+import random
 import warnings
 
 # The lab's model (C1_W3_Lab_1, 32/32 filters), written once. The graders build
@@ -59,6 +60,36 @@ def quiet():
                 yield sink
     finally:
         logging.disable(previous)
+
+
+@contextlib.contextmanager
+def preserve_rng():
+    """Leave every random state as it was, so grading does not change the notebook's results.
+
+    Keras draws each new layer's seed from Python's `random`: a check that builds a model
+    in the kernel would otherwise shift the weights of every model built after it, and the
+    graded run would no longer match the run the student saw.
+    """
+    python_state = random.getstate()
+    numpy_state = keras_state = None
+    with contextlib.suppress(Exception):
+        import numpy
+
+        numpy_state = numpy.random.get_state()
+    with contextlib.suppress(Exception):
+        from keras.src.random.seed_generator import global_seed_generator
+
+        keras_generator = global_seed_generator()
+        keras_state = keras_generator.state.numpy().copy()
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        if numpy_state is not None:
+            numpy.random.set_state(numpy_state)
+        if keras_state is not None:
+            with contextlib.suppress(Exception):
+                keras_generator.state.assign(keras_state)
 
 
 # ---------------------------------------------------------------- architecture
@@ -224,12 +255,15 @@ def _loss_name(loss) -> str:
 def build_quietly(build_fn):
     """Call the student's build function; a crash becomes a CheckFailed with its message."""
     if not callable(build_fn):
-        raise CheckFailed(f"expected a function that returns a model, got {type(build_fn).__name__}")
+        got = type(build_fn).__name__
+        raise CheckFailed(f"expected a function that returns a model, got {got}")
     try:
-        with quiet():
+        with quiet(), preserve_rng():
             model = build_fn()
     except NotImplementedError:
-        raise CheckFailed("build_conv_model() is not written yet (it raises NotImplementedError)")
+        raise CheckFailed(
+            "build_conv_model() is not written yet (it raises NotImplementedError)"
+        ) from None
     except Exception as exc:
         raise CheckFailed(
             f"build_conv_model() raised {type(exc).__name__}: {exc}".rstrip(": ")
