@@ -31,8 +31,16 @@ c.Execute.timeout_func = cell_timeout
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Deleted test cells still cost their points: autograde puts them back from the gradebook.
+# Deleted test cells still cost their points: autograde puts them back from the gradebook
+# (RestoreDeletedCells fixes nbgrader 0.9.6's KeyError when the cell before one is locked).
 c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "course.nbgrader_plugins.RestoreDeletedCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # Feedback shows results and messages, never hidden test code or the TA's mark scheme
 # (nbgrader's default feedback shows the restored hidden tests, and an error's traceback
@@ -41,6 +49,6 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader.preprocessors.ClearMarkScheme",
-    "course.feedback.HideTracebacks",
+    "course.nbgrader_plugins.HideTracebacks",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

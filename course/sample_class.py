@@ -26,7 +26,7 @@ SAMPLE_EXPLANATION = (
     "values per image. Pooling then keeps the strongest response per 2x2 window, losing only "
     "exact positions. With 320 shared weights conv1 does what a dense layer would need "
     "16,981,120 for; pooled features changed less than pixels in the shift probe; the conv "
-    "model reached 0.887 test accuracy against 0.862 for the dense one."
+    "model reached 0.880 test accuracy against 0.862 for the dense one."
 )
 
 

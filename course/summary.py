@@ -40,12 +40,18 @@ def _failure_message(cell) -> str | None:
     return None
 
 
-def _visible(source: str) -> str:
-    """A test cell as released: the part before its hidden tests."""
-    return source.split("### BEGIN HIDDEN TESTS")[0].strip()
+def _released_locked_cells(course: Path) -> dict[str, str]:
+    """grade id -> source of every locked cell exactly as students received it."""
+    release = course / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    nb = nbformat.read(release, as_version=4)
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("locked")
+    }
 
 
-def _flags(gb, course: Path, student: str) -> list[str]:
+def _flags(course: Path, student: str, released: dict[str, str]) -> list[str]:
     flags = []
     submitted = course / "submitted" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
     autograded = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
@@ -53,20 +59,13 @@ def _flags(gb, course: Path, student: str) -> list[str]:
         sub = nbformat.read(submitted, as_version=4)
     except Exception as exc:  # a broken file is itself worth a flag
         return [f"submitted notebook unreadable ({type(exc).__name__})"]
-    present = {}
-    for cell in sub.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade_id"):
-            present[meta["grade_id"]] = cell
-    edited, missing = [], []
-    for source_cell in gb.find_notebook(NOTEBOOK, ASSIGNMENT).source_cells:
-        if not source_cell.locked:
-            continue
-        cell = present.get(source_cell.name)
-        if cell is None:
-            missing.append(source_cell.name)
-        elif _visible(cell.source) != _visible(source_cell.source):
-            edited.append(source_cell.name)
+    present = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in sub.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id")
+    }
+    edited = [gid for gid, src in released.items() if gid in present and present[gid] != src]
+    missing = [gid for gid in released if gid not in present]
     if edited:
         flags.append("tampering: edited locked cells " + ", ".join(edited))
     if missing:
@@ -101,6 +100,7 @@ def collect(course: Path) -> dict:
     if runs_file.exists():
         runs = {r["student"]: r for r in json.loads(runs_file.read_text())}
     rows, failures, flagged, manual = [], Counter(), {}, []
+    released = _released_locked_cells(course)
     with Gradebook(db_url) as gb:
         assignment = gb.find_assignment(ASSIGNMENT)
         grade_ids = [c.name for c in gb.find_notebook(NOTEBOOK, ASSIGNMENT).grade_cells]
@@ -109,9 +109,11 @@ def collect(course: Path) -> dict:
             student = submission.student_id
             nb_sub = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
             scores = {g.name: (g.score, g.max_score, g.needs_manual_grade) for g in nb_sub.grades}
+            autograded = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
             rows.append(
                 {
                     "student": student,
+                    "graded": autograded.exists(),
                     "auto": submission.code_score,
                     "max_auto": assignment.max_code_score,
                     "total": submission.score,
@@ -122,21 +124,20 @@ def collect(course: Path) -> dict:
             for gid, (score, max_score, _) in scores.items():
                 if max_score and score == max_score:
                     passed[gid] += 1
-            autograded = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
             if autograded.exists():
                 cells = _grade_cells(nbformat.read(autograded, as_version=4))
                 for cell in cells.values():
                     message = _failure_message(cell)
                     if message:
                         failures[message] += 1
-            flags = _flags(gb, course, student)
+            flags = _flags(course, student, released)
             run = runs.get(student)
             if run and not run["ok"]:
                 flags.append(f"not graded: {run['reason']}")
             if flags:
                 flagged[student] = flags
             for g in nb_sub.grades:
-                if g.name == MANUAL_TASK and g.needs_manual_grade:
+                if g.name == MANUAL_TASK and g.needs_manual_grade and autograded.exists():
                     manual.append((student, _answer_after_task(course, student)))
         for student, run in runs.items():
             if not run["ok"] and student not in flagged:
@@ -154,7 +155,9 @@ def collect(course: Path) -> dict:
 def render(data: dict) -> str:
     rows = data["rows"]
     n = len(rows)
-    out = [f"# {ASSIGNMENT}: TA summary", "", f"{n} graded submissions.", ""]
+    graded = sum(r["graded"] for r in rows)
+    out = [f"# {ASSIGNMENT}: TA summary", "",
+           f"{n} submissions, {graded} graded automatically.", ""]  # fmt: skip
     out += ["## Automatic score histogram", "", "```"]
     max_auto = rows[0]["max_auto"] if rows else 90
     buckets = Counter(min(int((r["auto"] or 0) // 10), int(max_auto // 10)) for r in rows)

@@ -13,7 +13,8 @@ BATCH_SIZE = 128
 TRAIN_IMAGES = 60_000
 TRAIN_STEPS = EPOCHS * math.ceil(TRAIN_IMAGES / BATCH_SIZE)  # 2,345 optimizer steps
 
-# Default chosen from the reference solution's accuracy over 10 seeds (README, "Threshold").
-MIN_TEST_ACCURACY = float(os.environ.get("C1W3_MIN_TEST_ACCURACY", "0.88"))
+# From the reference recipe over 10 seeds (README, "Threshold"): conv test accuracy 0.8809-0.8984,
+# dense baseline 0.8597-0.8734. 0.875 is 2.8 sd (0.0052) below the conv mean of 0.8898.
+MIN_TEST_ACCURACY = float(os.environ.get("C1W3_MIN_TEST_ACCURACY", "0.875"))
 # The child process that evaluates the saved model: TensorFlow import + load + 10,000 images.
 EVAL_TIMEOUT_S = float(os.environ.get("C1W3_EVAL_TIMEOUT", "120"))

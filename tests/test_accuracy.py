@@ -79,7 +79,7 @@ def test_dense_baseline_stays_below_the_threshold(tmp_path):
 def test_extra_training_is_noticed(reference_model_path, tmp_path):
     model = keras.saving.load_model(reference_model_path)
     with public_checks().quiet():
-        model.fit(np.zeros((128, 28, 28, 1)), np.zeros(128), epochs=1, verbose=0)
+        model.fit(np.zeros((128, 28, 28, 1)), np.zeros(128), batch_size=128, epochs=1, verbose=0)
     result = accuracy.evaluate_saved_model(accuracy.save_model(model, tmp_path))
     passed, message = accuracy.judge(result)
     assert not passed and "made 2346 training steps" in message

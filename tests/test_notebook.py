@@ -100,3 +100,19 @@ def test_every_prose_cell_is_locked():
     for cell in nbformat.read(SOURCE, as_version=4).cells:
         if cell.cell_type == "markdown" and cell.source != "YOUR ANSWER HERE":
             assert cell.metadata["nbgrader"]["locked"], cell.source[:60]
+
+
+def test_feedback_hides_tracebacks_when_registered_the_way_nbgrader_does():
+    """nbgrader registers preprocessors by name without enabling them."""
+    from nbconvert.exporters import HTMLExporter
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    exporter = HTMLExporter()
+    exporter.register_preprocessor("course.nbgrader_plugins.HideTracebacks")
+    trace = ["----> 3 grade('conv_test_accuracy', globals())", "NameError: name 'x' is not defined"]
+    error = new_output(
+        "error", ename="NameError", evalue="name 'x' is not defined", traceback=trace
+    )
+    body, _ = exporter.from_notebook_node(new_notebook(cells=[new_code_cell("x", outputs=[error])]))
+    assert "conv_test_accuracy" not in body
+    assert "NameError: name 'x' is not defined" in body
