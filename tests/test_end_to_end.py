@@ -167,7 +167,10 @@ def test_ta_summary(graded_class):
     assert "passes_all" not in flagged and "course_input_shape_idiom" not in flagged
     queue = text.split("## Free-text answers to grade by hand")[1]
     assert queue.startswith(f" ({len(GRADABLE)})")
-    assert "**broken_notebook_file**: not graded:" in flagged
+    assert (
+        "**broken_notebook_file**: submitted notebook unreadable (NotJSONError); not graded:"
+        in (flagged)
+    )
     assert "Convolution does not throw information away" in queue
     assert "found Conv2D with 64 filters of 3x3" in text  # among the common failure messages
 
