@@ -38,13 +38,13 @@ def grade_assignment(course: Path, names=None) -> list[runner.GradingRun]:
     report = summary.write_summary(course)
 
     seconds = {r.student: r.seconds for r in runs}
-    print(f"\n{'student':25s} | automatic points | graded in")
+    print(f"\n{'student':25s} | points so far (TA grades 10 more) | graded in")
     with open(course / "grades.csv") as fh:
         for row in csv.DictReader(fh):
             if row["assignment"] == ASSIGNMENT and row["student_id"] in seconds:
                 print(
                     f"{row['student_id']:25s} | {float(row['raw_score']):6.2f} of "
-                    f"{float(row['max_score']):g}    | {seconds[row['student_id']]:5.0f} s"
+                    f"{float(row['max_score']):g}{'':20s} | {seconds[row['student_id']]:5.0f} s"
                 )
     failed = [r for r in runs if not r.ok]
     print(f"\nnot graded: {', '.join(f'{r.student} ({r.reason})' for r in failed) or 'none'}")
