@@ -51,10 +51,9 @@ def _released_locked_cells(course: Path) -> dict[str, str]:
     }
 
 
-def _flags(course: Path, student: str, released: dict[str, str]) -> list[str]:
+def _flags(course: Path, student: str, released: dict[str, str], graded_nb) -> list[str]:
     flags = []
     submitted = course / "submitted" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
-    autograded = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
     try:
         sub = nbformat.read(submitted, as_version=4)
     except Exception as exc:  # a broken file is itself worth a flag
@@ -70,9 +69,8 @@ def _flags(course: Path, student: str, released: dict[str, str]) -> list[str]:
         flags.append("tampering: edited locked cells " + ", ".join(edited))
     if missing:
         flags.append("tampering: deleted locked cells " + ", ".join(missing))
-    if autograded.exists():
-        nb = nbformat.read(autograded, as_version=4)
-        for cell in nb.cells:
+    if graded_nb is not None:
+        for cell in graded_nb.cells:
             for out in cell.get("outputs", []):
                 if out.get("ename") == "CellTimeoutError":
                     gid = cell.metadata.get("nbgrader", {}).get("grade_id", "an unlocked cell")
@@ -80,11 +78,7 @@ def _flags(course: Path, student: str, released: dict[str, str]) -> list[str]:
     return flags
 
 
-def _answer_after_task(course: Path, student: str) -> str:
-    path = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
-    if not path.exists():
-        return "(no autograded notebook)"
-    nb = nbformat.read(path, as_version=4)
+def _answer_after_task(nb) -> str:
     for i, cell in enumerate(nb.cells):
         if cell.metadata.get("nbgrader", {}).get("grade_id") == MANUAL_TASK:
             following = nb.cells[i + 1].source.strip() if i + 1 < len(nb.cells) else ""
@@ -110,10 +104,11 @@ def collect(course: Path) -> dict:
             nb_sub = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
             scores = {g.name: (g.score, g.max_score, g.needs_manual_grade) for g in nb_sub.grades}
             autograded = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+            graded_nb = nbformat.read(autograded, as_version=4) if autograded.exists() else None
             rows.append(
                 {
                     "student": student,
-                    "graded": autograded.exists(),
+                    "graded": graded_nb is not None,
                     "auto": submission.code_score,
                     "max_auto": assignment.max_code_score,
                     "total": submission.score,
@@ -124,21 +119,21 @@ def collect(course: Path) -> dict:
             for gid, (score, max_score, _) in scores.items():
                 if max_score and score == max_score:
                     passed[gid] += 1
-            if autograded.exists():
-                cells = _grade_cells(nbformat.read(autograded, as_version=4))
+            if graded_nb is not None:
+                cells = _grade_cells(graded_nb)
                 for cell in cells.values():
                     message = _failure_message(cell)
                     if message:
                         failures[message] += 1
-            flags = _flags(course, student, released)
+            flags = _flags(course, student, released, graded_nb)
             run = runs.get(student)
             if run and not run["ok"]:
                 flags.append(f"not graded: {run['reason']}")
             if flags:
                 flagged[student] = flags
             for g in nb_sub.grades:
-                if g.name == MANUAL_TASK and g.needs_manual_grade and autograded.exists():
-                    manual.append((student, _answer_after_task(course, student)))
+                if g.name == MANUAL_TASK and g.needs_manual_grade and graded_nb is not None:
+                    manual.append((student, _answer_after_task(graded_nb)))
         for student, run in runs.items():
             if not run["ok"] and student not in flagged:
                 flagged[student] = [f"not graded: {run['reason']}"]
