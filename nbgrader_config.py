@@ -8,11 +8,18 @@ c = get_config()  # noqa: F821  (injected by traitlets)
 
 c.CourseDirectory.course_id = "c1w3_convolutions_course"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+# `nbgrader validate` leaves the graders' artifacts (_grading/) beside the source notebook;
+# they must never be released to students or copied into a submission's working copy.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "_grading"]
 
 # Student kernels inherit this process's environment. Level 3 silences TensorFlow's C++
 # log lines (level 2 still lets an E-level tf.data line through during fit): nbgrader
 # scores a test cell 0 if anything reaches its stderr.
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+# Same thread pools on every grading machine: TensorFlow's results depend on their sizes even
+# with op determinism (course/runner.py, TF_THREADS).
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "2")
 
 
 def cell_timeout(cell):
@@ -52,3 +59,22 @@ c.GenerateFeedback.preprocessors = [
     "course.nbgrader_plugins.HideTracebacks",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Untrusted code: every student's kernel runs in a bubblewrap sandbox with limits
+# (course/sandbox.py; README, "Threat model"). Sandbox.enabled = False is for debugging only.
+c.Autograde.autograde_preprocessors = [
+    "course.nbgrader_plugins.SandboxedExecute",
+    "course.nbgrader_plugins.VerifyOutsideKernel",  # the points come from outside the kernel
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Sandbox.memory_mb = 3072  # honest training peaks near 2 GB (README, "Benchmarks")
+c.Sandbox.max_processes = 512  # processes + threads; TensorFlow starts ~60 threads
+c.Sandbox.disk_mb = 1024  # working copy on disk, and the private /tmp (a tmpfs)
+c.Sandbox.file_size_mb = 256
+c.SandboxedExecute.submission_seconds = 900  # all cells of one notebook together
+c.SandboxedExecute.max_output_kb = 2048

@@ -2,6 +2,8 @@
 generate_feedback, export grades.csv and write the TA summary; print the grade table.
 
     python -m course.grade [--course DIR] [--students ID ...]
+
+``python -m course.cluster`` runs the same pipeline with the autograding on Dask.
 """
 
 from __future__ import annotations
@@ -17,13 +19,20 @@ from graders import ASSIGNMENT, COURSE_ROOT, data
 
 
 def step(course: Path, *args: str) -> None:
-    done = runner.nbgrader(course, *args)
+    done = runner.nbgrader(course, *args)  # on gradebook.db_url(course)
     if done.returncode != 0:
         print(done.stdout + done.stderr, file=sys.stderr)
         raise SystemExit(f"nbgrader {' '.join(args)} failed (exit {done.returncode})")
 
 
-def grade_assignment(course: Path, names=None) -> list[runner.GradingRun]:
+def one_by_one(course: Path, names) -> list[runner.GradingRun]:
+    print(f"autograding {len(names)} submissions, one process each ...", flush=True)
+    return runner.grade_class(course, names)
+
+
+def grade_assignment(course: Path, names=None, grade=one_by_one) -> list[runner.GradingRun]:
+    """data check -> grade(course, names) -> feedback -> grades.csv -> TA summary -> table.
+    `grade` autogrades (one_by_one, or course.cluster on Dask); returns its runs."""
     start = time.perf_counter()
     data.verify()  # never grade against files that are not the official Fashion-MNIST
     names = list(names or runner.students(course))
@@ -31,13 +40,14 @@ def grade_assignment(course: Path, names=None) -> list[runner.GradingRun]:
         raise SystemExit(
             f"nothing to grade: {course / 'submitted'}/<student>/{ASSIGNMENT}/ is empty"
         )
-    print(f"autograding {len(names)} submissions, one process each ...", flush=True)
-    runs = runner.grade_class(course, names)
+    runs = grade(course, names)
     step(course, "generate_feedback", ASSIGNMENT, "--force")
     step(course, "export", "--to", str(course / "grades.csv"))
     report = summary.write_summary(course)
 
-    seconds = {r.student: r.seconds for r in runs}
+    # every student's last run, whether graded now or (only what changed) before
+    last_runs = runner.recorded_runs(course, names)
+    seconds = {r.student: r.seconds for r in last_runs}
     print(f"\n{'student':25s} | points so far (TA grades 10 more) | graded in")
     with open(course / "grades.csv") as fh:
         for row in csv.DictReader(fh):
@@ -46,7 +56,7 @@ def grade_assignment(course: Path, names=None) -> list[runner.GradingRun]:
                     f"{row['student_id']:25s} | {float(row['raw_score']):6.2f} of "
                     f"{float(row['max_score']):g}{'':20s} | {seconds[row['student_id']]:5.0f} s"
                 )
-    failed = [r for r in runs if not r.ok]
+    failed = [r for r in last_runs if not r.ok]
     print(f"\nnot graded: {', '.join(f'{r.student} ({r.reason})' for r in failed) or 'none'}")
     print(f"feedback:   {course / 'feedback'}/<student>/{ASSIGNMENT}/{ASSIGNMENT}.html")
     print(f"grades:     {course / 'grades.csv'}")

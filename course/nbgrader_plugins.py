@@ -1,8 +1,25 @@
-"""Two preprocessors this course plugs into nbgrader 0.9.6 (see nbgrader_config.py)."""
+"""What this course plugs into nbgrader 0.9.6 (see nbgrader_config.py): feedback without
+tracebacks, a crash-free restore of deleted test cells, and sandboxed execution."""
 
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import Preprocessor
-from nbgrader.preprocessors import OverwriteCells
-from traitlets import Bool
+from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
+from traitlets import Bool, Integer
+
+from course import sandbox
+from course.sandbox import Sandbox
+
+GRADING_DIR = "_grading"  # graders.hidden writes the artifacts the verifier judges here
 
 
 class HideTracebacks(Preprocessor):
@@ -57,3 +74,259 @@ class RestoreDeletedCells(OverwriteCells):
             nb.cells.insert(position, cell)
             present[name] = cell
         return nb, resources
+
+
+# -- Sandboxed execution (README, "Threat model") -------------------------------------------
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel that runs in course.sandbox: no network (it talks to nbgrader over IPC
+    sockets in a private folder), writes only its working copy, inside memory/process limits."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.sandbox = Sandbox(config=self.config)
+        self._runtime = sandbox.runtime_dir()
+        self.transport = "ipc"
+        self.connection_file = str(self._runtime / "kernel.json")
+        self.ip = str(self._runtime / "kernel")
+        self._cwd = Path.cwd()
+
+    async def _async_pre_start_kernel(self, **kw):
+        self._cwd = Path(kw.get("cwd") or Path.cwd()).resolve()
+        self.sandbox.create_cgroups()
+        return await super()._async_pre_start_kernel(**kw)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        argv = super().format_kernel_cmd(extra_arguments)
+        return self.sandbox.command(argv, self._cwd, writable=[self._runtime])
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        self.sandbox.watch(self.provisioner.pid, [self._cwd])
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart)
+        self.sandbox.close()
+        shutil.rmtree(self._runtime, ignore_errors=True)
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[])
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute with the per-submission limits this course needs.
+
+    - the kernel runs in the sandbox (unless ``c.Sandbox.enabled = False``);
+    - a wall-time budget for the whole notebook on top of the per-cell timeouts;
+    - when the kernel dies (memory limit, a killed process, a crash) or the budget is spent,
+      this cell and every later one get an error output that says why, instead of nbgrader
+      abandoning the whole submission (nbclient raises DeadKernelError);
+    - at most `max_output_kb` of output is kept in memory: a print loop cannot grow
+      nbgrader's own process without bound (nbgrader's LimitOutput only trims afterwards).
+    """
+
+    submission_seconds = Integer(
+        900, help="Wall time for executing one submission's notebook, all cells together."
+    ).tag(config=True)
+    max_output_kb = Integer(2048, help="Output kept per notebook; the rest is dropped.").tag(
+        config=True
+    )
+
+    def __init__(self, *args, **kwargs):
+        if Sandbox(config=kwargs.get("config")).enabled:
+            kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._deadline = time.monotonic() + self.submission_seconds
+        self._stopped = ""
+        self._output_bytes = 0
+        self._timeouts_in_a_row = 0
+        path = Path((resources or {}).get("metadata", {}).get("path") or ".")
+        # Artifacts are judged after execution; none may come from the submission itself.
+        shutil.rmtree(path / GRADING_DIR, ignore_errors=True)
+        return super().preprocess(nb, resources, km)
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        left = max(1, int(self._deadline - time.monotonic()))
+        return left if timeout is None else min(timeout, left)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if not self._stopped and time.monotonic() >= self._deadline:
+            self._stopped = f"the submission's time limit of {self.submission_seconds} s was spent"
+        if self._stopped:
+            cell.outputs = [_error("NotRun", f"not run: {self._stopped}")]
+            return cell, resources
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            reason = self._limit_hit() or "the notebook's kernel died (it exited or was killed)"
+            self._stopped = f"{reason} in an earlier cell"
+            cell.outputs.append(_error("KernelStopped", reason))
+            return cell, self.resources
+        except CellTimeoutError:
+            # Interrupted at its time limit, the kernel never went idle (SIGINT ignored):
+            # nbclient gives up on the whole notebook; here only the rest of it is lost.
+            reason = "the kernel stopped responding after the cell's time limit"
+            self._stopped = f"{reason} in an earlier cell"
+            cell.outputs.append(_error("KernelStopped", reason))
+            return cell, self.resources
+        timed_out = any(o.get("ename") == "CellTimeoutError" for o in cell.outputs)
+        self._timeouts_in_a_row = self._timeouts_in_a_row + 1 if timed_out else 0
+        if self._timeouts_in_a_row >= 2:
+            # An interrupt did not bring the kernel back (SIGINT ignored, stuck in C code):
+            # every later cell would only wait out its own timeout.
+            self._stopped = "the kernel stopped responding (two cells in a row timed out)"
+        return cell, resources
+
+    def _limit_hit(self) -> str:
+        box = getattr(self.km, "sandbox", None)
+        return box.limit_hit() if box is not None else ""
+
+    def output(self, outs, msg, display_id, cell_index):
+        kind = msg["msg_type"]
+        if kind in ("stream", "display_data", "update_display_data"):
+            content = msg.get("content", {})
+            size = len(str(content.get("text", ""))) + sum(
+                len(str(v)) for v in content.get("data", {}).values()
+            )
+            self._output_bytes += size
+            limit = self.max_output_kb * 1024
+            if self._output_bytes > limit:
+                if self._output_bytes - size <= limit:  # the first message over the limit
+                    name = content.get("name", "stdout")
+                    note = f"\n[output beyond {self.max_output_kb} KB dropped by the grader]\n"
+                    outs.append(NotebookNode(output_type="stream", name=name, text=note))
+                elif content.get("name") == "stderr" and not any(
+                    o.get("name") == "stderr" for o in outs
+                ):
+                    outs.append(NotebookNode(output_type="stream", name="stderr", text="[...]"))
+                return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+# -- Points decided outside the kernel ------------------------------------------------------
+
+
+class VerifyOutsideKernel(NbGraderPreprocessor):
+    """After the notebook ran: judge its saved artifacts in a fresh ``python -I`` (in the
+    sandbox, read-only) and make every autograded cell's outputs say that verdict, so the
+    points nbgrader records come from outside the student's kernel.
+
+    The kernel's own verdict for each cell is compared with this one; any disagreement is
+    written to ``reports/integrity/<student>.json`` (the TA summary lists them): a notebook
+    that patched the in-kernel checks shows up there, and gains nothing.
+    """
+
+    enabled = Bool(True)
+    timeout = Integer(300, help="Seconds for the verifier (TensorFlow start + 70,000 images).").tag(
+        config=True
+    )
+
+    def preprocess(self, nb, resources):
+        from graders import hidden
+
+        path = Path(resources["metadata"]["path"]).resolve()
+        results, problem = self._verify(path / GRADING_DIR)
+        record = {"student": resources.get("nbgrader", {}).get("student"), "checks": {}}
+        if problem:
+            record["verifier_error"] = problem
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.cell_type != "code" or grade_id not in hidden.POINTS:
+                continue
+            kernel_points, max_points = utils.determine_grade(cell)
+            verdict = results.get(grade_id) or _unverified(grade_id, max_points, problem)
+            if not problem and grade_id not in results:  # no artifacts at all
+                verdict = dict(verdict, ran=False)
+            if not verdict["ran"]:
+                verdict = _not_run(verdict, cell)
+            # What the cell's visible part printed stays; the verdict replaces the rest.
+            printed = [o for o in cell.outputs if o.get("name") == "stdout"]
+            cell.outputs = printed + _outputs(verdict)
+            record["checks"][grade_id] = {
+                "kernel": kernel_points,
+                "verified": verdict["points"],
+                "max": max_points,
+                "deferred": grade_id in hidden.DEFERRED_IN_AUTOGRADE,
+            }
+        record["flags"] = [
+            f"{gid}: the notebook's kernel reported {c['kernel']:g} points, the grader "
+            f"verified {c['verified']:g}"
+            for gid, c in record["checks"].items()
+            if not c["deferred"] and abs((c["kernel"] or 0) - c["verified"]) > 1e-6
+        ]
+        if problem:
+            record["flags"].append(f"the verifier failed: {problem}")
+        self._write_record(record)
+        return nb, resources
+
+    def _verify(self, grading: Path) -> tuple[dict, str]:
+        if not grading.is_dir():
+            return {}, ""  # no hidden cell ran: every check is 'not run'
+        argv = [sys.executable, "-I", "-m", "graders.verify", str(grading)]
+        try:
+            done, limit = sandbox.run(
+                argv, grading, timeout=self.timeout, config=self.config, cwd_writable=False
+            )
+        except sandbox.SandboxError:
+            raise  # no sandbox, no grading: nbgrader reports it for this student
+        except Exception as exc:
+            return {}, f"{type(exc).__name__}: {exc}"
+        lines = done.stdout.strip().splitlines()
+        try:
+            return json.loads(lines[-1]), ""
+        except (IndexError, ValueError):
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return {}, limit or f"exit {done.returncode}: {tail[:200]}"
+
+    def _write_record(self, record: dict) -> None:
+        root = Path(CourseDirectory(config=self.config).root)
+        folder = root / "reports" / "integrity"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{record['student']}.json").write_text(json.dumps(record, indent=1))
+
+
+def _unverified(grade_id: str, max_points: float, problem: str) -> dict:
+    message = f"the grader could not verify this cell ({problem or 'no result'})"
+    return {
+        "points": 0.0,
+        "max_points": max_points,
+        "all_or_nothing": True,
+        "ran": True,
+        "text": f"{grade_id}: {message}",
+        "failures": [message],
+    }
+
+
+def _not_run(verdict: dict, cell) -> dict:
+    """Say where the cell stopped, from the kernel's error (if it showed one)."""
+    errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+    if errors:
+        where = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
+        message = f"the grader's part of this cell did not run (the cell stopped first: {where})"
+    else:  # the cell ran without error, yet the grader's code left nothing: it was replaced
+        message = "the grader's part of this cell left no result (the notebook replaced it)"
+    return dict(verdict, failures=[message], text=f"{verdict['text'].splitlines()[0]}\n  {message}")
+
+
+def _outputs(verdict: dict) -> list:
+    text = f"Graded outside your notebook:\n{verdict['text']}\n"
+    outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
+    if not verdict["all_or_nothing"]:
+        outputs.append(
+            NotebookNode(
+                output_type="execute_result",
+                execution_count=None,
+                metadata={},
+                data={"text/plain": repr(float(verdict["points"]))},
+            )
+        )
+    elif verdict["points"] < verdict["max_points"]:
+        outputs.append(_error("CheckFailed", "; ".join(verdict["failures"])))
+    return outputs

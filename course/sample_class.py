@@ -139,6 +139,12 @@ def wrong_param_predictions(nb, release):
     return nb
 
 
+def wrong_predictions(nb, release):
+    """Both slips in one notebook (one training run instead of two): 5 of 7 shapes and
+    5 of 8 counts right."""
+    return wrong_param_predictions(wrong_shape_predictions(nb, release), release)
+
+
 def build_raises(nb, release):
     """A typo (Conv2d) makes build_conv_model() raise AttributeError."""
     cell = _cell(nb, "build_conv_model_answer")
@@ -165,8 +171,10 @@ def deleted_test_cells(nb, release):
 
 
 def infinite_loop(nb, release):
+    """`while True: pass` in the predictions cell, and the build typo of build_raises (so
+    this notebook trains nothing): the loop costs its own cell and the cells that need it."""
     _answer(nb, "predictions_answer", "while True:\n    pass\n")
-    return nb
+    return build_raises(nb, release)
 
 
 def monkeypatched_evaluate(nb, release):
@@ -224,8 +232,10 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "no_pooling": (no_pooling, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
     "filters_64": (filters_64, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
     "course_input_shape_idiom": (course_input_shape_idiom, _expect()),
-    "wrong_shape_predictions": (wrong_shape_predictions, _expect(predict_output_shapes=7.14)),
-    "wrong_param_predictions": (wrong_param_predictions, _expect(predict_param_counts=6.25)),
+    "wrong_predictions": (
+        wrong_predictions,
+        _expect(predict_output_shapes=7.14, predict_param_counts=6.25),
+    ),
     "build_raises": (
         build_raises,
         _expect(conv_model_architecture=0, conv_model_compiled=0, conv_test_accuracy=0),
@@ -237,7 +247,14 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "deleted_test_cells": (deleted_test_cells, _expect(predict_output_shapes=7.14)),
     "infinite_loop": (
         infinite_loop,
-        _expect(predict_output_shapes=0, predict_param_counts=0, predict_values_per_image=0),
+        _expect(
+            conv_model_architecture=0,
+            conv_model_compiled=0,
+            conv_test_accuracy=0,
+            predict_output_shapes=0,
+            predict_param_counts=0,
+            predict_values_per_image=0,
+        ),
     ),
     "monkeypatched_evaluate": (monkeypatched_evaluate, _expect(conv_test_accuracy=0)),
     "overwritten_test_data": (overwritten_test_data, _expect()),

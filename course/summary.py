@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
+from course import gradebook, integrity
 from graders import ASSIGNMENT, COURSE_ROOT
 
 NOTEBOOK = ASSIGNMENT
@@ -72,9 +73,11 @@ def _flags(course: Path, student: str, released: dict[str, str], graded_nb) -> l
     if graded_nb is not None:
         for cell in graded_nb.cells:
             for out in cell.get("outputs", []):
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id", "an unlocked cell")
                 if out.get("ename") == "CellTimeoutError":
-                    gid = cell.metadata.get("nbgrader", {}).get("grade_id", "an unlocked cell")
                     flags.append(f"timeout in {gid}")
+                elif out.get("ename") == "KernelStopped":  # a sandbox limit or a killed kernel
+                    flags.append(f"stopped in {gid}: {out.get('evalue')}")
     return flags
 
 
@@ -86,9 +89,9 @@ def _answer_after_task(nb) -> str:
     return "(task cell missing)"
 
 
-def collect(course: Path) -> dict:
+def collect(course: Path, db_url: str | None = None) -> dict:
     course = Path(course)
-    db_url = f"sqlite:///{course / 'gradebook.db'}"
+    db_url = db_url or gradebook.db_url(course)
     runs = {}
     runs_file = course / "reports" / f"{ASSIGNMENT}_runs.json"
     if runs_file.exists():
@@ -126,6 +129,7 @@ def collect(course: Path) -> dict:
                     if message:
                         failures[message] += 1
             flags = _flags(course, student, released, graded_nb)
+            flags += integrity.flags(course, student, {g: s[0] for g, s in scores.items()})
             run = runs.get(student)
             if run and not run["ok"]:
                 flags.append(f"not graded: {run['reason']}")
@@ -176,7 +180,7 @@ def render(data: dict) -> str:
     out += ["", "## Most common failure messages", ""]
     for message, count in data["failures"].most_common(10):
         out.append(f"- {count} x `{message}`")
-    out += ["", "## Flagged submissions (timeouts, tampering, not graded)", ""]
+    out += ["", "## Flagged submissions (timeouts, limits, tampering, integrity, not graded)", ""]
     if not data["flagged"]:
         out.append("None.")
     for student, flags in sorted(data["flagged"].items()):
@@ -198,8 +202,8 @@ def render(data: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_summary(course: Path = COURSE_ROOT) -> Path:
-    data = collect(course)
+def write_summary(course: Path = COURSE_ROOT, db_url: str | None = None) -> Path:
+    data = collect(course, db_url)
     path = Path(course) / "reports" / f"{ASSIGNMENT}_summary.md"
     path.parent.mkdir(exist_ok=True)
     path.write_text(render(data))

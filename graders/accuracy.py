@@ -22,20 +22,39 @@ from graders import public_checks, settings
 class AccuracyResult:
     accuracy: float | None = None
     steps: int | None = None
+    train_accuracy: float | None = None
     architecture_problems: tuple[str, ...] = ()
     error: str | None = None
 
 
-def save_model(model, directory: Path) -> Path:
+def save_model(model, directory: Path, name: str = "conv_model.keras") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "conv_model.keras"
+    path = directory / name
     with public_checks().quiet():
         model.save(path)
     return path
 
 
+# graders.verify is already a fresh isolated interpreter: it evaluates in its own process.
+IN_PROCESS = False
+
+
+def _result(result: dict) -> AccuracyResult:
+    return AccuracyResult(
+        accuracy=result.get("accuracy"),
+        steps=result.get("steps"),
+        train_accuracy=result.get("train_accuracy"),
+        architecture_problems=tuple(result.get("architecture_problems") or ()),
+        error=result.get("error"),
+    )
+
+
 def evaluate_saved_model(path: Path, timeout: float | None = None) -> AccuracyResult:
     """Run graders.evaluate_model in a child process; every failure becomes a message."""
+    if IN_PROCESS:
+        from graders import evaluate_model
+
+        return _result(evaluate_model.evaluate(str(path)))
     timeout = timeout or settings.EVAL_TIMEOUT_S
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -58,12 +77,7 @@ def evaluate_saved_model(path: Path, timeout: float | None = None) -> AccuracyRe
         return AccuracyResult(
             error=f"the grader's evaluation failed (exit {done.returncode}: {tail[0]})"
         )
-    return AccuracyResult(
-        accuracy=result.get("accuracy"),
-        steps=result.get("steps"),
-        architecture_problems=tuple(result.get("architecture_problems") or ()),
-        error=result.get("error"),
-    )
+    return _result(result)
 
 
 def judge(result: AccuracyResult, threshold: float | None = None) -> tuple[bool, str]:
@@ -83,12 +97,21 @@ def judge(result: AccuracyResult, threshold: float | None = None) -> tuple[bool,
             f"{settings.TRAIN_STEPS // settings.EPOCHS} batches of {settings.BATCH_SIZE}). "
             "Run the provided training cell once, unchanged, and do not train conv_model again"
         )
+    if result.train_accuracy is not None and result.accuracy > result.train_accuracy:
+        return False, (
+            f"the model scores higher on the official test images ({result.accuracy:.4f}) than "
+            f"on the training images it was trained on ({result.train_accuracy:.4f}): it has "
+            "been trained on the test set. Run the provided training cell once and do not "
+            "train conv_model again"
+        )
     if result.accuracy < threshold:
         return False, (
             f"test accuracy {result.accuracy:.4f} on the official 10,000 test images is below "
             f"the minimum {threshold:.3f}"
         )
+    train_acc = result.train_accuracy
+    train = "" if train_acc is None else f"; training images {train_acc:.4f}"
     return True, (
         f"test accuracy {result.accuracy:.4f} on the official 10,000 test images "
-        f"(minimum {threshold:.3f}), measured by the grader outside your notebook"
+        f"(minimum {threshold:.3f}{train}), measured by the grader outside your notebook"
     )

@@ -1,19 +1,26 @@
-"""What the hidden test cells call during ``nbgrader autograde``, one function per grade id.
+"""What the hidden test cells call, one collect and one judge function per grade id.
 
-Each function prints a per-item report. All-or-nothing checks raise CheckFailed on any
-failure (nbgrader: 0 points); partial-credit checks return the points earned, which the
-hidden cell leaves as its last expression. Messages say what was expected and what was
-found; no hidden test source reaches the output (CheckFailed renders its message only).
+A hidden cell calls ``grade("<grade id>", globals())``: *collect* runs the student's code or
+reads their answers inside the kernel and saves the result as an artifact
+(:mod:`graders.artifacts`); *judge* turns an artifact into a Report. During autograde the
+judging that decides points happens again in :mod:`graders.verify`, in a fresh interpreter
+outside the kernel, and nbgrader records that verdict (course.nbgrader_plugins).
+
+All-or-nothing reports raise CheckFailed on any failure (nbgrader: 0 points); partial-credit
+reports return the points, which the hidden cell leaves as its last expression. Messages say
+what was expected and what was found, never the hidden test source.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from graders import accuracy, public_checks, reference
-from graders.report import Report, fail
+from graders import accuracy, artifacts, public_checks, reference
+from graders.artifacts import GRADING_DIR
+from graders.report import Report
 
 LAB_LAYER_NAMES = ("conv1", "pool1", "conv2", "pool2", "flatten", "dense128", "dense10")
 POINTS = {
@@ -28,44 +35,131 @@ POINTS = {
     "shift_probe": 5,
     "concept_questions": 10,
 }
-GRADING_DIR = Path("_grading")  # beside the autograded notebook
 
 
 def _checks():
     return public_checks()
 
 
-def _read_or_fail(grade_id, read, *args):
+Verdict = tuple[Report, bool]  # (the report, all-or-nothing?)
+
+
+def _failed(grade_id: str, message: str) -> Verdict:
+    report = Report(grade_id, POINTS[grade_id])
+    report.item(False, message)
+    return report, True
+
+
+# -- collect: runs in the student's kernel, returns plain data (files go to `directory`) -----
+
+
+def _collect_model(grade_id, directory, build_fn) -> dict:
     try:
-        return read(*args)
-    except _checks().AnswerFormatError as exc:
-        fail(grade_id, str(exc))
+        model = _checks().build_quietly(build_fn)
+    except _checks().CheckFailed as exc:
+        return {"error": str(exc)}
+    try:
+        accuracy.save_model(model, directory, f"{grade_id}.keras")
+    except Exception as exc:
+        return {"error": f"the model could not be saved ({type(exc).__name__}: {exc})"}
+    return {"model": f"{grade_id}.keras"}
 
 
-def grade_conv_model_architecture(build_fn) -> None:
-    model = _checks().build_quietly(build_fn)
+def _collect_answers(grade_id, directory, *values) -> dict:
+    return {"answers": [artifacts.plain(v) for v in values]}
+
+
+def _collect_trained_model(grade_id, directory, model) -> dict:
+    if model is None or not hasattr(model, "save"):
+        return {"error": f"expected the trained conv_model, found {type(model).__name__}"}
+    try:
+        accuracy.save_model(model, directory)
+    except Exception as exc:
+        return {"error": f"the trained model could not be saved ({type(exc).__name__}: {exc})"}
+    return {"model": "conv_model.keras"}
+
+
+def _probe_images(n: int = 4, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 28, 28, 1), dtype=np.float32)
+
+
+def _probe_model():
+    return reference.build(reference.variant("lab"), seed=3)
+
+
+def _collect_stage_outputs(grade_id, directory, stage_outputs_fn) -> dict:
+    """stage_outputs(model, images) must return conv1, pool1, conv2, pool2 activations."""
+    try:
+        with _checks().quiet(), _checks().preserve_rng():
+            got = stage_outputs_fn(_probe_model(), _probe_images())
+    except Exception as exc:
+        return {"error": f"stage_outputs(model, images) raised {type(exc).__name__}: {exc}"}
+    if not isinstance(got, (list, tuple)) or len(got) != 4:
+        got = f"{got!r:.80}"
+        return {"error": f"expected a list of 4 arrays (conv1, pool1, conv2, pool2), got {got}"}
+    try:
+        arrays = {f"stage{i}": np.asarray(g, dtype=np.float32) for i, g in enumerate(got)}
+    except Exception as exc:
+        return {"error": f"stage_outputs returned something that is not 4 arrays ({exc})"}
+    directory.mkdir(parents=True, exist_ok=True)
+    np.savez(directory / f"{grade_id}.npz", **arrays)
+    return {"arrays": f"{grade_id}.npz"}
+
+
+def _shift_batches():
+    rng = np.random.default_rng(11)
+    before = rng.random((5, 6, 6, 3)).astype("float32") + 0.1
+    after = before + rng.normal(0, 0.3, before.shape).astype("float32")
+    return before, after
+
+
+def _collect_relative_change(grade_id, directory, relative_change_fn) -> dict:
+    """relative_change(before, after): mean over images of ||after - before|| / ||before||."""
+    try:
+        with _checks().quiet(), _checks().preserve_rng():
+            got = float(relative_change_fn(*_shift_batches()))
+    except Exception as exc:
+        return {"error": f"relative_change(before, after) raised {type(exc).__name__}: {exc}"}
+    return {"value": got}
+
+
+# -- judge: pure functions of the collected data; run in the kernel and in graders.verify ----
+
+
+def _load(directory, payload, key="model"):
+    import keras
+
+    path = artifacts.file_in(directory, payload.get(key))
+    if path is None:
+        raise _checks().CheckFailed("the grader found no saved model")
+    with _checks().quiet():
+        return keras.saving.load_model(path, safe_mode=True)
+
+
+def judge_conv_model_architecture(payload, directory) -> Verdict:
     report = Report("conv_model_architecture", POINTS["conv_model_architecture"])
-    problems = _checks().architecture_problems(model)
+    problems = _checks().architecture_problems(_load(directory, payload))
     report.item(not problems, problems[0] if problems else "the lab's 7 layers, input 28x28x1")
-    report.all_or_nothing()
+    return report, True
 
 
-def grade_conv_model_compiled(build_fn) -> None:
-    model = _checks().build_quietly(build_fn)
+def judge_conv_model_compiled(payload, directory) -> Verdict:
     report = Report("conv_model_compiled", POINTS["conv_model_compiled"])
-    problems = _checks().compile_problems(model)
+    problems = _checks().compile_problems(_load(directory, payload))
     for problem in problems:
         report.item(False, problem)
     if not problems:
         report.item(True, "adam, sparse_categorical_crossentropy, accuracy")
-    report.all_or_nothing()
+    return report, True
 
 
-def _grade_layers(grade_id, predictions, variant, want_shapes, want_params, total=None):
+def _judge_layers(grade_id, predictions, variant, want_shapes, want_params, total=None):
     expected = reference.expected_layers(variant)
-    rows = _read_or_fail(
-        grade_id, _checks().read_layer_predictions, predictions, len(expected), grade_id
-    )
+    try:
+        rows = _checks().read_layer_predictions(predictions, len(expected), grade_id)
+    except _checks().AnswerFormatError as exc:
+        return _failed(grade_id, str(exc))
     report = Report(grade_id, POINTS[grade_id])
     for name, (kind, shape, params), (got_shape, got_params) in zip(
         LAB_LAYER_NAMES if variant == "lab" else [f"layer {i}" for i in range(1, 8)],
@@ -84,111 +178,102 @@ def _grade_layers(grade_id, predictions, variant, want_shapes, want_params, tota
                 f"{name} ({kind}) parameters: expected {params:,}, you predicted {got_params:,}",
             )
     if total is not None:
-        got_total = _read_or_fail(grade_id, _checks().normalize_count, total, "total")
+        try:
+            got_total = _checks().normalize_count(total, "total")
+        except _checks().AnswerFormatError as exc:
+            return _failed(grade_id, str(exc))
         want_total = reference.expected_total(variant)
         report.item(
             got_total == want_total,
             f"total parameters: expected {want_total:,}, you predicted {got_total:,}",
         )
-    return report.partial()
+    return report, False
 
 
-def grade_predict_output_shapes(predictions) -> float:
-    return _grade_layers("predict_output_shapes", predictions, "lab", True, False)
+def judge_predict_output_shapes(payload, directory) -> Verdict:
+    (predictions,) = _answers(payload, 1)
+    return _judge_layers("predict_output_shapes", predictions, "lab", True, False)
 
 
-def grade_predict_param_counts(predictions, total) -> float:
-    return _grade_layers("predict_param_counts", predictions, "lab", False, True, total)
+def judge_predict_param_counts(payload, directory) -> Verdict:
+    predictions, total = _answers(payload, 2)
+    return _judge_layers("predict_param_counts", predictions, "lab", False, True, total)
 
 
-def grade_predict_no_pooling_variant(predictions, total) -> float:
-    return _grade_layers("predict_no_pooling_variant", predictions, "no_pooling", True, True, total)
+def judge_predict_no_pooling_variant(payload, directory) -> Verdict:
+    predictions, total = _answers(payload, 2)
+    return _judge_layers("predict_no_pooling_variant", predictions, "no_pooling", True, True, total)
 
 
-def grade_predict_values_per_image(values) -> float:
+def judge_predict_values_per_image(payload, directory) -> Verdict:
     grade_id = "predict_values_per_image"
+    (values,) = _answers(payload, 1)
     want = reference.values_per_image("lab")
     if not isinstance(values, (list, tuple)) or len(values) != len(want):
-        fail(grade_id, f"expected a list of {len(want)} whole numbers, got {values!r}")
+        return _failed(grade_id, f"expected a list of {len(want)} whole numbers, got {values!r}")
     report = Report(grade_id, POINTS[grade_id])
     stages = ("input", "after conv1", "after pool1", "after conv2", "after pool2")
     for stage, expected, got in zip(stages, want, values, strict=True):
-        got = _read_or_fail(grade_id, _checks().normalize_count, got, stage)
+        try:
+            got = _checks().normalize_count(got, stage)
+        except _checks().AnswerFormatError as exc:
+            return _failed(grade_id, str(exc))
         report.item(got == expected, f"{stage}: expected {expected:,}, you wrote {got:,}")
-    return report.partial()
+    return report, False
 
 
-def grade_conv_test_accuracy(model) -> None:
-    grade_id = "conv_test_accuracy"
-    if model is None or not hasattr(model, "save"):
-        fail(grade_id, f"expected the trained conv_model, found {type(model).__name__}")
-    try:
-        path = accuracy.save_model(model, GRADING_DIR)
-    except Exception as exc:
-        fail(grade_id, f"the trained model could not be saved ({type(exc).__name__}: {exc})")
-    result = accuracy.evaluate_saved_model(path)
-    passed, message = accuracy.judge(result)
-    report = Report(grade_id, POINTS[grade_id])
+def judge_conv_test_accuracy(payload, directory) -> Verdict:
+    """Evaluated by graders.evaluate_model in a fresh interpreter, never in the kernel."""
+    path = artifacts.file_in(directory, payload.get("model"))
+    if path is None:
+        return _failed("conv_test_accuracy", "the grader found no saved model")
+    passed, message = accuracy.judge(accuracy.evaluate_saved_model(path))
+    report = Report("conv_test_accuracy", POINTS["conv_test_accuracy"])
     report.item(passed, message)
-    report.all_or_nothing()
+    return report, True
 
 
-def _probe_images(n: int = 4, seed: int = 7) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.random((n, 28, 28, 1), dtype=np.float32)
-
-
-def grade_feature_extractor(stage_outputs_fn) -> None:
-    """stage_outputs(model, images) must return conv1, pool1, conv2, pool2 activations."""
+def judge_feature_extractor(payload, directory) -> Verdict:
     grade_id = "feature_extractor"
     import keras
 
-    model = reference.build(reference.variant("lab"), seed=3)
-    images = _probe_images()
-    try:
-        with _checks().quiet(), _checks().preserve_rng():
-            got = stage_outputs_fn(model, images)
-    except Exception as exc:
-        fail(grade_id, f"stage_outputs(model, images) raised {type(exc).__name__}: {exc}")
+    path = artifacts.file_in(directory, payload.get("arrays"))
+    if path is None:
+        return _failed(grade_id, "the grader found no saved activations")
+    with np.load(path, allow_pickle=False) as saved:
+        got = [saved[f"stage{i}"] for i in range(4)]
+    model = _probe_model()
     with _checks().quiet(), _checks().preserve_rng():
         probe = keras.Model(model.inputs, [layer.output for layer in model.layers[:4]])
-        want = probe.predict(images, verbose=0)
+        want = probe.predict(_probe_images(), verbose=0)
     report = Report(grade_id, POINTS[grade_id])
-    if not isinstance(got, (list, tuple)) or len(got) != 4:
-        fail(grade_id, f"expected a list of 4 arrays (conv1, pool1, conv2, pool2), got {got!r:.80}")
     for name, w, g in zip(LAB_LAYER_NAMES[:4], want, got, strict=True):
-        g = np.asarray(g)
         if g.shape != w.shape:
             report.item(False, f"{name}: expected an array of shape {w.shape}, got {g.shape}")
         else:
             report.item(
                 bool(np.allclose(g, w, atol=1e-4)), f"{name}: activations of shape {w.shape}"
             )
-    report.all_or_nothing()
+    return report, True
 
 
-def grade_shift_probe(relative_change_fn) -> None:
-    """relative_change(before, after): mean over images of ||after - before|| / ||before||."""
-    grade_id = "shift_probe"
-    rng = np.random.default_rng(11)
-    before = rng.random((5, 6, 6, 3)).astype("float32") + 0.1
-    after = before + rng.normal(0, 0.3, before.shape).astype("float32")
+def judge_shift_probe(payload, directory) -> Verdict:
+    before, after = _shift_batches()
     flat_b, flat_a = before.reshape(5, -1), after.reshape(5, -1)
     want = float(np.mean(np.linalg.norm(flat_a - flat_b, axis=1) / np.linalg.norm(flat_b, axis=1)))
-    try:
-        with _checks().quiet(), _checks().preserve_rng():
-            got = float(relative_change_fn(before, after))
-    except Exception as exc:
-        fail(grade_id, f"relative_change(before, after) raised {type(exc).__name__}: {exc}")
-    report = Report(grade_id, POINTS[grade_id])
+    got = payload.get("value")
+    if not isinstance(got, (int, float)) or isinstance(got, bool):
+        return _failed("shift_probe", f"relative_change returned {got!r}, not a number")
+    report = Report("shift_probe", POINTS["shift_probe"])
     report.item(
         abs(got - want) <= 1e-4 * max(1.0, abs(want)),
         f"relative_change on a test batch: expected {want:.4f}, got {got:.4f}",
     )
-    report.all_or_nothing()
+    return report, True
 
 
-def grade_concept_questions(dense_equivalent, receptive, shift_answer, pooling_answer) -> float:
+def judge_concept_questions(payload, directory) -> Verdict:
+    dense_equivalent, receptive, shift_answer, pooling_answer = _answers(payload, 4)
     grade_id = "concept_questions"
     report = Report(grade_id, POINTS[grade_id])
 
@@ -219,42 +304,105 @@ def grade_concept_questions(dense_equivalent, receptive, shift_answer, pooling_a
         f"what pooling loses: expected 'c' (exact position within each 2x2 window), "
         f"you chose {pooling_answer!r}",
     )
-    return report.partial()
+    return report, False
 
 
-# grade id -> (check, the names it reads from the notebook's namespace)
+def _answers(payload, n):
+    answers = payload.get("answers")
+    if not isinstance(answers, list) or len(answers) != n:
+        raise _checks().CheckFailed("the grader found no saved answers")
+    return [artifacts.unplain(a) for a in answers]
+
+
+# grade id -> (collect, judge, the names it reads from the notebook's namespace)
 CHECKS = {
-    "conv_model_architecture": (grade_conv_model_architecture, ("build_conv_model",)),
-    "conv_model_compiled": (grade_conv_model_compiled, ("build_conv_model",)),
-    "predict_output_shapes": (grade_predict_output_shapes, ("predicted_layers",)),
-    "predict_param_counts": (grade_predict_param_counts, ("predicted_layers", "predicted_total")),
-    "predict_values_per_image": (grade_predict_values_per_image, ("values_per_image",)),
+    "conv_model_architecture": (
+        _collect_model,
+        judge_conv_model_architecture,
+        ("build_conv_model",),
+    ),
+    "conv_model_compiled": (_collect_model, judge_conv_model_compiled, ("build_conv_model",)),
+    "predict_output_shapes": (
+        _collect_answers,
+        judge_predict_output_shapes,
+        ("predicted_layers",),
+    ),
+    "predict_param_counts": (
+        _collect_answers,
+        judge_predict_param_counts,
+        ("predicted_layers", "predicted_total"),
+    ),
+    "predict_values_per_image": (
+        _collect_answers,
+        judge_predict_values_per_image,
+        ("values_per_image",),
+    ),
     "predict_no_pooling_variant": (
-        grade_predict_no_pooling_variant,
+        _collect_answers,
+        judge_predict_no_pooling_variant,
         ("no_pooling_layers", "no_pooling_total"),
     ),
-    "conv_test_accuracy": (grade_conv_test_accuracy, ("conv_model",)),
-    "feature_extractor": (grade_feature_extractor, ("stage_outputs",)),
-    "shift_probe": (grade_shift_probe, ("relative_change",)),
+    "conv_test_accuracy": (_collect_trained_model, judge_conv_test_accuracy, ("conv_model",)),
+    "feature_extractor": (_collect_stage_outputs, judge_feature_extractor, ("stage_outputs",)),
+    "shift_probe": (_collect_relative_change, judge_shift_probe, ("relative_change",)),
     "concept_questions": (
-        grade_concept_questions,
+        _collect_answers,
+        judge_concept_questions,
         ("dense_equivalent_params", "receptive_field", "shift_answer", "pooling_answer"),
     ),
 }
+# Judged only outside the kernel while autograding (a TensorFlow start and 70,000 images).
+DEFERRED_IN_AUTOGRADE = {"conv_test_accuracy"}
 
 
-def grade(grade_id: str, namespace: dict):
-    """The one call in every hidden test cell: ``grade("<grade id>", globals())``.
-
-    A name the notebook never defined (its cell failed, was deleted or never ran) becomes
-    a message, not a NameError whose traceback would quote the hidden cell.
-    """
-    check, names = CHECKS[grade_id]
+def collect(grade_id: str, namespace: dict, directory: Path = GRADING_DIR) -> dict:
+    """Run the student's side of one check and save the result as an artifact."""
+    collect_fn, _, names = CHECKS[grade_id]
     missing = [name for name in names if name not in namespace]
     if missing:
-        fail(
-            grade_id,
-            f"{missing[0]} is not defined: the cell that defines it did not run to the end "
-            "(look for its error above)",
-        )
-    return check(*(namespace[name] for name in names))
+        payload = {
+            "error": f"{missing[0]} is not defined: the cell that defines it did not run to "
+            "the end (look for its error above)"
+        }
+    else:
+        try:
+            payload = collect_fn(grade_id, directory, *(namespace[name] for name in names))
+        except Exception as exc:  # a student's object can raise from anywhere
+            payload = {"error": f"{type(exc).__name__}: {exc}"}
+    artifacts.write(grade_id, payload, directory)
+    return payload
+
+
+def judge(grade_id: str, payload: dict | None, directory: Path) -> Verdict:
+    """The verdict on a saved artifact; every failure is a report, never an exception."""
+    if payload is None:
+        return _failed(grade_id, "the grader's part of this cell did not run")
+    if payload.get("error"):
+        return _failed(grade_id, str(payload["error"]))
+    try:
+        return CHECKS[grade_id][1](payload, directory)
+    except _checks().CheckFailed as exc:
+        return _failed(grade_id, str(exc))
+    except Exception as exc:
+        return _failed(grade_id, f"the saved answer could not be judged ({type(exc).__name__})")
+
+
+def grade(grade_id: str, namespace: dict, directory: Path | None = None):
+    """The one call in every hidden test cell: ``grade("<grade id>", globals())``.
+
+    Collects and saves the artifact, then judges it here too so that `nbgrader validate`
+    and the student-facing messages work; during autograde the verdict that counts comes
+    from graders.verify, outside this kernel. A name the notebook never defined becomes a
+    message, not a NameError whose traceback would quote the hidden cell.
+    """
+    directory = GRADING_DIR if directory is None else Path(directory)
+    payload = collect(grade_id, namespace, directory)
+    if grade_id in DEFERRED_IN_AUTOGRADE and os.environ.get("NBGRADER_EXECUTION") == "autograde":
+        print(f"{grade_id}: saved; the grader measures it outside your notebook")
+        return None
+    report, all_or_nothing = judge(grade_id, payload, directory)
+    # While autograding, the verifier's report replaces this cell's output: print nothing twice.
+    show = os.environ.get("NBGRADER_EXECUTION") != "autograde"
+    if all_or_nothing:
+        return report.all_or_nothing(show)
+    return report.partial(show)

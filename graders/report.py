@@ -38,15 +38,17 @@ class Report:
         body = [f"  {'ok  ' if ok else 'WRONG'} {message}" for ok, message in self.lines]
         return "\n".join([head, *body])
 
-    def partial(self) -> float:
+    def partial(self, show: bool = True) -> float:
         """Print the report and return the points (the hidden cell's last expression)."""
-        print(self.text())
+        if show:
+            print(self.text())
         return self.points
 
-    def all_or_nothing(self) -> None:
+    def all_or_nothing(self, show: bool = True) -> None:
         """Print the report; raise CheckFailed (0 points) unless every item is correct."""
         if self.lines and self.correct == len(self.lines):
-            print(self.text())
+            if show:
+                print(self.text())
             return
         failures = [message for ok, message in self.lines if not ok] or ["nothing was checked"]
         raise public_checks().CheckFailed(f"{self.grade_id}: " + "; ".join(failures))

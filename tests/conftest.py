@@ -1,29 +1,82 @@
 """Shared fixtures. The expensive one, ``graded_class``, grades the whole sample class with
-real nbgrader in a temporary course folder once per test session; many tests read it."""
+real nbgrader in a temporary course folder once per test session, the way a course with
+several graders does it: on Dask, 2 workers, one PostgreSQL gradebook (``make postgres``).
+Many tests read that one result; tests/test_cluster.py checks it equals one-at-a-time
+grading on SQLite."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from course import runner, sample_class
+from course import cluster, gradebook, runner, sample_class
 from graders import ASSIGNMENT
 
 make_course = runner.make_course
+PG_SERVER = os.environ.get("C1W3_TEST_POSTGRES", "postgresql://c1w3:c1w3@127.0.0.1:5432/postgres")
 
 
-def nbgrader_ok(course: Path, *args: str):
-    done = runner.nbgrader(course, *args)
+@pytest.fixture(autouse=True)
+def _artifacts_in_tmp(tmp_path, monkeypatch):
+    """graders.hidden.grade() saves artifacts in ./_grading, as it does beside a notebook;
+    tests run it from a temporary folder so the repository stays clean."""
+    monkeypatch.chdir(tmp_path)
+
+
+def nbgrader_ok(course: Path, *args: str, db_url: str | None = None):
+    done = runner.nbgrader(course, *args, db_url=db_url)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """A PostgreSQL server whose role may CREATEDB; a missing server fails, never skips."""
+    import psycopg2
+
+    try:
+        psycopg2.connect(gradebook._server_dsn(PG_SERVER), connect_timeout=5).close()
+    except psycopg2.OperationalError as error:
+        pytest.fail(
+            f"PostgreSQL at {gradebook.masked(PG_SERVER)} is unreachable: {error}".strip()
+            + "\nStart it with `make postgres` (as root), or set C1W3_TEST_POSTGRES "
+            "to a server URL whose role may CREATEDB.",
+            pytrace=False,
+        )
+    return PG_SERVER
+
+
+@pytest.fixture(scope="session")
+def fresh_database(pg_server):
+    """A factory of empty databases on the test server, all dropped at the end."""
+    made = []
+
+    def make(template: str | None = None) -> str:
+        name = f"c1w3_test_{uuid.uuid4().hex[:10]}"
+        made.append(name)
+        return gradebook.create_database(pg_server, name, template=template)
+
+    yield make
+    for name in made:
+        gradebook.drop_database(pg_server, name)
+
+
+def grade_on_dask(course: Path, names, db_url: str) -> dict[str, runner.GradingRun]:
+    runs = cluster.grade_class_on_dask(
+        course, names, workers=2, db_url=db_url, only_missing=False, progress=print
+    )
+    return {r.student: r for r in runs}
 
 
 @dataclass
 class GradedClass:
     course: Path
     runs: dict[str, runner.GradingRun]
+    db_url: str
 
     def autograded(self, student: str) -> Path:
         return self.course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -36,13 +89,14 @@ class GradedClass:
 
 
 @pytest.fixture(scope="session")
-def graded_class(tmp_path_factory) -> GradedClass:
-    """generate_assignment -> submitted/ -> autograde (one process per student) ->
+def graded_class(tmp_path_factory, fresh_database) -> GradedClass:
+    """generate_assignment -> submitted/ -> autograde (Dask, 2 workers, PostgreSQL) ->
     generate_feedback -> export, on the whole sample class."""
     course = make_course(tmp_path_factory.mktemp("course"))
-    nbgrader_ok(course, "generate_assignment", ASSIGNMENT)
+    url = fresh_database()
+    nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
     names = sample_class.write_class(course, release_root=course)
-    runs = runner.grade_class(course, names, progress=lambda line: print(line, flush=True))
-    nbgrader_ok(course, "generate_feedback", ASSIGNMENT)
-    nbgrader_ok(course, "export", "--to", str(course / "grades.csv"))
-    return GradedClass(course, {r.student: r for r in runs})
+    runs = grade_on_dask(course, names, url)
+    nbgrader_ok(course, "generate_feedback", ASSIGNMENT, db_url=url)
+    nbgrader_ok(course, "export", "--to", str(course / "grades.csv"), db_url=url)
+    return GradedClass(course, runs, url)

@@ -10,15 +10,15 @@ import subprocess
 import pytest
 from nbgrader.api import Gradebook
 
-from course import runner, summary
+from course import gradebook, runner, summary
 from course.sample_class import SAMPLE_CLASS
 from graders import ASSIGNMENT
 
 pytestmark = pytest.mark.slow
 
 
-def scores(course, student):
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+def scores(url, student):
+    with Gradebook(url) as gb:
         nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
         return {g.name: g.score for g in nb.grades if g.name in SAMPLE_CLASS["passes_all"][1]}
 
@@ -46,14 +46,14 @@ UNGRADABLE = [name for name in SAMPLE_CLASS if name not in GRADABLE]
 def test_every_expected_score_exactly(graded_class, student):
     assert graded_class.runs[student].ok, graded_class.runs[student].reason
     expected = SAMPLE_CLASS[student][1]
-    got = scores(graded_class.course, student)
+    got = scores(graded_class.db_url, student)
     assert got == pytest.approx(expected, abs=0.005), {
         k: (got.get(k), v) for k, v in expected.items() if got.get(k) != pytest.approx(v, abs=0.005)
     }
 
 
 def test_gradebook_and_export_hold_every_student(graded_class):
-    with Gradebook(f"sqlite:///{graded_class.course / 'gradebook.db'}") as gb:
+    with Gradebook(graded_class.db_url) as gb:
         assert sorted(s.id for s in gb.students) == sorted(SAMPLE_CLASS)
         # nbgrader records a submission even for the notebook it cannot read (score 0)
         assert len(gb.find_assignment(ASSIGNMENT).submissions) == len(SAMPLE_CLASS)
@@ -95,14 +95,15 @@ def test_infinite_loop_is_stopped_and_the_rest_is_graded(graded_class):
     assert "CellTimeoutError" in text or "Interrupt" in text or "KeyboardInterrupt" in text
 
 
-def test_regrading_the_reference_gives_the_same_scores(graded_class, tmp_path):
+def test_regrading_the_reference_gives_the_same_scores(graded_class, tmp_path, fresh_database):
     course = tmp_path / "course"
     shutil.copytree(graded_class.course, course)
-    before = scores(course, "passes_all")
+    url = fresh_database(template=gradebook.database_name(graded_class.db_url))  # a copy
+    before = scores(url, "passes_all")
     first = cell_text(graded_class.autograded("passes_all"), "conv_test_accuracy")
-    run = runner.grade_student(course, "passes_all")
+    run = runner.grade_student(course, "passes_all", db_url=url)
     assert run.ok, run.reason
-    assert scores(course, "passes_all") == before
+    assert scores(url, "passes_all") == before
     again = course / "autograded" / "passes_all" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     measured = re.compile(r"test accuracy (0\.\d{4}) on the official")
     # same seed, same weights: the grader measures the same accuracy to the last digit
@@ -131,7 +132,7 @@ def test_feedback_shows_messages_and_the_students_answers(graded_class):
     text = feedback_text(graded_class, "filters_64")
     assert "found Conv2D with 64 filters of 3x3" in text
     assert "Conv2D(64," in text  # the student's own code
-    text = feedback_text(graded_class, "wrong_param_predictions")
+    text = feedback_text(graded_class, "wrong_predictions")
     assert "conv1 (Conv2D) parameters: expected 320, you predicted 288" in text
     assert "((26, 26, 32), 288)" in text
 
@@ -156,7 +157,7 @@ def test_feedback_messages_are_visible_in_a_real_browser(graded_class, tmp_path)
 
 
 def test_ta_summary(graded_class):
-    path = summary.write_summary(graded_class.course)
+    path = summary.write_summary(graded_class.course, graded_class.db_url)
     text = path.read_text()
     assert f"{len(SAMPLE_CLASS)} submissions, {len(GRADABLE)} graded automatically." in text
     assert "| `conv_model_architecture` |" in text

@@ -1,0 +1,337 @@
+"""Grade a whole class in parallel on Dask: one task per student, each an ``nbgrader
+autograde`` process (course.runner) pinned to its worker's share of the cores, all writing
+to one PostgreSQL gradebook. By default only what is missing or changed is graded.
+
+    python -m course.cluster [--course DIR] [--workers N] [--scheduler ADDRESS]
+                             [--db-url URL] [--all] [--students ID ...]
+
+Then, like ``python -m course.grade``: generate_feedback, export grades.csv, TA summary.
+Without --scheduler a LocalCluster on this machine (one worker per CORES_PER_TASK cores);
+with it, the workers of an existing scheduler (e.g. SLURM jobs: course/slurm_example.py).
+The course folder (submitted/, autograded/, reports/) must be the same path on every
+worker: a shared file system on a cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from course import gradebook, runner
+from graders import ASSIGNMENT, COURSE_ROOT
+
+# Cores one grading gets by default. A training submission grades in ~140 s on two cores,
+# ~260 s on one: on a 2-core machine one worker grades as fast as two (README, benchmarks).
+CORES_PER_TASK = int(os.environ.get("C1W3_CORES_PER_TASK", "2"))
+# Times the scheduler re-runs a task whose worker died (Dask's own count, separate from
+# `retries`, which is for exceptions). Applies to the LocalCluster made here; an external
+# scheduler uses its own distributed.scheduler.allowed-failures.
+ALLOWED_FAILURES = 3
+TASK_RETRIES = 2
+
+
+# --------------------------------------------------------------- on the worker
+# Each worker process hands out its cores in slots, one per thread, so gradings that run
+# at the same time never share a core (TensorFlow would otherwise size its pools to the
+# whole machine in every kernel and they would fight over it).
+
+_slots_lock = threading.Lock()
+_free_slots: list[tuple[int, ...]] | None = None
+
+
+def cpu_share(worker_index: int | None, local_workers: int | None, cpus) -> list[int]:
+    """The cores of one worker. LocalCluster workers all see the whole machine, so worker
+    i of W takes the i-th W-th of it; a worker elsewhere (a SLURM job) owns all it sees,
+    since the batch system confines its affinity to the cores it booked."""
+    cpus = sorted(cpus)
+    if not local_workers or worker_index is None:
+        return cpus
+    i = worker_index % local_workers
+    k = len(cpus) // local_workers
+    if k == 0:  # more workers than cores: share round-robin
+        return [cpus[i % len(cpus)]]
+    return cpus[i * k : (i + 1) * k]
+
+
+def split(share: list[int], n: int) -> list[tuple[int, ...]]:
+    """`share` in n contiguous slots (a core each, round-robin, if there are fewer cores)."""
+    if n >= len(share):
+        return [(share[j % len(share)],) for j in range(n)]
+    k, extra = divmod(len(share), n)
+    slots, start = [], 0
+    for j in range(n):
+        end = start + k + (1 if j < extra else 0)
+        slots.append(tuple(share[start:end]))
+        start = end
+    return slots
+
+
+def _worker_index(name) -> int | None:
+    try:
+        return int(name)
+    except (TypeError, ValueError):
+        return None
+
+
+def _take_slot(worker, local_workers: int | None) -> tuple[int, ...]:
+    global _free_slots
+    with _slots_lock:
+        if _free_slots is None:
+            share = cpu_share(_worker_index(worker.name), local_workers, os.sched_getaffinity(0))
+            _free_slots = split(share, max(1, worker.state.nthreads))
+        if _free_slots:
+            return _free_slots.pop(0)
+        return tuple(sorted(os.sched_getaffinity(0)))  # not reached: a slot per thread
+
+
+def _give_back(slot: tuple[int, ...]) -> None:
+    with _slots_lock:
+        if _free_slots is not None:
+            _free_slots.append(slot)
+
+
+def _grade_task(course_root: str, student: str, assignment: str, db_url: str, local_workers):
+    from distributed import get_worker
+
+    worker = get_worker()
+    slot = _take_slot(worker, local_workers)
+    try:
+        with gradebook.grading_lock(db_url, student):
+            return runner.grade_student(
+                Path(course_root),
+                student,
+                assignment,
+                db_url=db_url,
+                cpus=set(slot),
+                worker=f"{worker.name}@{socket.gethostname()} cpus {','.join(map(str, slot))}",
+            )
+    finally:
+        _give_back(slot)
+
+
+# --------------------------------------------------------------- on the client
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) // CORES_PER_TASK)
+
+
+class GradingRefused(ValueError):
+    """Nothing was started: the setup would lose or corrupt grades (the message says why)."""
+
+
+def refuse_sqlite(url: str, why: str) -> None:
+    if gradebook.is_sqlite(url):
+        raise GradingRefused(
+            f"{why} cannot share the SQLite gradebook {gradebook.masked(url)}: SQLite "
+            "allows one writer, and the other autogrades would fail with 'database is "
+            "locked'. Use PostgreSQL: run scripts/postgres-start (or ask for a database), "
+            "then pass --db-url postgresql://USER:PASSWORD@HOST:5432/DB (or set "
+            f"{gradebook.ENV}); or grade with --workers 1."
+        )
+
+
+def _check_gradebook(course_root: Path, url: str, assignment: str) -> None:
+    """Fail before starting any worker if the gradebook is unreachable or was never given
+    the assignment (each task would otherwise fail the same way, slowly)."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        with gradebook.open_gradebook(course_root, url) as gb:
+            gb.find_assignment(assignment)
+    except MissingEntry:
+        raise GradingRefused(
+            f"the gradebook {gradebook.masked(url)} has no assignment {assignment!r}: run "
+            f"nbgrader generate_assignment {assignment} --CourseDirectory.db_url=... first"
+        ) from None
+
+
+def _printer(progress) -> Callable[[str], None]:
+    if callable(progress):
+        return progress
+    if progress:
+        return lambda line: print(line, flush=True)
+    return lambda line: None
+
+
+def _lost(course_root: Path, student: str, assignment: str, url: str, error) -> runner.GradingRun:
+    """A task that never returned (its workers kept dying, or it raised every time):
+    recorded as failed for an infrastructure reason, so the next run grades it again."""
+    run = runner.GradingRun(
+        student, False, 0.0, f"{type(error).__name__}: {error}"[:300], retry=True
+    )
+    try:  # still listed by export, with 0, until it is graded
+        runner.record_ungraded(course_root, student, url)
+    except Exception as db_error:  # the gradebook itself may be why the task failed
+        run.reason += f" (and not recorded in the gradebook: {type(db_error).__name__})"
+    runner.write_record(
+        course_root,
+        run,
+        assignment=assignment,
+        submission=runner.submission_hash(course_root, student, assignment),
+        setup=runner.grading_setup_hash(course_root, assignment),
+        db_url=url,
+    )
+    return run
+
+
+def _run_tasks(client, course_root, todo, assignment, url, local_workers, say):
+    from distributed import as_completed
+
+    futures = {
+        client.submit(
+            _grade_task,
+            str(course_root),
+            student,
+            assignment,
+            url,
+            local_workers,
+            key=f"autograde-{student}-{uuid.uuid4().hex[:8]}",
+            pure=False,
+            retries=TASK_RETRIES,
+        ): student
+        for student in todo
+    }
+    runs, ok, failed = {}, 0, 0
+    for future in as_completed(futures):
+        student = futures[future]
+        try:
+            run = future.result()
+        except Exception as error:  # KilledWorker after ALLOWED_FAILURES, or raised 3 times
+            run = _lost(course_root, student, assignment, url, error)
+        runs[student] = run
+        ok, failed = ok + run.ok, failed + (not run.ok)
+        status = "ok" if run.ok else f"FAILED: {run.reason}"
+        say(
+            f"[done {ok} | failed {failed} | left {len(todo) - ok - failed}] "
+            f"{student}: {status} ({run.seconds:.0f} s, worker {run.worker or '?'})"
+        )
+    return [runs[s] for s in todo]
+
+
+def grade_class_on_dask(
+    course_root: Path,
+    names=None,
+    *,
+    workers: int | None = None,
+    scheduler_address: str | None = None,
+    db_url: str | None = None,
+    only_missing: bool = True,
+    progress=True,
+    assignment: str = ASSIGNMENT,
+) -> list[runner.GradingRun]:
+    """Autograde `names` (default: everyone in submitted/) on Dask, one task per student.
+
+    Returns the runs of this call (with only_missing, just those needs_grading picked;
+    [] if nothing needed it, without starting a cluster). Every requested student's last
+    run goes to reports/<assignment>_runs.json; an ungradable one is kept in the gradebook.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    # absolute (workers may start elsewhere), not resolved: the default SQLite URL is not
+    course_root = Path(os.path.abspath(course_root))
+    say = _printer(progress)
+    url = gradebook.normalize(db_url or gradebook.db_url(course_root))
+    names = list(dict.fromkeys(names or runner.students(course_root, assignment)))
+    n_workers = workers or default_workers()
+    if scheduler_address is not None:
+        # its workers may be many, on other machines, and come and go
+        refuse_sqlite(url, f"the workers of scheduler {scheduler_address}")
+    elif n_workers > 1:
+        refuse_sqlite(url, f"{n_workers} workers grading at once")
+
+    todo = names
+    if only_missing:
+        reasons = {s: runner.grading_reason(course_root, s, assignment, url) for s in names}
+        todo = [s for s in names if reasons[s]]
+        say(
+            f"{len(todo)} of {len(names)} need grading"
+            + "".join(f"\n  {s}: {reasons[s]}" for s in todo)
+        )
+    if not todo:
+        runner.write_runs_log(course_root, names, assignment)
+        return []
+    _check_gradebook(course_root, url, assignment)
+
+    start = time.perf_counter()
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        if scheduler_address is None:
+            cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",  # no fixed port to collide on; bokeh is not installed
+            )
+            local_workers = n_workers
+        else:
+            cluster, local_workers = None, None
+        try:
+            with Client(cluster or scheduler_address) as client:
+                say(f"grading {len(todo)} on {_describe(client, n_workers, local_workers)}")
+                runs = _run_tasks(client, course_root, todo, assignment, url, local_workers, say)
+        finally:
+            if cluster is not None:
+                cluster.close()
+    ok = sum(r.ok for r in runs)
+    say(f"graded {len(runs)} ({ok} ok) in {time.perf_counter() - start:.0f} s")
+    runner.write_runs_log(course_root, names, assignment)
+    return runs
+
+
+def _describe(client, n_workers, local_workers) -> str:
+    if local_workers:
+        return f"a LocalCluster of {n_workers} workers"
+    info = client.scheduler_info()["workers"]
+    return f"{len(info)} workers, {sum(w['nthreads'] for w in info.values())} threads"
+
+
+def main(argv=None) -> int:
+    from course import grade
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
+    parser.add_argument(
+        "--workers", type=int, help=f"LocalCluster workers (default: cores / {CORES_PER_TASK})"
+    )
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler")
+    parser.add_argument(
+        "--db-url", help=f"gradebook URL (default: ${gradebook.ENV}, else gradebook.db)"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="grade everyone, not only what is missing or changed"
+    )
+    parser.add_argument("--students", nargs="*")
+    args = parser.parse_args(argv)
+    if args.db_url:
+        # feedback, export and the TA summary read the same gradebook
+        os.environ[gradebook.ENV] = args.db_url
+
+    def on_dask(course, names):
+        return grade_class_on_dask(
+            course,
+            names,
+            workers=args.workers,
+            scheduler_address=args.scheduler,
+            db_url=args.db_url,
+            only_missing=not args.all,
+        )
+
+    try:
+        grade.grade_assignment(args.course, args.students, grade=on_dask)
+    except GradingRefused as error:
+        raise SystemExit(str(error)) from None
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

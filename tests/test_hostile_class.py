@@ -1,0 +1,169 @@
+"""The hostile class graded in one batch with real nbgrader (Dask, 2 workers, PostgreSQL),
+beside honest students.
+
+Every attack: no inflated grade, other students unaffected (their files and gradebook rows
+byte-for-byte the same before and after the attackers were graded), the course's own files
+unchanged, and the batch completes with a recorded grade for everyone.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from course import hostile_class, integrity, runner, sample_class, summary
+from graders import ASSIGNMENT, COURSE_ROOT
+
+from .conftest import grade_on_dask, make_course, nbgrader_ok
+
+pytestmark = pytest.mark.slow
+HONEST = [hostile_class.VICTIM, "untouched_release"]
+
+
+def _hash_tree(*roots: Path) -> dict[str, str]:
+    digests = {}
+    for root in roots:
+        for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+            digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def _gradebook_rows(url: str, students) -> dict:
+    """Everything the gradebook holds about `students` and the assignment's source cells."""
+    rows = {}
+    with Gradebook(url) as gb:
+        notebook = gb.find_notebook(ASSIGNMENT, ASSIGNMENT)
+        rows["source_cells"] = sorted((c.name, c.checksum, c.source) for c in notebook.source_cells)
+        rows["grade_cells"] = sorted((c.name, c.max_score) for c in notebook.grade_cells)
+        for student in students:
+            nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
+            rows[student] = sorted(
+                (g.name, g.auto_score, g.manual_score, g.extra_credit) for g in nb.grades
+            )
+    return rows
+
+
+@dataclass
+class HostileBatch:
+    course: Path
+    db_url: str
+    runs: dict[str, runner.GradingRun]
+    before: dict
+    after: dict
+
+
+@pytest.fixture(scope="session")
+def hostile_batch(tmp_path_factory, fresh_database) -> HostileBatch:
+    course = make_course(tmp_path_factory.mktemp("hostile"))
+    url = fresh_database()
+    nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
+    sample_class.write_class(course, HONEST, release_root=course)
+    grade_on_dask(course, HONEST, url)
+    names = hostile_class.write_class(course, release_root=course)
+
+    def snapshot():
+        honest = [course / place / s for place in ("submitted", "autograded") for s in HONEST]
+        return {
+            "files": _hash_tree(
+                *honest,
+                course / "source",
+                course / "release",
+                COURSE_ROOT / "graders",
+                course / "submitted",  # the attackers' own submissions too
+            )
+            | _hash_tree(course / "nbgrader_config.py"),
+            "gradebook": _gradebook_rows(url, HONEST),
+        }
+
+    before = snapshot()
+    runs = grade_on_dask(course, names, url)
+    after = snapshot()
+    nbgrader_ok(course, "generate_feedback", ASSIGNMENT, db_url=url)
+    nbgrader_ok(course, "export", "--to", str(course / "grades.csv"), db_url=url)
+    return HostileBatch(course, url, runs, before, after)
+
+
+def test_batch_completes_with_a_grade_for_everyone(hostile_batch):
+    assert set(hostile_batch.runs) == set(hostile_class.HOSTILE_CLASS)
+    not_graded = {s: r.reason for s, r in hostile_batch.runs.items() if not r.ok}
+    assert not not_graded, not_graded
+    with open(hostile_batch.course / "grades.csv") as fh:
+        exported = {row["student_id"] for row in csv.DictReader(fh)}
+    assert exported >= set(HONEST) | set(hostile_class.HOSTILE_CLASS)
+
+
+@pytest.mark.parametrize("student", sorted(hostile_class.HOSTILE_CLASS))
+def test_no_attack_raises_a_grade(hostile_batch, student):
+    _, expected = hostile_class.HOSTILE_CLASS[student]
+    with Gradebook(hostile_batch.db_url) as gb:
+        nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
+        got = {g.name: g.auto_score for g in nb.grades if g.name in expected}
+    assert got == pytest.approx(expected), student
+
+
+def test_other_students_and_the_course_are_untouched(hostile_batch):
+    before, after = hostile_batch.before, hostile_batch.after
+    changed = [p for p in before["files"] if before["files"][p] != after["files"].get(p)]
+    added = sorted(set(after["files"]) - set(before["files"]))
+    assert not changed and not added, (changed, added)
+    assert after["gradebook"] == before["gradebook"]
+
+
+def test_integrity_report_names_the_patched_kernels(hostile_batch):
+    flagged = {
+        student
+        for student in hostile_class.HOSTILE_CLASS
+        if (integrity.record(hostile_batch.course, student) or {}).get("flags")
+    }
+    assert flagged == hostile_class.FLAGGED
+    text = summary.write_summary(hostile_batch.course, hostile_batch.db_url).read_text()
+    for student in hostile_class.FLAGGED:
+        assert f"**{student}**: " in text and "integrity: " in text
+
+
+def _outputs(course: Path, student: str) -> str:
+    nb = nbformat.read(
+        course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4
+    )
+    return "\n".join(
+        str(o.get("text", "")) + f"{o.get('ename', '')}: {o.get('evalue', '')}"
+        for c in nb.cells
+        for o in c.get("outputs", [])
+    )
+
+
+@pytest.mark.parametrize(
+    "student, words",
+    [
+        ("memory_hog", "the memory limit of 3072 MB was exceeded"),
+        ("kills_the_kernel", "the notebook's kernel died"),
+        ("disk_filler", "the disk limit of 1024 MB was exceeded"),
+        ("sleeps_forever", "the kernel stopped responding after the cell's time limit"),
+        ("output_flood", "output beyond 2048 KB dropped by the grader"),
+        ("fork_bomb", "blocked (BlockingIOError"),
+        ("reaches_outside_working_copy", "reach a public DNS server: blocked"),
+        ("trains_on_test_split", "it has been trained on the test set"),
+    ],
+)
+def test_each_stop_is_explained_in_the_notebook(hostile_batch, student, words):
+    assert words in _outputs(hostile_batch.course, student)
+
+
+def test_the_attacks_that_reach_for_course_files_are_blocked(hostile_batch):
+    text = _outputs(hostile_batch.course, "reaches_outside_working_copy")
+    for attack in (
+        "overwrite another student's submission",
+        "write into another student's autograded folder",
+        "patch the graders package",
+        "connect to PostgreSQL on 127.0.0.1:5432",
+        "connect to PostgreSQL's unix socket",
+        "open a web page",
+    ):
+        line = next(line for line in text.splitlines() if f"ATTACK {attack}:" in line)
+        assert "blocked" in line, line
