@@ -333,12 +333,7 @@ def _oom_killed(group: Path) -> bool:
             key, _, value = line.partition(" ")
             if key == "oom_kill" and value.strip() not in ("", "0"):
                 return True
-    try:
-        return int((group / "memory.failcnt").read_text()) > 0 and not (
-            group / "memory.oom_control"
-        ).read_text().count("oom_kill ")
-    except (OSError, ValueError):
-        return False
+    return False
 
 
 def _disk_usage(folder: Path) -> int:
