@@ -3,6 +3,7 @@ tracebacks, a crash-free restore of deleted test cells, and sandboxed execution.
 
 import json
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -105,6 +106,13 @@ class SandboxedKernelManager(AsyncKernelManager):
         await super()._async_launch_kernel(kernel_cmd, **kw)
         self.sandbox.watch(self.provisioner.pid, [self._cwd])
 
+    async def _async_signal_kernel(self, signum: int) -> None:
+        # An interrupt (a cell's time limit) must reach the kernel, not bwrap: see
+        # Sandbox.signal_inside. Fatal signals still go to bwrap, which takes everything down.
+        if signum in (signal.SIGKILL, signal.SIGTERM) or not self.has_kernel:
+            return await super()._async_signal_kernel(signum)
+        self.sandbox.signal_inside(signum)
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart)
         self.sandbox.close()
@@ -133,6 +141,9 @@ class SandboxedExecute(Execute):
     max_output_kb = Integer(2048, help="Output kept per notebook; the rest is dropped.").tag(
         config=True
     )
+    # After an interrupt, how long the kernel may take to report back before it counts as
+    # unresponsive (nbclient's 4 s is tight for a kernel sharing a loaded CPU).
+    iopub_timeout = Integer(10).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         if Sandbox(config=kwargs.get("config")).enabled:

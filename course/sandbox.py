@@ -30,6 +30,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 from traitlets import Bool, Integer, Unicode
 from traitlets.config import Configurable
 
@@ -231,6 +232,26 @@ class Sandbox(Configurable):
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def signal_inside(self, signum: int) -> int:
+        """Send `signum` to every process inside the sandbox, not to bwrap itself.
+
+        bwrap dies of a SIGINT, and its init takes the kernel with it (--die-with-parent), so
+        the process-group interrupt jupyter_client sends would kill the kernel instead of
+        raising KeyboardInterrupt in it. Returns how many processes were signalled."""
+        try:
+            outer = psutil.Process(self.pid)
+            inside = [p for init in outer.children() for p in init.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        sent = 0
+        for proc in inside:
+            try:
+                proc.send_signal(signum)
+                sent += 1
+            except psutil.Error:
+                pass
+        return sent
 
     def close(self) -> None:
         self._stop.set()

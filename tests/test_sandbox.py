@@ -148,3 +148,37 @@ def test_wall_time_limit(tmp_path):
 def test_no_bubblewrap_is_an_error_not_an_unsandboxed_run(tmp_path):
     with pytest.raises(sandbox.SandboxError, match="bubblewrap"):
         run("print('ran')", tmp_path, bwrap="/nonexistent/bwrap")
+
+
+# -- A sandboxed kernel under nbgrader's executor ----------------------------------------
+
+
+def execute(tmp_path, *sources: str, timeout: int = 5):
+    """Run code cells through SandboxedExecute (the autograde executor) with `timeout` s each."""
+    import nbformat
+
+    from course.nbgrader_plugins import SandboxedExecute
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    cfg = Config()
+    cfg.SandboxedExecute.timeout = timeout
+    nb, _ = SandboxedExecute(config=cfg).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    return [[o.get("ename") or o.get("text", "") for o in cell.outputs] for cell in nb.cells]
+
+
+def test_time_limit_interrupts_the_kernel_and_keeps_its_state(tmp_path):
+    # The interrupt must reach the kernel, not bwrap (which would die and take it along).
+    outputs = execute(tmp_path, "x = 41", "while True:\n    pass", "print(x + 1)")
+    assert outputs[1][0] == "KeyboardInterrupt", outputs
+    assert outputs[2] == ["42\n"], outputs
+
+
+def test_kernel_that_ignores_the_interrupt_loses_only_the_rest(tmp_path):
+    outputs = execute(
+        tmp_path,
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(600)",
+        "print('never')",
+    )
+    assert outputs[0] == ["KernelStopped"], outputs
+    assert outputs[1] == ["NotRun"], outputs
