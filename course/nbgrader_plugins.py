@@ -113,6 +113,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             return await super()._async_signal_kernel(signum)
         self.sandbox.signal_inside(signum)
 
+    signal_kernel = _async_signal_kernel  # AsyncKernelManager binds the base one by name
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart)
         self.sandbox.close()
