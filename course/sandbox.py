@@ -233,25 +233,22 @@ class Sandbox(Configurable):
             except ProcessLookupError:
                 pass
 
-    def signal_inside(self, signum: int) -> int:
+    def signal_inside(self, signum: int) -> None:
         """Send `signum` to every process inside the sandbox, not to bwrap itself.
 
         bwrap dies of a SIGINT, and its init takes the kernel with it (--die-with-parent), so
         the process-group interrupt jupyter_client sends would kill the kernel instead of
-        raising KeyboardInterrupt in it. Returns how many processes were signalled."""
+        raising KeyboardInterrupt in it."""
         try:
-            outer = psutil.Process(self.pid)
-            inside = [p for init in outer.children() for p in init.children(recursive=True)]
+            inits = psutil.Process(self.pid).children()
+            inside = [p for init in inits for p in init.children(recursive=True)]
         except psutil.Error:
-            return 0
-        sent = 0
+            return
         for proc in inside:
             try:
                 proc.send_signal(signum)
-                sent += 1
             except psutil.Error:
-                pass
-        return sent
+                pass  # it exited meanwhile
 
     def close(self) -> None:
         self._stop.set()
