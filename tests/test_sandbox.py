@@ -26,13 +26,18 @@ def run(code: str, cwd: Path, timeout: float = 60, **config):
 
 
 def test_writes_only_its_working_copy_and_tmp(tmp_path):
+    gradebook = COURSE_ROOT / "gradebook.db"
+    before = gradebook.read_bytes() if gradebook.exists() else None
+    targets = ["/work", "/root/x", "/usr/x", "/etc/passwd", "/x", str(gradebook), f"{sys.prefix}/x"]
+    # A course cloned under /tmp is shadowed by the sandbox's private /tmp: writes there land
+    # in that tmpfs, so only the host-side check below applies to them.
+    outside_tmp = [t for t in targets if not t.startswith("/tmp/")]
     done, limit = run(
         f"""
         import pathlib
         pathlib.Path("mine.txt").write_text("ok")
         pathlib.Path("/tmp/scratch").write_text("ok")
-        for target in ["/work", "/root/x", "/usr/x", "/etc/passwd", "/x",
-                       "{COURSE_ROOT}/gradebook.db", "{sys.prefix}/x"]:
+        for target in {targets!r}:
             try:
                 pathlib.Path(target).write_text("owned")
                 print("WROTE", target)
@@ -42,9 +47,11 @@ def test_writes_only_its_working_copy_and_tmp(tmp_path):
         tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert "WROTE" not in done.stdout, done.stdout
-    assert done.stdout.count("blocked") == 7
+    for target in outside_tmp:
+        assert f"WROTE {target}\n" not in done.stdout, done.stdout
+    assert done.stdout.count("blocked") >= len(outside_tmp)
     assert (tmp_path / "mine.txt").read_text() == "ok"
+    assert (gradebook.read_bytes() if gradebook.exists() else None) == before
     assert limit == ""
 
 
