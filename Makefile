@@ -12,7 +12,7 @@ ASSIGNMENT := c1w3_convolutions
 # Keep TensorFlow's C++ log lines out of notebooks' stderr (nbgrader_config.py sets the same).
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: help setup data check-data release grade grade-cluster postgres validate demo test test-fast bench bench-threshold lint clean
+.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast bench bench-threshold lint clean collect export-lms
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -23,7 +23,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]'
 	touch $@
 
-setup: $(VENV)/.installed data  ## create .venv, install pinned packages, seed offline data (idempotent)
+setup: system-packages $(VENV)/.installed data  ## apt packages if missing, .venv with pinned packages, offline data (idempotent)
+
+system-packages:  ## bubblewrap + dataset-fashion-mnist via apt when missing (root/sudo), else the apt line
+	scripts/system-packages grade
+
+test-packages:  ## the same + chromium and postgresql, for make test
+	scripts/system-packages test
+
+doctor: setup  ## preflight: sandbox tier, data, gradebook URL, cores (WORKERS=, DB_URL= as for grade-cluster)
+	$(BIN)/python -m course.doctor $(if $(WORKERS),--workers $(WORKERS)) $(if $(DB_URL),--db-url $(DB_URL))
 
 data: $(VENV)/.installed  ## copy Fashion-MNIST from Debian's package into the Keras cache and verify it
 	$(BIN)/python -m graders.data seed
@@ -34,12 +43,10 @@ check-data: $(VENV)/.installed  ## verify the Keras cache holds the official Fas
 release: setup  ## source/ -> release/: nbgrader generate_assignment (solutions and hidden tests stripped)
 	$(BIN)/nbgrader generate_assignment $(ASSIGNMENT) --force --log-level=WARN $(if $(C1W3_DB_URL),--CourseDirectory.db_url=$(C1W3_DB_URL))
 
-grade: setup  ## autograde everything in submitted/ (one process per student), feedback, grades.csv, TA summary
-	$(BIN)/python -m graders.data check
+grade: doctor  ## autograde everything in submitted/ (one process per student), feedback, grades.csv, TA summary
 	$(BIN)/python -m course.grade
 
-grade-cluster: setup  ## the same on Dask: WORKERS=2 DB_URL=postgresql://... (or SCHEDULER=host:8786)
-	$(BIN)/python -m graders.data check
+grade-cluster: doctor  ## the same on Dask: WORKERS=2 DB_URL=postgresql://... (or SCHEDULER=host:8786)
 	$(BIN)/python -m course.cluster $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(DB_URL),--db-url $(DB_URL))
 
 postgres:  ## start Debian's PostgreSQL on loopback with role c1w3 (multi-worker gradebook, tests)
@@ -48,13 +55,13 @@ postgres:  ## start Debian's PostgreSQL on loopback with role c1w3 (multi-worker
 validate: setup  ## run the instructor's solution through nbgrader validate
 	$(BIN)/nbgrader validate source/$(ASSIGNMENT)/$(ASSIGNMENT).ipynb
 
-demo: release validate  ## the main job: release, autograde the sample class, feedback, grades.csv, TA summary
+demo: doctor release warm validate  ## the main job: release, autograde the sample class, feedback, grades.csv, TA summary
 	$(BIN)/python -m course.demo
 
-test: setup lint postgres  ## lint, PostgreSQL up, then all tests (real training, real nbgrader, the hostile class)
+test: setup test-packages lint postgres  ## lint, PostgreSQL up, then all tests (real training, real nbgrader, the hostile class)
 	$(BIN)/python -m pytest
 
-test-fast: setup postgres  ## only the tests that do not train
+test-fast: setup test-packages postgres  ## only the tests that do not train
 	$(BIN)/python -m pytest -m "not slow"
 
 bench: setup postgres  ## benchmarks that print numbers (README tables): lab vs notebook, sandbox cost, class throughput
@@ -71,3 +78,17 @@ lint: $(VENV)/.installed  ## ruff
 clean:  ## remove nbgrader's generated places (keeps .venv and release/)
 	rm -rf submitted feedback gradebook.db reports grades.csv source/$(ASSIGNMENT)/_grading
 	find autograded -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+
+collect: $(VENV)/.installed  ## LMS zip -> submitted/: ZIP=download.zip ROSTER=roster.csv [ID_COLUMN=...] [TIMESTAMPS=late|all|none] [FORCE=1]
+	$(if $(ZIP),,$(error give ZIP=path/to/download.zip (Canvas or Moodle "download submissions")))
+	$(if $(ROSTER),,$(error give ROSTER=path/to/roster.csv (Canvas gradebook export or Moodle grade export)))
+	$(BIN)/python -m course.lms collect --zip "$(ZIP)" --roster "$(ROSTER)"$(if $(LMS), --lms $(LMS))$(if $(ID_COLUMN), --id-column "$(ID_COLUMN)")$(if $(TIMESTAMPS), --timestamps $(TIMESTAMPS))$(if $(FORCE), --force)
+
+export-lms: $(VENV)/.installed  ## gradebook -> LMS import CSV: TO=canvas|moodle ROSTER=roster.csv [POINTS=100] [MISSING=blank|zero] [COLUMN=...]
+	$(if $(filter canvas moodle,$(TO)),,$(error give TO=canvas or TO=moodle))
+	$(if $(ROSTER),,$(error give ROSTER=path/to/roster.csv (exported from the LMS)))
+	$(BIN)/python -m course.lms export --to $(TO) --roster "$(ROSTER)"$(if $(POINTS), --points $(POINTS))$(if $(MISSING), --missing $(MISSING))$(if $(COLUMN), --column "$(COLUMN)")$(if $(ID_COLUMN), --id-column "$(ID_COLUMN)")$(if $(OUT), --out "$(OUT)")$(if $(DB_URL), --db-url $(DB_URL))
+
+.PHONY: warm
+warm: setup  ## run the source notebook once, outside any sandbox, to fill .training_cache/ (README, "Training cache")
+	$(BIN)/python -m graders.training_cache warm

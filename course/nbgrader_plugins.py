@@ -100,7 +100,17 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         argv = super().format_kernel_cmd(extra_arguments)
-        return self.sandbox.command(argv, self._cwd, writable=[self._runtime])
+        # The training cache (graders/training_cache.py): read-only for the kernel, named by
+        # an NBGRADER_* variable (the sandbox forwards those); c.TrainingCache.enabled = False
+        # or C1W3_TRAINING_CACHE=off: no cache, every submission trains for real.
+        from graders import training_cache
+
+        root = CourseDirectory(config=self.config).root
+        cache = training_cache.TrainingCache(config=self.config).folder(root)
+        with training_cache.kernel_environment(cache):
+            return self.sandbox.command(
+                argv, self._cwd, writable=[self._runtime], extra_readable=[cache] if cache else []
+            )
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         await super()._async_launch_kernel(kernel_cmd, **kw)

@@ -50,6 +50,7 @@ class GradingRun:
     reason: str = ""
     worker: str = ""  # host (and Dask worker) that graded it
     retry: bool = False  # failed for an infrastructure reason: grade again next time
+    note: str = ""  # for the TA: e.g. a misnamed upload graded as the assignment's notebook
 
 
 # Loaded before any fork: the child between fork and exec must not import or dlopen.
@@ -264,6 +265,51 @@ def write_runs_log(course_root: Path, names, assignment: str = ASSIGNMENT) -> Pa
     return log
 
 
+# ------------------------------------------------------------------ uploads
+
+UPLOAD_NOTE = ".c1w3_upload.json"  # a dot-file: not part of the submission's hash
+
+
+class UngradableUpload(Exception):
+    """The submission folder holds no notebook this assignment can grade; says what it holds."""
+
+
+def resolve_upload(course_root: Path, student: str, assignment: str = ASSIGNMENT) -> str:
+    """Make a single misnamed notebook gradable; returns a note for the TA ('' if none).
+
+    Browsers and LMS downloads rename files ('c1w3_convolutions (1).ipynb'). One notebook
+    under another name is copied to the assignment's name -- the original stays where it
+    is -- and remembered, so a regrade says the same. No notebook, or several and none with
+    the assignment's name, raises UngradableUpload naming what was found.
+    """
+    folder = Path(course_root) / "submitted" / student / assignment
+    expected = folder / f"{assignment}.ipynb"
+    note_file = folder / UPLOAD_NOTE
+    if expected.exists():
+        try:
+            note = json.loads(note_file.read_text())
+            if note.get("sha256") == hashlib.sha256(expected.read_bytes()).hexdigest():
+                return note["note"]  # the copy made earlier, unchanged since
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return ""
+    found = sorted(p.name for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    if len(found) == 1:
+        shutil.copyfile(folder / found[0], expected)
+        note = f"graded `{found[0]}` as {expected.name} (the upload had another name)"
+        digest = hashlib.sha256(expected.read_bytes()).hexdigest()
+        note_file.write_text(json.dumps({"note": note, "original": found[0], "sha256": digest}))
+        return note
+    others = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if found:
+        raise UngradableUpload(
+            f"several notebooks and none named {expected.name}: {', '.join(found)}; "
+            "rename the one to grade"
+        )
+    what = ", ".join(others) if others else "nothing"
+    raise UngradableUpload(f"no notebook in the submission (found: {what})")
+
+
 # ------------------------------------------------------------------ grading
 
 
@@ -315,10 +361,19 @@ def grade_student(
     ungradable one in the gradebook, and write its run record."""
     course_root = Path(course_root)
     url = gradebook.normalize(db_url or gradebook.db_url(course_root))
+    try:
+        note = resolve_upload(course_root, student, assignment)
+        problem = ""
+    except UngradableUpload as exc:
+        note, problem = "", str(exc)
     # Hashed before grading: a resubmission that lands mid-grading counts as changed.
     submission = submission_hash(course_root, student, assignment)
     setup = grading_setup_hash(course_root, assignment)
-    run = _autograde(course_root, student, assignment, url, cpus)
+    if problem:
+        run = GradingRun(student, False, 0.0, problem)
+    else:
+        run = _autograde(course_root, student, assignment, url, cpus)
+    run.note = note
     run.worker = worker or socket.gethostname()
     if not run.ok:
         record_ungraded(course_root, student, url)

@@ -124,6 +124,59 @@ def course_input_shape_idiom(nb, release):
     return nb
 
 
+def week2_spellings_renamed_upload(nb, release):
+    """Correct model in the C1_W2 lab's spellings: functional API, tf.nn activations, optimizer,
+    loss and metric objects. Uploaded as the browser renames a re-download (UPLOAD_NAMES)."""
+    _answer(
+        nb,
+        "build_conv_model_answer",
+        """def build_conv_model():
+    inputs = tf.keras.Input(shape=(28, 28, 1))
+    x = tf.keras.layers.Conv2D(32, (3, 3), activation=tf.nn.relu)(inputs)
+    x = tf.keras.layers.MaxPooling2D(2, 2)(x)
+    x = tf.keras.layers.Conv2D(32, (3, 3), activation=tf.nn.relu)(x)
+    x = tf.keras.layers.MaxPooling2D(2, 2)(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = tf.keras.layers.Dense(128, activation=tf.nn.relu)(x)
+    outputs = tf.keras.layers.Dense(10, activation=tf.nn.softmax)(x)
+    model = tf.keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(optimizer=tf.keras.optimizers.Adam(),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[tf.keras.metrics.SparseCategoricalAccuracy()])
+    return model
+""",
+    )
+    return nb
+
+
+def activation_layers_built_with_add(nb, release):
+    """Correct model built layer by layer with .add() and separate activation layers."""
+    _answer(
+        nb,
+        "build_conv_model_answer",
+        """def build_conv_model():
+    layers = tf.keras.layers
+    model = tf.keras.Sequential()
+    model.add(tf.keras.Input(shape=(28, 28, 1)))
+    model.add(layers.Conv2D(filters=32, kernel_size=3))
+    model.add(layers.ReLU())
+    model.add(layers.MaxPool2D())
+    model.add(layers.Conv2D(filters=32, kernel_size=(3, 3)))
+    model.add(layers.Activation(tf.keras.activations.relu))
+    model.add(layers.MaxPool2D(pool_size=(2, 2)))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(units=128))
+    model.add(layers.Activation("relu"))
+    model.add(layers.Dense(units=10))
+    model.add(layers.Softmax())
+    model.compile(optimizer="Adam", loss=tf.keras.losses.sparse_categorical_crossentropy,
+                  metrics=["acc"])
+    return model
+""",
+    )
+    return nb
+
+
 def wrong_shape_predictions(nb, release):
     """Rounds 11 / 2 up instead of down: pool2 and flatten wrong, 5 of 7 shapes right."""
     _replace(nb, "predictions_answer", "((5, 5, 32), 0),", "((6, 6, 32), 0),")
@@ -232,6 +285,8 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "no_pooling": (no_pooling, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
     "filters_64": (filters_64, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
     "course_input_shape_idiom": (course_input_shape_idiom, _expect()),
+    "week2_spellings_renamed_upload": (week2_spellings_renamed_upload, _expect()),
+    "activation_layers_built_with_add": (activation_layers_built_with_add, _expect()),
     "wrong_predictions": (
         wrong_predictions,
         _expect(predict_output_shapes=7.14, predict_param_counts=6.25),
@@ -262,6 +317,10 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
 }
 
 
+# The file name a student's upload arrived under, where it is not the assignment's notebook's.
+UPLOAD_NAMES = {"week2_spellings_renamed_upload": f"{ASSIGNMENT} (1).ipynb"}
+
+
 def build_submission(name: str, course_root: Path = COURSE_ROOT) -> nbformat.NotebookNode | str:
     """The notebook student `name` submits, made from release/ and the source's solutions."""
     release = nbformat.read(course_root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
@@ -283,10 +342,11 @@ def write_class(course_root: Path, names=None, release_root: Path = COURSE_ROOT)
         folder = course_root / "submitted" / name / ASSIGNMENT
         folder.mkdir(parents=True, exist_ok=True)
         submission = build_submission(name, release_root)
+        path = folder / UPLOAD_NAMES.get(name, NOTEBOOK)
         if isinstance(submission, str):  # a damaged file, written as it is
-            (folder / NOTEBOOK).write_text(submission)
+            path.write_text(submission)
         else:
-            nbformat.write(submission, folder / NOTEBOOK)
+            nbformat.write(submission, path)
         checks = release_root / "release" / ASSIGNMENT / "c1w3_checks.py"
         (folder / "c1w3_checks.py").write_bytes(checks.read_bytes())
     return names

@@ -5,19 +5,33 @@ What the sandboxed process sees (README, "Threat model"):
   interpreter), the ``graders`` package, the instructor's ``c1w3_checks.py``, and the
   official Fashion-MNIST files;
 - read-write: its own working copy (``autograded/<student>/<assignment>/``), a private /tmp
-  (a size-limited tmpfs) and the folder of its IPC sockets;
+  and /dev/shm (size-limited tmpfs) and the folder of its IPC sockets;
 - nothing else: not the gradebook, not source/, submitted/, feedback/ or other students'
   folders, no network (own network namespace; the kernel talks to nbgrader over IPC sockets),
   its own PID namespace, user "nobody" with no capabilities.
 
-Limits per sandbox (``c.Sandbox.*`` in nbgrader_config.py): memory and process count through a
-cgroup (v1 or v2), file size and core dumps through rlimits, disk use of the working copy and
-/tmp through a watchdog and the tmpfs size. If bubblewrap or the cgroups cannot be set up,
-grading stops with a SandboxError that says why; it never falls back to an unsandboxed run.
+Limits per sandbox (``c.Sandbox.*`` in nbgrader_config.py) depend on the *tier*, chosen once
+per process (``c.Sandbox.tier = "auto"``) and reported by :func:`tier`:
+
+- ``cgroup``: memory and process count through a cgroup (v1 or v2) this process may create
+  (root, or a writable hierarchy); the kernel enforces both;
+- ``systemd``: the same through a delegated cgroup v2, a ``systemd-run --user --scope`` with
+  MemoryMax/TasksMax (hosts with a systemd user session on the unified hierarchy);
+- ``userns``: no cgroup at all (a plain user on cgroup v1, say): bubblewrap through
+  unprivileged user namespaces, processes+threads capped by RLIMIT_NPROC set *inside* the
+  sandbox's user namespace (the kernel counts it per user namespace and uid, so one sandbox
+  cannot use up another's or the grader's share), and memory and threads watched every
+  0.2 s by a watchdog over the sandbox's process tree, which kills the whole sandbox;
+- refused: none of these works. Grading stops with a SandboxError naming each reason and
+  the options; it never falls back to an unsandboxed run.
+
+In every tier file size and core dumps go through rlimits, disk use of the working copy
+through a watchdog, /tmp and /dev/shm through their tmpfs sizes.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -31,8 +45,8 @@ import uuid
 from pathlib import Path
 
 import psutil
-from traitlets import Bool, Integer, Unicode
-from traitlets.config import Configurable
+from traitlets import Bool, Enum, Float, Integer, Unicode
+from traitlets.config import LoggingConfigurable
 
 import graders
 from graders import data
@@ -56,19 +70,56 @@ ETC_FILES = (
     "fonts",
     "matplotlibrc",
 )
+SHM_MB = 64  # /dev/shm: multiprocessing's semaphores need a little; nothing needs more
+
+TIERS = ("cgroup", "systemd", "userns")
+# What each tier guarantees, for tier() and `make doctor` ({...} from the Sandbox's limits).
+GUARANTEES = {
+    "cgroup": (
+        "bubblewrap (no network, own PID/user namespace, user nobody, writes only the working "
+        "copy) + a cgroup: memory {memory_mb} MB (RSS, page cache and tmpfs, enforced by the "
+        "kernel), {max_processes} processes+threads (fork fails with EAGAIN); file size "
+        "{file_size_mb} MB; disk {disk_mb} MB (watchdog, 0.5 s)"
+    ),
+    "systemd": (
+        "bubblewrap (no network, own PID/user namespace, user nobody, writes only the working "
+        "copy) + a delegated cgroup v2 (systemd-run --user --scope): MemoryMax {memory_mb} MB, "
+        "TasksMax {max_processes}, enforced by the kernel; file size {file_size_mb} MB; disk "
+        "{disk_mb} MB (watchdog, 0.5 s)"
+    ),
+    "userns": (
+        "bubblewrap through unprivileged user namespaces (no network, own PID/user namespace, "
+        "uid nobody, writes only the working copy), no cgroup: {max_processes} "
+        "processes+threads (RLIMIT_NPROC inside the sandbox's user namespace: fork fails with "
+        "EAGAIN; for a root grader, which RLIMIT_NPROC does not bind, only the watchdog); "
+        "memory {memory_mb} MB of process memory (proportional RSS of the sandbox's process "
+        "tree, watchdog every 0.2 s: measured ~0.1 GB over the limit before the kill for a "
+        "fast allocation, at worst the allocation rate x 0.2 s) plus /tmp ({disk_mb} MB) "
+        "and /dev/shm ({shm_mb} MB) tmpfs; memory a process "
+        "holds without mapping it (memfd, pipes) is not counted; file size {file_size_mb} MB; "
+        "disk {disk_mb} MB (watchdog, 0.5 s)"
+    ),
+}
 
 
 class SandboxError(RuntimeError):
     """The sandbox could not be set up; nothing was run."""
 
 
-class Sandbox(Configurable):
-    """One sandbox: a cgroup, a command line, a watchdog, and why it stopped (if it did)."""
+class Sandbox(LoggingConfigurable):
+    """One sandbox: its tier (and cgroup), a command line, watchdogs, and why it stopped."""
 
     enabled = Bool(
         True, help="Run student kernels in bubblewrap. Turning it off is for debugging only."
     ).tag(config=True)
     bwrap = Unicode("bwrap", help="The bubblewrap executable.").tag(config=True)
+    tier = Enum(
+        ["auto", *TIERS],
+        "auto",
+        help="How limits are enforced: 'cgroup' (root or a writable cgroup), 'systemd' "
+        "(delegated cgroup v2 via systemd-run --user), 'userns' (unprivileged user namespaces, "
+        "rlimits and a watchdog; no cgroup), or 'auto': the first of these that works here.",
+    ).tag(config=True)
     memory_mb = Integer(
         3072,
         help="Memory of the sandbox (RSS + its /tmp). Honest training peaks near 2 GB.",
@@ -80,26 +131,54 @@ class Sandbox(Configurable):
     disk_mb = Integer(
         1024, help="Disk used by the working copy; /tmp is a tmpfs of the same size."
     ).tag(config=True)
+    watch_interval = Float(
+        0.2, help="Seconds between two looks of the memory/thread watchdog (userns tier)."
+    ).tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.reason = ""  # why the watchdog or the kernel stopped the sandbox
         self._cgroups: list[Path] = []
+        self._tier = ""
+        self._scope = f"c1w3-sandbox-{uuid.uuid4().hex[:12]}"  # systemd tier: the unit
         self._watch: threading.Thread | None = None
+        self._watchers: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._tree: list[psutil.Process] = []
+        self.peak_mb = 0.0  # userns tier: the largest memory use the watchdog saw
         self.pid: int | None = None
+
+    # -- tier ------------------------------------------------------------------------------
+    @property
+    def tier_name(self) -> str:
+        """'cgroup', 'systemd' or 'userns': chosen (and cached) on first use; SandboxError
+        when the configured tier, or with 'auto' every tier, is unavailable."""
+        if not self._tier:
+            self._tier = select_tier(self.tier, self.bwrap)
+            _report(self, self._tier)
+        return self._tier
+
+    def guarantees(self) -> str:
+        return GUARANTEES[self.tier_name].format(
+            memory_mb=self.memory_mb,
+            max_processes=self.max_processes,
+            file_size_mb=self.file_size_mb,
+            disk_mb=self.disk_mb,
+            shm_mb=SHM_MB,
+        )
 
     # -- cgroups -------------------------------------------------------------------------
     def create_cgroups(self) -> None:
+        """Choose the tier (SandboxError if none) and, in the cgroup tier, make the cgroups."""
+        if self.tier_name != "cgroup":
+            return  # systemd makes its scope when the command starts; userns has none
         name = f"c1w3-sandbox-{uuid.uuid4().hex[:12]}"
         try:
             self._cgroups = _make_cgroups(name, self.memory_mb, self.max_processes)
         except OSError as exc:
             raise SandboxError(
                 f"cannot create a cgroup for the sandbox's memory and process limits ({exc}). "
-                "Grade as root (or with a delegated cgroup), or set "
-                "c.Sandbox.enabled = False in nbgrader_config.py to grade WITHOUT a sandbox "
-                "(trusted submissions only)."
+                f"{OPTIONS}"
             ) from exc
 
     def remove_cgroups(self) -> None:
@@ -120,7 +199,7 @@ class Sandbox(Configurable):
         """The limit the sandbox ran into, in words ('' if none)."""
         if self.reason:
             return self.reason
-        for group in self._cgroups:
+        for group in self._cgroups + self._scope_cgroups():
             if _oom_killed(group):
                 return f"the memory limit of {self.memory_mb} MB was exceeded"
         return ""
@@ -129,12 +208,13 @@ class Sandbox(Configurable):
     def command(
         self, argv: list[str], cwd: Path, writable=(), extra_readable=(), cwd_writable=True
     ) -> list[str]:
-        """argv wrapped so it runs in the sandbox, in `cwd`, inside this sandbox's cgroups."""
+        """argv wrapped so it runs in the sandbox, in `cwd`, within this sandbox's limits."""
         if not shutil.which(self.bwrap):
             raise SandboxError(
                 f"bubblewrap ({self.bwrap}) is not installed: `apt-get install bubblewrap`. "
                 "Refusing to run student code without a sandbox."
             )
+        tier = self.tier_name
         cwd = Path(cwd).resolve()
         args = [
             self.bwrap,
@@ -159,6 +239,8 @@ class Sandbox(Configurable):
         for name in ETC_FILES:
             args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         args += ["--proc", "/proc", "--dev", "/dev"]
+        # bwrap's /dev is a writable tmpfs without a size: only /dev/shm stays writable, small.
+        args += ["--size", str(SHM_MB * 1024 * 1024), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
         args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
         size = str(self.disk_mb * 1024 * 1024)
         args += ["--size", size, "--tmpfs", "/tmp", "--dir", "/tmp/home"]
@@ -191,7 +273,14 @@ class Sandbox(Configurable):
         for key, value in sorted(env.items()):
             args += ["--setenv", key, value]
         # Nothing else is writable, not even the folders bwrap made for the mount points.
-        args += ["--remount-ro", "/", "--chdir", str(cwd), "--", *argv]
+        args += ["--remount-ro", "/", "--chdir", str(cwd), "--"]
+        if tier == "userns":
+            # RLIMIT_NPROC set here, inside the sandbox's user namespace, counts only this
+            # sandbox's tasks (the kernel keeps the count per user namespace and uid); set
+            # outside, it would count every process of the grading user. The kernel does not
+            # apply it to uid 0 (a root grader forcing this tier): the watchdog counts too.
+            args += ["prlimit", f"--nproc={self.max_processes}", "--"]
+        args += argv
         limits = [
             "prlimit",
             f"--fsize={self.file_size_mb * 1024 * 1024}",
@@ -199,38 +288,122 @@ class Sandbox(Configurable):
             "--nofile=1024",
             "--",
         ]
+        if tier == "systemd":
+            limits = [
+                "systemd-run",
+                "--user",
+                "--scope",
+                "--quiet",
+                "--collect",
+                f"--unit={self._scope}",
+                "-p",
+                f"MemoryMax={self.memory_mb}M",
+                "-p",
+                "MemorySwapMax=0",
+                "-p",
+                f"TasksMax={self.max_processes}",
+                "--",
+                *limits,
+            ]
         # The shell joins the cgroups before anything else starts, then becomes bwrap.
         procs = [shlex.quote(str(group / "cgroup.procs")) for group in self._cgroups]
         join = " && ".join(f"echo $$ > {path}" for path in procs)
         return ["/bin/sh", "-c", f'{join or ":"} && exec "$@"', "c1w3-sandbox", *limits, *args]
 
-    # -- watchdog ------------------------------------------------------------------------
+    # -- watchdogs -----------------------------------------------------------------------
     def watch(self, pid: int, folders: list[Path], interval: float = 0.5) -> None:
-        """Stop the sandbox (`pid` is bwrap) when its folders outgrow the disk limit."""
+        """Stop the sandbox (`pid` is bwrap) when its folders outgrow the disk limit, and,
+        without a cgroup (userns tier), when its processes use too much memory or threads."""
         self.pid = pid
         limit = self.disk_mb * 1024 * 1024
 
-        def run():
+        def disk():
             while not self._stop.wait(interval):
                 used = sum(_disk_usage(folder) for folder in folders)
                 if used > limit:
-                    self.reason = (
+                    self._stop_for(
                         f"the disk limit of {self.disk_mb} MB was exceeded "
                         f"({used / 2**20:.0f} MB written in the working copy)"
                     )
-                    self.kill()
                     return
 
-        self._watch = threading.Thread(target=run, name="c1w3-sandbox-watchdog", daemon=True)
-        self._watch.start()
+        self._watch = self._start(disk, "disk")
+        if self.tier_name == "userns":
+            self._start(self._watch_memory, "memory")
+
+    def _start(self, target, what: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=f"c1w3-sandbox-{what}", daemon=True)
+        self._watchers.append(thread)
+        thread.start()
+        return thread
+
+    def _stop_for(self, reason: str) -> None:
+        if not self.reason:
+            self.reason = reason
+        self.kill()
+        self._stop.set()
+
+    def _watch_memory(self) -> None:
+        """Memory (proportional RSS) and threads of bwrap's process tree, every 0.2 s.
+
+        RSS counts a page shared by forked processes once per process (a fork bomb of a
+        TensorFlow kernel "uses" its size hundreds of times), so only when the sum of RSS is
+        over the limit is the exact share (PSS, /proc/<pid>/smaps_rollup) added up; that
+        costs ~ms per process and is done at most every 4x its own duration."""
+        limit = self.memory_mb * 2**20
+        precise_after = 0.0
+        while not self._stop.wait(self.watch_interval):
+            try:
+                root = psutil.Process(self.pid)
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                return  # bwrap is gone: the sandbox ended
+            self._tree = tree
+            rss = threads = 0
+            for proc in tree:
+                try:
+                    with proc.oneshot():
+                        rss += proc.memory_info().rss
+                        threads += proc.num_threads()
+                except psutil.Error:
+                    pass  # it exited meanwhile
+            used = rss
+            if rss > limit and time.monotonic() >= precise_after:
+                start = time.monotonic()
+                used = _pss(tree)
+                took = time.monotonic() - start
+                precise_after = time.monotonic() + 4 * took
+            elif rss > limit:
+                continue  # over by RSS, not yet re-checked exactly: wait for the next look
+            self.peak_mb = max(self.peak_mb, used / 2**20)
+            if used > limit:
+                self._stop_for(
+                    f"the memory limit of {self.memory_mb} MB was exceeded "
+                    f"({used / 2**20:.0f} MB in use)"
+                )
+                return
+            # bwrap and its init are two of the tasks; the limit is on what runs inside.
+            if threads - 2 > self.max_processes:
+                self._stop_for(
+                    f"the process limit of {self.max_processes} processes and threads was "
+                    f"exceeded ({threads - 2} running)"
+                )
+                return
 
     def kill(self) -> None:
-        for group in self._cgroups:
+        for group in self._cgroups + self._scope_cgroups():
             _kill_cgroup(group)
         if self.pid:
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
+                pass
+        # Without a cgroup: bwrap's death ends its PID namespace; kill what the watchdog saw
+        # too, in case a process is slow to go.
+        for proc in self._tree:
+            try:
+                proc.kill()
+            except psutil.Error:
                 pass
 
     def signal_inside(self, signum: int) -> None:
@@ -254,6 +427,19 @@ class Sandbox(Configurable):
         self._stop.set()
         self.remove_cgroups()
 
+    def _scope_cgroups(self) -> list[Path]:
+        """systemd tier: the scope's cgroup (v2), found by its unit name."""
+        if self._tier != "systemd" or not self.pid:
+            return []
+        try:
+            text = Path(f"/proc/{self.pid}/cgroup").read_text()
+        except OSError:
+            text = ""
+        for line in text.splitlines():
+            if line.startswith("0::") and self._scope in line:
+                return [CGROUP_ROOT / line[3:].lstrip("/")]
+        return []
+
 
 def run(argv, cwd: Path, *, timeout: float, config=None, writable=(), cwd_writable=True):
     """Run argv to completion in a fresh sandbox; returns (CompletedProcess, limit hit or '')."""
@@ -275,6 +461,114 @@ def run(argv, cwd: Path, *, timeout: float, config=None, writable=(), cwd_writab
         return subprocess.CompletedProcess(cmd, proc.returncode, out, err), box.limit_hit()
     finally:
         box.close()
+
+
+# -- tiers -------------------------------------------------------------------------------------
+OPTIONS = (
+    "Options: grade as root (cgroup tier); give the grading user a delegated cgroup v2 "
+    "(systemd user session: systemd-run --user --scope); allow unprivileged user namespaces "
+    "(sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone = 1, on Ubuntu "
+    "24.04+ kernel.apparmor_restrict_unprivileged_userns = 0 or an AppArmor profile for bwrap) "
+    "for the userns tier; or grade on another machine as a Dask worker (make grade-cluster "
+    "SCHEDULER=...). c.Sandbox.enabled = False in nbgrader_config.py grades WITHOUT a sandbox "
+    "(trusted submissions only)."
+)
+
+
+def tier(config=None) -> tuple[str, str]:
+    """(tier name, what it guarantees) for this process and configuration, for `make doctor`.
+
+    The name is 'cgroup', 'systemd', 'userns', 'refused' (the description then says why and
+    what the options are) or 'disabled' (c.Sandbox.enabled = False). Never raises."""
+    box = Sandbox(config=config)
+    if not box.enabled:
+        return "disabled", "c.Sandbox.enabled = False: student code runs WITHOUT a sandbox"
+    if not shutil.which(box.bwrap):
+        return "refused", f"bubblewrap ({box.bwrap}) is not installed: `apt-get install bubblewrap`"
+    try:
+        return box.tier_name, box.guarantees()
+    except SandboxError as exc:
+        return "refused", str(exc)
+
+
+def select_tier(requested: str = "auto", bwrap: str = "bwrap") -> str:
+    """The tier to use ('cgroup', 'systemd' or 'userns'); SandboxError with every reason."""
+    wanted = TIERS if requested == "auto" else (requested,)
+    if requested not in ("auto", *TIERS):
+        raise SandboxError(f"c.Sandbox.tier = {requested!r}: use 'auto' or one of {TIERS}")
+    reasons = []
+    for name in wanted:
+        why = _probe(name, bwrap)
+        if not why:
+            return name
+        reasons.append(f"{name}: {why}")
+    what = f"sandbox tier {requested!r} is not" if requested != "auto" else "no sandbox tier is"
+    raise SandboxError(
+        f"{what} available here, refusing to run student code without a sandbox "
+        f"({'; '.join(reasons)}). {OPTIONS}"
+    )
+
+
+@functools.cache
+def _probe(name: str, bwrap: str) -> str:
+    """'' if tier `name` works here, else why not. Cached: tried once per process."""
+    if name == "cgroup":
+        try:
+            for group in _make_cgroups(f"c1w3-probe-{uuid.uuid4().hex[:12]}", 64, 16):
+                group.rmdir()
+        except OSError as exc:
+            return f"cannot create a cgroup ({exc})"
+        return ""
+    if name == "systemd":
+        if not (CGROUP_ROOT / "cgroup.controllers").exists():
+            return "no unified cgroup v2 hierarchy (systemd delegates memory limits only there)"
+        if not shutil.which("systemd-run"):
+            return "systemd-run is not installed"
+        argv = ["systemd-run", "--user", "--scope", "--quiet", "-p", "MemoryMax=64M"]
+        return _try([*argv, "-p", "TasksMax=16", "--", "true"], "systemd-run --user --scope")
+    if name == "userns":
+        if not shutil.which(bwrap):
+            return f"bubblewrap ({bwrap}) is not installed"
+        argv = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid"]
+        argv += [str(NOBODY), "--cap-drop", "ALL", "--ro-bind", "/", "/", "--proc", "/proc"]
+        return _try([*argv, "--dev", "/dev", "--", "true"], "bwrap --unshare-all")
+    return f"unknown tier {name!r}"
+
+
+def _try(argv: list[str], what: str) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`{what}` failed ({exc})"
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        return f"`{what}` failed ({tail[:200]})"
+    return ""
+
+
+_reported: set[str] = set()
+
+
+def _report(box: Sandbox, name: str) -> None:
+    if name not in _reported:
+        _reported.add(name)
+        box.log.info("sandbox tier: %s: %s", name, box.guarantees())
+
+
+def _pss(procs: list[psutil.Process]) -> int:
+    """Proportional set size of `procs` together (shared pages split between sharers)."""
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_full_info().pss
+        except psutil.AccessDenied:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        except psutil.Error:
+            pass
+    return total
 
 
 # -- cgroup v1 / v2 helpers ------------------------------------------------------------------

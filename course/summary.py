@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook
 
 from course import gradebook, integrity
 from graders import ASSIGNMENT, COURSE_ROOT
@@ -21,6 +20,7 @@ from graders import ASSIGNMENT, COURSE_ROOT
 NOTEBOOK = ASSIGNMENT
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MANUAL_TASK = "explain_accuracy_gain"
+UNANSWERED = "YOUR ANSWER HERE"  # the release's stub for a written answer
 
 
 def _grade_cells(nb):
@@ -98,7 +98,7 @@ def collect(course: Path, db_url: str | None = None) -> dict:
         runs = {r["student"]: r for r in json.loads(runs_file.read_text())}
     rows, failures, flagged, manual = [], Counter(), {}, []
     released = _released_locked_cells(course)
-    with Gradebook(db_url) as gb:
+    with gradebook.open_gradebook(course, db_url) as gb:
         assignment = gb.find_assignment(ASSIGNMENT)
         grade_ids = [c.name for c in gb.find_notebook(NOTEBOOK, ASSIGNMENT).grade_cells]
         passed = Counter()
@@ -122,22 +122,25 @@ def collect(course: Path, db_url: str | None = None) -> dict:
             for gid, (score, max_score, _) in scores.items():
                 if max_score and score == max_score:
                     passed[gid] += 1
-            if graded_nb is not None:
-                cells = _grade_cells(graded_nb)
-                for cell in cells.values():
-                    message = _failure_message(cell)
-                    if message:
-                        failures[message] += 1
+            if graded_nb is not None:  # each message once per student: a dead kernel is one
+                cells = _grade_cells(graded_nb).values()
+                failures.update({m for m in map(_failure_message, cells) if m})
             flags = _flags(course, student, released, graded_nb)
             flags += integrity.flags(course, student, {g: s[0] for g, s in scores.items()})
             run = runs.get(student)
+            if run and run.get("note"):
+                flags.append(run["note"])
             if run and not run["ok"]:
                 flags.append(f"not graded: {run['reason']}")
-            if flags:
-                flagged[student] = flags
             for g in nb_sub.grades:
                 if g.name == MANUAL_TASK and g.needs_manual_grade and graded_nb is not None:
-                    manual.append((student, _answer_after_task(graded_nb)))
+                    answer = _answer_after_task(graded_nb)
+                    if answer.strip() in (UNANSWERED, "(empty)"):
+                        flags.append("no written answer (the free-text cell is unchanged)")
+                        answer = f"(no written answer: the cell still reads {answer!r})"
+                    manual.append((student, answer))
+            if flags:
+                flagged[student] = flags
         for student, run in runs.items():
             if not run["ok"] and student not in flagged:
                 flagged[student] = [f"not graded: {run['reason']}"]
@@ -177,9 +180,9 @@ def render(data: dict) -> str:
         if gid == MANUAL_TASK:
             continue
         out.append(f"| `{gid}` | {k}/{n} | {k / n:.0%} |" if n else f"| `{gid}` | 0 | - |")
-    out += ["", "## Most common failure messages", ""]
+    out += ["", "## Most common failure messages (number of students)", ""]
     for message, count in data["failures"].most_common(10):
-        out.append(f"- {count} x `{message}`")
+        out.append(f"- {count} student{'s' if count != 1 else ''}: `{message}`")
     out += ["", "## Flagged submissions (timeouts, limits, tampering, integrity, not graded)", ""]
     if not data["flagged"]:
         out.append("None.")

@@ -26,7 +26,7 @@ def pytest_addoption(parser):
 
 @pytest.fixture(scope="session")
 def graded_submission(request, tmp_path_factory):
-    from course import runner
+    from course import gradebook, runner
 
     path = request.config.getoption("--submission")
     if path is None:
@@ -35,16 +35,19 @@ def graded_submission(request, tmp_path_factory):
         pytest.fail(f"--submission {path}: no such file")
     student = request.config.getoption("--student")
     course = runner.make_course(tmp_path_factory.mktemp("course"))
-    done = runner.nbgrader(course, "generate_assignment", ASSIGNMENT)
+    # A throwaway gradebook in the throwaway course, whatever C1W3_DB_URL says: looking into
+    # one grade must never write to the class's gradebook.
+    url = gradebook.default_url(course)
+    done = runner.nbgrader(course, "generate_assignment", ASSIGNMENT, db_url=url)
     assert done.returncode == 0, done.stderr
     folder = course / "submitted" / student / ASSIGNMENT
     folder.mkdir(parents=True)
     shutil.copy(path, folder / f"{ASSIGNMENT}.ipynb")
     shutil.copy(course / "release" / ASSIGNMENT / "c1w3_checks.py", folder)
-    run = runner.grade_student(course, student)
+    run = runner.grade_student(course, student, db_url=url)
     if not run.ok:
         pytest.fail(f"the submission could not be graded: {run.reason}")
-    return course, student
+    return course, student, url
 
 
 def pytest_terminal_summary(terminalreporter):

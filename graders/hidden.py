@@ -396,11 +396,16 @@ def grade(grade_id: str, namespace: dict, directory: Path | None = None):
     message, not a NameError whose traceback would quote the hidden cell.
     """
     directory = GRADING_DIR if directory is None else Path(directory)
-    payload = collect(grade_id, namespace, directory)
-    if grade_id in DEFERRED_IN_AUTOGRADE and os.environ.get("NBGRADER_EXECUTION") == "autograde":
-        print(f"{grade_id}: saved; the grader measures it outside your notebook")
-        return None
-    report, all_or_nothing = judge(grade_id, payload, directory)
+    # Saving and loading models draws from Python's `random`: the kernel's state is restored.
+    with _checks().preserve_rng():
+        payload = collect(grade_id, namespace, directory)
+        if (
+            grade_id in DEFERRED_IN_AUTOGRADE
+            and os.environ.get("NBGRADER_EXECUTION") == "autograde"
+        ):
+            print(f"{grade_id}: saved; the grader measures it outside your notebook")
+            return None
+        report, all_or_nothing = judge(grade_id, payload, directory)
     # While autograding, the verifier's report replaces this cell's output: print nothing twice.
     show = os.environ.get("NBGRADER_EXECUTION") != "autograde"
     if all_or_nothing:

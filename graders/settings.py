@@ -13,8 +13,11 @@ BATCH_SIZE = 128
 TRAIN_IMAGES = 60_000
 TRAIN_STEPS = EPOCHS * math.ceil(TRAIN_IMAGES / BATCH_SIZE)  # 2,345 optimizer steps
 
-# From the reference recipe over 10 seeds (README, "Threshold"): conv test accuracy 0.8809-0.8984,
-# dense baseline 0.8597-0.8734. 0.875 is 2.8 sd (0.0052) below the conv mean of 0.8898.
-MIN_TEST_ACCURACY = float(os.environ.get("C1W3_MIN_TEST_ACCURACY", "0.875"))
+# The bar catches a training that went wrong once the architecture and the 2,345 steps are
+# checked (weights zeroed or replaced, labels scrambled): README, "Threshold". Derived from
+# the graded recipe's test accuracy across what varies between grading machines: 10 seeds
+# (0.8809-0.8984, sd 0.0052) and 1/2/4 TensorFlow threads x 3 seeds (0.8797-0.8905); accepted
+# spellings train bit for bit alike. Bar = the lowest correct run (0.8797) - 3 sd -> 0.86.
+MIN_TEST_ACCURACY = float(os.environ.get("C1W3_MIN_TEST_ACCURACY", "0.86"))
 # The child process that evaluates the saved model: TensorFlow import + load + 10,000 images.
 EVAL_TIMEOUT_S = float(os.environ.get("C1W3_EVAL_TIMEOUT", "120"))

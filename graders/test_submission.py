@@ -2,8 +2,8 @@
 
 import nbformat
 import pytest
-from nbgrader.api import Gradebook
 
+from course import gradebook
 from graders import ASSIGNMENT
 from graders.conftest import REPORT
 from graders.hidden import POINTS
@@ -21,8 +21,8 @@ def _output(cell) -> str:
 
 @pytest.mark.parametrize("grade_id", POINTS)
 def test_check(graded_submission, grade_id):
-    course, student = graded_submission
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    course, student, url = graded_submission
+    with gradebook.open_gradebook(course, url) as gb:
         grade = gb.find_grade(grade_id, ASSIGNMENT, ASSIGNMENT, student)
         score, max_score = grade.score, grade.max_score
     notebook = course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"

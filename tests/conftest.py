@@ -7,6 +7,9 @@ grading on SQLite."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ from course import cluster, gradebook, runner, sample_class
 from graders import ASSIGNMENT
 
 make_course = runner.make_course
+CACHE_DIRNAME = ".training_cache"  # graders.training_cache.DEFAULT_DIRNAME
 PG_SERVER = os.environ.get("C1W3_TEST_POSTGRES", "postgresql://c1w3:c1w3@127.0.0.1:5432/postgres")
 
 
@@ -31,6 +35,30 @@ def nbgrader_ok(course: Path, *args: str, db_url: str | None = None):
     done = runner.nbgrader(course, *args, db_url=db_url)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
+
+
+@pytest.fixture(scope="session")
+def training_cache(tmp_path_factory) -> Path:
+    """The instructor's `make warm`, once per session: the source notebook's two trainings run
+    for real and become cache entries. The classes graded below reuse them where a submission
+    trains exactly that (tests/test_training_cache.py proves a hit bit-identical to a real
+    training; test_regrading_the_reference_gives_the_same_scores regrades without the cache)."""
+    folder = tmp_path_factory.mktemp("training_cache")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("C1W3_TRAINING_CACHE")}
+    done = subprocess.run(
+        [sys.executable, "-m", "graders.training_cache", "warm", "--cache", str(folder)],
+        capture_output=True, text=True, timeout=1800, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert len(list(folder.glob("*/entry.json"))) == 2, done.stdout
+    return folder
+
+
+def make_warm_course(root: Path, cache: Path) -> Path:
+    """A fresh course folder (make_course) holding a copy of the warmed training cache."""
+    course = make_course(root)
+    shutil.copytree(cache, course / CACHE_DIRNAME)
+    return course
 
 
 @pytest.fixture(scope="session")
@@ -89,10 +117,10 @@ class GradedClass:
 
 
 @pytest.fixture(scope="session")
-def graded_class(tmp_path_factory, fresh_database) -> GradedClass:
+def graded_class(tmp_path_factory, fresh_database, training_cache) -> GradedClass:
     """generate_assignment -> submitted/ -> autograde (Dask, 2 workers, PostgreSQL) ->
-    generate_feedback -> export, on the whole sample class."""
-    course = make_course(tmp_path_factory.mktemp("course"))
+    generate_feedback -> export, on the whole sample class (with the warmed training cache)."""
+    course = make_warm_course(tmp_path_factory.mktemp("course"), training_cache)
     url = fresh_database()
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
     names = sample_class.write_class(course, release_root=course)

@@ -52,9 +52,10 @@ def test_monkeypatching_the_kernel_does_not_change_the_grade(
     assert re.search(r"test accuracy (0\.\d+)", capsys.readouterr().out).group(1) == honest
 
 
-def test_dense_baseline_stays_below_the_threshold(tmp_path):
-    """The threshold separates the two models of the notebook: the dense baseline, trained by
-    the notebook's recipe, fails on accuracy alone (not only on its architecture)."""
+def test_dense_baseline_fails_on_its_architecture_whatever_its_accuracy(tmp_path):
+    """The dense baseline (test accuracy 0.860-0.873 over seeds) can reach the bar, which is
+    set for the conv model's fairness margin (README, "Threshold"); the grade refuses it
+    because test accuracy is graded for the lab's architecture only."""
     import tensorflow as tf
 
     from graders import data
@@ -72,8 +73,9 @@ def test_dense_baseline_stays_below_the_threshold(tmp_path):
     model.fit(x, y, epochs=settings.EPOCHS, batch_size=settings.BATCH_SIZE, verbose=0)
     result = accuracy.evaluate_saved_model(accuracy.save_model(model, tmp_path))
     assert result.steps == settings.TRAIN_STEPS
-    assert result.accuracy < settings.MIN_TEST_ACCURACY
     assert "layer 1: expected Conv2D" in result.architecture_problems[0]
+    passed, message = accuracy.judge(result)
+    assert not passed and "test accuracy is graded for the lab's model only" in message
 
 
 def test_extra_training_is_noticed(reference_model_path, tmp_path):

@@ -4,6 +4,7 @@ Every wrong model must fail with the first difference named in plain words; ever
 equivalent spelling of the lab's model must pass.
 """
 
+import os
 import subprocess
 import sys
 import warnings
@@ -247,8 +248,8 @@ def test_not_compiled():
 QUIET_PROBE = """
 import os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import tensorflow as tf
-from graders import hidden
+from graders import hidden, public_checks
+tf = public_checks().import_tensorflow()  # as the notebook's setup cell does
 L = tf.keras.layers
 
 def build_conv_model():  # the course's idiom, exactly as a student writes it
@@ -280,6 +281,20 @@ def test_course_idiom_warning_never_reaches_stderr_when_graded(mode, stderr_expe
     if mode == "graded":
         assert done.stderr == ""
         assert "conv_model_architecture: 1 of 1 correct" in done.stdout
+
+
+def test_the_setup_cells_tensorflow_import_writes_nothing_to_stderr():
+    """TensorFlow's C++ core prints a banner to descriptor 2 at import on some CPUs (AVX-512:
+    'oneDNN custom operations are on', an absl notice), whatever TF_CPP_MIN_LOG_LEVEL says.
+    The control import shows what a machine prints; the notebook's import must print nothing."""
+    quiet = "from graders import public_checks; tf = public_checks().import_tensorflow(); "
+    probe = "tf.constant(1.0) + 1; print(tf.__version__)"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", quiet + probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr
+    assert done.stderr == ""
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,12 @@
 
 import csv
 import html
+import os
 import re
 import shutil
 import subprocess
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
@@ -97,7 +99,9 @@ def test_infinite_loop_is_stopped_and_the_rest_is_graded(graded_class):
 
 def test_regrading_the_reference_gives_the_same_scores(graded_class, tmp_path, fresh_database):
     course = tmp_path / "course"
-    shutil.copytree(graded_class.course, course)
+    # Without the training cache: a real training, on one worker instead of Dask, must give
+    # the grade and the accuracy digits the class got (the reference hit the cache there).
+    shutil.copytree(graded_class.course, course, ignore=shutil.ignore_patterns(".training_cache"))
     url = fresh_database(template=gradebook.database_name(graded_class.db_url))  # a copy
     before = scores(url, "passes_all")
     first = cell_text(graded_class.autograded("passes_all"), "conv_test_accuracy")
@@ -174,6 +178,26 @@ def test_ta_summary(graded_class):
     )
     assert "Convolution does not throw information away" in queue
     assert "found Conv2D with 64 filters of 3x3" in text  # among the common failure messages
+    # A renamed upload is graded (90, above) and flagged; an unanswered free text is flagged
+    # and still shown to the TA.
+    assert (
+        "**week2_spellings_renamed_upload**: graded `c1w3_convolutions (1).ipynb` as "
+        "c1w3_convolutions.ipynb" in flagged
+    )
+    assert "**untouched_release**: no written answer" in flagged
+    assert "### untouched_release\n\n> (no written answer" in queue
+    # Failure messages count students, not cells: each count is the number of students whose
+    # autograded notebook shows that message in at least one graded cell.
+    common = text.split("## Most common failure messages")[1].split("## Flagged")[0]
+    listed = re.findall(r"^- (\d+) students?: `(.*)`$", common, re.MULTILINE)
+    assert listed
+    for count, message in listed:
+        showing = 0
+        for student in GRADABLE:
+            graded = nbformat.read(graded_class.autograded(student), as_version=4)
+            cells = summary._grade_cells(graded).values()
+            showing += message in {summary._failure_message(c) for c in cells}
+        assert int(count) == showing, message
 
 
 def test_instructor_can_regrade_one_submission_with_pytest(graded_class):
@@ -183,10 +207,12 @@ def test_instructor_can_regrade_one_submission_with_pytest(graded_class):
     from graders import COURSE_ROOT
 
     notebook = graded_class.course / "submitted" / "dense_only" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    # The class's gradebook is elsewhere (unreachable here): the regrade must not touch it.
+    env = {**os.environ, gradebook.ENV: "postgresql://c1w3:x@127.0.0.1:9/the_class"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "graders", "--submission", str(notebook),
          "-p", "no:cacheprovider", "-q"],
-        cwd=COURSE_ROOT, capture_output=True, text=True, timeout=900,
+        cwd=COURSE_ROOT, capture_output=True, text=True, timeout=900, env=env,
     )  # fmt: skip
     assert done.returncode == 1, done.stdout[-3000:]  # two checks fail
     assert "2 failed, 8 passed" in done.stdout

@@ -20,7 +20,7 @@ from nbgrader.api import Gradebook
 from course import hostile_class, integrity, runner, sample_class, summary
 from graders import ASSIGNMENT, COURSE_ROOT
 
-from .conftest import grade_on_dask, make_course, nbgrader_ok
+from .conftest import grade_on_dask, make_warm_course, nbgrader_ok
 
 pytestmark = pytest.mark.slow
 HONEST = [hostile_class.VICTIM, "untouched_release"]
@@ -59,8 +59,8 @@ class HostileBatch:
 
 
 @pytest.fixture(scope="session")
-def hostile_batch(tmp_path_factory, fresh_database) -> HostileBatch:
-    course = make_course(tmp_path_factory.mktemp("hostile"))
+def hostile_batch(tmp_path_factory, fresh_database, training_cache) -> HostileBatch:
+    course = make_warm_course(tmp_path_factory.mktemp("hostile"), training_cache)
     url = fresh_database()
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
     sample_class.write_class(course, HONEST, release_root=course)

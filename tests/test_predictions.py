@@ -1,6 +1,8 @@
 """Predictions: expected values come from Keras, answers in natural formats are accepted,
 and partial credit is item by item."""
 
+import random
+
 import numpy as np
 import pytest
 
@@ -169,11 +171,17 @@ def test_grading_leaves_the_kernels_random_state_alone():
     tf.keras.utils.set_random_seed(42)
     control = student_like_model().get_weights()[0]
     tf.keras.utils.set_random_seed(42)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
     reference.expected_layers.cache_clear()
     hidden.grade("predict_output_shapes", {"predicted_layers": LAB})
     hidden.grade(
         "conv_model_architecture",
         {"build_conv_model": lambda: student_like_model() and build_conv_model()},
     )  # noqa: E501
+    hidden.grade("conv_model_compiled", {"build_conv_model": build_conv_model})
     hidden.grade("feature_extractor", {"stage_outputs": stage_outputs})
+    assert random.getstate() == python_state  # loading a saved model draws from it
+    assert all(
+        np.array_equal(a, b) for a, b in zip(np.random.get_state(), numpy_state, strict=True)
+    )
     assert np.array_equal(student_like_model().get_weights()[0], control)

@@ -1,12 +1,22 @@
 """The sandbox on its own: what a sandboxed process can see, write and use (no nbgrader).
 
-Each test runs a few lines of Python in course.sandbox exactly as a student's kernel runs.
-The hostile class (tests/test_hostile_class.py) shows the same walls from inside notebooks.
+Each test runs a few lines of Python in course.sandbox exactly as a student's kernel runs,
+in every tier this machine offers (README, "Threat model"): the cgroup tier (root), the
+user-namespace tier forced on a root grader (``c.Sandbox.tier = "userns"``), and the tier a
+plain user gets on their own (``c.Sandbox.tier = "auto"`` run through ``runuser``; here the
+user-namespace one). The hostile class (tests/test_hostile_class.py) shows the same walls
+from inside notebooks; tests/test_unprivileged.py grades part of it as a plain user.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import pwd
+import shutil
+import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -14,21 +24,191 @@ import pytest
 from traitlets.config import Config
 
 from course import sandbox
-from graders import COURSE_ROOT
+from graders import COURSE_ROOT, data
+
+ROOT = os.geteuid() == 0
+PLAIN_USER = os.environ.get("C1W3_PLAIN_USER", "c1w3grader")
+# "cgroup" and "userns" run in this process; "plain" runs as PLAIN_USER with the tier "auto".
+TIERS = ["cgroup", "userns", "plain"]
 
 
-def run(code: str, cwd: Path, timeout: float = 60, **config):
+# -- running as a plain user -------------------------------------------------------------
+
+
+def plain_user() -> pwd.struct_passwd:
+    """The unprivileged grading user (created if missing and we are root), with a seeded
+    Keras data folder of their own (root's ~/.keras is not readable to them)."""
+    try:
+        user = pwd.getpwnam(PLAIN_USER)
+    except KeyError:
+        if not ROOT:
+            pytest.skip(f"no user {PLAIN_USER!r} to grade as, and not root to create one")
+        subprocess.run(["useradd", "-m", PLAIN_USER], check=True)
+        user = pwd.getpwnam(PLAIN_USER)
+    if not ROOT:
+        pytest.skip(f"running as a plain user already; runuser {PLAIN_USER!r} needs root")
+    target = Path(user.pw_dir) / ".keras" / "datasets" / "fashion-mnist"
+    try:
+        data.verify(target)
+    except data.DataError:
+        shutil.copytree(data.keras_dataset_dir(), target, dirs_exist_ok=True)
+        data.verify(target)
+    chown(Path(user.pw_dir) / ".keras", user)
+    return user
+
+
+def chown(path: Path, user: pwd.struct_passwd) -> None:
+    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(path)], check=True)
+
+
+def user_dir(user: pwd.struct_passwd, prefix: str = "c1w3-plain-") -> Path:
+    """A fresh folder the plain user owns, where they can reach it (not under root's 0700
+    pytest folders)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    chown(path, user)
+    return path
+
+
+def _hidden_parents() -> dict[Path, set[Path]]:
+    """Folders on the way to this Python or the course that others cannot traverse (here:
+    the venv's base interpreter is under /root/.pyenv, and /root is 0700) -> the children
+    to show through them."""
+    hidden: dict[Path, set[Path]] = {}
+    for target in (Path(sys.prefix), Path(sys.base_prefix), COURSE_ROOT):
+        chain = [*reversed(target.resolve().parents), target.resolve()]
+        for parent, child in zip(chain, chain[1:], strict=False):
+            if not parent.stat().st_mode & 0o001:
+                hidden.setdefault(parent, set()).add(child)
+                break
+    return hidden
+
+
+def as_plain_user(argv: list[str], user: pwd.struct_passwd, **env: str) -> list[str]:
+    """argv run as `user` with a clean environment. Where a folder on the way to the venv's
+    Python is closed to other users, the command runs in a private mount namespace in which
+    that folder is an empty tmpfs showing only the needed child (nothing on the host is
+    chmod-ed)."""
+    env = {
+        "HOME": user.pw_dir,
+        "USER": user.pw_name,
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "KERAS_HOME": f"{user.pw_dir}/.keras",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "LANG": "C.UTF-8",
+        **env,
+    }
+    command = ["runuser", "-u", user.pw_name, "--", "env", "-i"]
+    command += [f"{k}={v}" for k, v in env.items()] + list(argv)
+    hidden = _hidden_parents()
+    if not hidden:
+        return command
+    steps = []
+    for i, (parent, children) in enumerate(sorted(hidden.items())):
+        for j, child in enumerate(sorted(children)):
+            steps.append(f'mkdir -p "$stash/{i}_{j}" && mount --bind "{child}" "$stash/{i}_{j}"')
+        steps.append(f'mount -t tmpfs -o mode=755 c1w3-hidden "{parent}"')
+        for j, child in enumerate(sorted(children)):
+            steps.append(f'mkdir -p "{child}" && mount --bind "$stash/{i}_{j}" "{child}"')
+    script = "stash=$(mktemp -d) && " + " && ".join(steps) + ' && exec "$@"'
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ] + command
+
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+from traitlets.config import Config
+from course import sandbox
+spec = json.loads(sys.argv[1])
+cfg = Config()
+for key, value in spec["config"].items():
+    setattr(cfg.Sandbox, key, value)
+result = {"tier": sandbox.tier(cfg)[0]}
+try:
+    done, limit = sandbox.run(spec["argv"], Path(spec["cwd"]), timeout=spec["timeout"], config=cfg)
+    result.update(returncode=done.returncode, stdout=done.stdout, stderr=done.stderr, limit=limit)
+except sandbox.SandboxError as exc:
+    result["error"] = str(exc)
+print(json.dumps(result))
+"""
+
+
+def run_as_plain_user(argv, cwd: Path, timeout: float, config: dict, env=None):
+    """sandbox.run(argv) in a process of the plain user; (CompletedProcess, limit, tier)."""
+    user = plain_user()
+    spec = json.dumps(dict(argv=argv, cwd=str(cwd), timeout=timeout, config=config))
+    done = subprocess.run(
+        as_plain_user([sys.executable, "-c", DRIVER, spec], user, **(env or {})),
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=timeout + 120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if "error" in result:
+        raise sandbox.SandboxError(result["error"])
+    completed = subprocess.CompletedProcess(
+        argv, result["returncode"], result["stdout"], result["stderr"]
+    )
+    return completed, result["limit"], result["tier"]
+
+
+# -- the tiers -----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=TIERS)
+def tier(request):
+    name = request.param
+    if name == "cgroup":
+        why = sandbox._probe("cgroup", "bwrap")
+        if why:
+            pytest.skip(f"the cgroup tier is not available here: {why}")
+    if name == "plain":
+        plain_user()
+    return name
+
+
+@pytest.fixture
+def workdir(tier, tmp_path):
+    """The sandbox's working copy: tmp_path, or a folder the plain user owns."""
+    if tier != "plain":
+        yield tmp_path
+        return
+    path = user_dir(plain_user())
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run(code: str, cwd: Path, timeout: float = 60, tier: str = "cgroup", env=None, **config):
+    argv = [sys.executable, "-I", "-c", textwrap.dedent(code)]
+    if tier == "plain":
+        done, limit, got = run_as_plain_user(argv, cwd, timeout, config, env)
+        # On its own, a plain user gets a tier without root: here the user-namespace one
+        # (a delegated cgroup v2 where systemd offers one).
+        assert got in ("userns", "systemd"), got
+        return done, limit
     cfg = Config()
+    cfg.Sandbox.tier = tier
     for key, value in config.items():
         setattr(cfg.Sandbox, key, value)
-    argv = [sys.executable, "-I", "-c", textwrap.dedent(code)]
     return sandbox.run(argv, cwd, timeout=timeout, config=cfg)
 
 
-def test_writes_only_its_working_copy_and_tmp(tmp_path):
+def test_writes_only_its_working_copy_and_tmp(tier, workdir):
     gradebook = COURSE_ROOT / "gradebook.db"
     before = gradebook.read_bytes() if gradebook.exists() else None
     targets = ["/work", "/root/x", "/usr/x", "/etc/passwd", "/x", str(gradebook), f"{sys.prefix}/x"]
+    targets += ["/dev/x"]  # bwrap's /dev is a tmpfs: read-only here, /dev/shm aside
     # A course cloned under /tmp is shadowed by the sandbox's private /tmp: writes there land
     # in that tmpfs, so only the host-side check below applies to them.
     outside_tmp = [t for t in targets if not t.startswith("/tmp/")]
@@ -44,18 +224,37 @@ def test_writes_only_its_working_copy_and_tmp(tmp_path):
             except OSError as exc:
                 print("blocked", target, type(exc).__name__)
         """,
-        tmp_path,
+        workdir,
+        tier=tier,
     )
     assert done.returncode == 0, done.stderr
     for target in outside_tmp:
         assert f"WROTE {target}\n" not in done.stdout, done.stdout
     assert done.stdout.count("blocked") >= len(outside_tmp)
-    assert (tmp_path / "mine.txt").read_text() == "ok"
+    assert (workdir / "mine.txt").read_text() == "ok"
     assert (gradebook.read_bytes() if gradebook.exists() else None) == before
     assert limit == ""
 
 
-def test_sees_no_course_files_and_no_host_processes(tmp_path):
+def test_shared_memory_is_small(tier, workdir):
+    # /dev/shm is the one writable place in /dev: a tmpfs of SHM_MB, not host memory.
+    done, _ = run(
+        """
+        try:
+            with open("/dev/shm/fill", "wb") as fh:
+                for _ in range(1024):
+                    fh.write(bytes(2**20))
+            print("wrote 1 GB")
+        except OSError as exc:
+            print("stopped", type(exc).__name__)
+        """,
+        workdir,
+        tier=tier,
+    )
+    assert "stopped OSError" in done.stdout, done.stdout + done.stderr
+
+
+def test_sees_no_course_files_and_no_host_processes(tier, workdir):
     done, _ = run(
         f"""
         import os
@@ -63,7 +262,8 @@ def test_sees_no_course_files_and_no_host_processes(tmp_path):
         print(len([p for p in os.listdir("/proc") if p.isdigit()]))
         print(os.getuid())
         """,
-        tmp_path,
+        workdir,
+        tier=tier,
     )
     listing, processes, uid = done.stdout.splitlines()
     # Only what the checks need: the graders package, the public checks, the venv.
@@ -73,7 +273,7 @@ def test_sees_no_course_files_and_no_host_processes(tmp_path):
     assert uid == str(sandbox.NOBODY)
 
 
-def test_no_network(tmp_path):
+def test_no_network(tier, workdir):
     done, _ = run(
         """
         import socket
@@ -84,34 +284,62 @@ def test_no_network(tmp_path):
             except OSError as exc:
                 print("blocked", type(exc).__name__)
         """,
-        tmp_path,
+        workdir,
+        tier=tier,
     )
     assert "CONNECTED" not in done.stdout and done.stdout.count("blocked") == 2, done.stdout
 
 
-def test_secrets_in_the_environment_stay_outside(tmp_path, monkeypatch):
-    monkeypatch.setenv("C1W3_DB_URL", "postgresql://c1w3:secret@127.0.0.1/x")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    done, _ = run("import os; print(sorted(os.environ))", tmp_path)
+def test_secrets_in_the_environment_stay_outside(tier, workdir, monkeypatch):
+    secrets = {"C1W3_DB_URL": "postgresql://c1w3:secret@127.0.0.1/x", "PYTHONPATH": str(workdir)}
+    for key, value in secrets.items():
+        monkeypatch.setenv(key, value)  # the plain user's process gets them through `env`
+    done, _ = run("import os; print(sorted(os.environ))", workdir, tier=tier, env=secrets)
     assert "C1W3_DB_URL" not in done.stdout and "PYTHONPATH" not in done.stdout
 
 
-def test_memory_limit_stops_the_process_and_says_so(tmp_path):
+def test_memory_limit_stops_the_process_and_says_so(tier, workdir):
     done, limit = run(
         """
         blocks = []
         while True:
             blocks.append(bytearray(64 * 2**20))
         """,
-        tmp_path,
+        workdir,
+        tier=tier,
         memory_mb=256,
     )
     assert done.returncode != 0
     assert "memory limit of 256 MB" in limit
 
 
-def test_process_limit_stops_a_fork_bomb(tmp_path):
-    done, _ = run(
+def test_forked_children_sharing_memory_are_not_counted_twice(tier, workdir):
+    # 8 children of a process holding 200 MB: the sum of their RSS is ~1.8 GB, the memory
+    # they use together ~200 MB. The userns tier's watchdog must count the latter.
+    done, limit = run(
+        """
+        import os, time
+        block = bytearray(200 * 2**20)
+        children = []
+        for _ in range(8):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(3)
+                os._exit(0)
+            children.append(pid)
+        for pid in children:
+            os.waitpid(pid, 0)
+        print("all done")
+        """,
+        workdir,
+        tier=tier,
+        memory_mb=512,
+    )
+    assert "all done" in done.stdout and limit == "", (limit, done.stderr[-300:])
+
+
+def test_process_limit_stops_a_fork_bomb(tier, workdir):
+    done, limit = run(
         """
         import os, time
         children = 0
@@ -125,14 +353,23 @@ def test_process_limit_stops_a_fork_bomb(tmp_path):
             print("stopped after", children, type(exc).__name__, flush=True)
         os._exit(0)
         """,
-        tmp_path,
+        workdir,
+        tier=tier,
         max_processes=64,
     )
+    if tier == "userns" and ROOT:
+        # RLIMIT_NPROC does not bind uid 0: for a root grader forcing this tier, the
+        # watchdog counts the processes and stops the sandbox.
+        assert "the process limit of 64 processes and threads was exceeded" in limit, (
+            limit,
+            done.stdout[-300:],
+        )
+        return
     assert "stopped after" in done.stdout, done.stdout + done.stderr
     assert int(done.stdout.split()[2]) < 64
 
 
-def test_disk_limit_stops_a_writer(tmp_path):
+def test_disk_limit_stops_a_writer(tier, workdir):
     done, limit = run(
         """
         import os
@@ -141,26 +378,63 @@ def test_disk_limit_stops_a_writer(tmp_path):
             with open(f"fill_{i // 50}.bin", "ab") as fh:
                 fh.write(block)
         """,
-        tmp_path,
+        workdir,
+        tier=tier,
         disk_mb=64,
     )
     assert "disk limit of 64 MB" in limit, (limit, done.stderr[-300:])
 
 
-def test_wall_time_limit(tmp_path):
-    done, limit = run("import time; time.sleep(60)", tmp_path, timeout=2)
+def test_wall_time_limit(tier, workdir):
+    done, limit = run("import time; time.sleep(60)", workdir, timeout=2, tier=tier)
     assert "stopped after 2 s" in limit
 
 
 def test_no_bubblewrap_is_an_error_not_an_unsandboxed_run(tmp_path):
     with pytest.raises(sandbox.SandboxError, match="bubblewrap"):
-        run("print('ran')", tmp_path, bwrap="/nonexistent/bwrap")
+        run("print('ran')", tmp_path, tier="auto", bwrap="/nonexistent/bwrap")
+
+
+def test_no_tier_is_an_error_that_names_the_reasons_and_the_options(tmp_path):
+    # A bwrap that cannot create namespaces (here: one that always fails) is what a host
+    # without unprivileged user namespaces looks like to a plain user.
+    with pytest.raises(sandbox.SandboxError, match="tier 'userns' is not available") as err:
+        run("print('ran')", tmp_path, tier="userns", bwrap="/bin/false")
+    assert "user namespaces" in str(err.value) and "grade-cluster" in str(err.value)
+    cfg = Config()
+    cfg.Sandbox.tier = "userns"
+    cfg.Sandbox.bwrap = "/bin/false"
+    name, why = sandbox.tier(cfg)
+    assert name == "refused" and "bwrap --unshare-all" in why
+
+
+def test_tier_reports_what_holds():
+    name, guarantees = sandbox.tier()
+    assert name == ("cgroup" if ROOT else "userns") or name == "systemd", (name, guarantees)
+    assert "3072 MB" in guarantees and "512 processes" in guarantees
+    cfg = Config()
+    cfg.Sandbox.tier = "userns"
+    name, guarantees = sandbox.tier(cfg)
+    assert name == "userns" and "watchdog" in guarantees
+
+
+def test_a_plain_user_gets_the_user_namespace_tier_on_their_own():
+    user = plain_user()
+    code = "from course import sandbox; print(sandbox.tier()[0])"
+    done = subprocess.run(
+        as_plain_user([sys.executable, "-c", code], user),
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() in ("userns", "systemd"), done.stdout + done.stderr
 
 
 # -- A sandboxed kernel under nbgrader's executor ----------------------------------------
 
 
-def execute(tmp_path, *sources: str, timeout: int = 5):
+def execute(tmp_path, *sources: str, timeout: int = 5, tier: str = "cgroup"):
     """Run code cells through SandboxedExecute (the autograde executor) with `timeout` s each."""
     import nbformat
 
@@ -170,22 +444,31 @@ def execute(tmp_path, *sources: str, timeout: int = 5):
     nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
     cfg = Config()
     cfg.SandboxedExecute.timeout = timeout
+    cfg.Sandbox.tier = tier
     nb, _ = SandboxedExecute(config=cfg).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     return [[o.get("ename") or o.get("text", "") for o in cell.outputs] for cell in nb.cells]
 
 
-def test_time_limit_interrupts_the_kernel_and_keeps_its_state(tmp_path):
+@pytest.fixture(params=["cgroup", "userns"])
+def kernel_tier(request):
+    if request.param == "cgroup" and sandbox._probe("cgroup", "bwrap"):
+        pytest.skip(f"the cgroup tier is not available here: {sandbox._probe('cgroup', 'bwrap')}")
+    return request.param
+
+
+def test_time_limit_interrupts_the_kernel_and_keeps_its_state(tmp_path, kernel_tier):
     # The interrupt must reach the kernel, not bwrap (which would die and take it along).
-    outputs = execute(tmp_path, "x = 41", "while True:\n    pass", "print(x + 1)")
+    outputs = execute(tmp_path, "x = 41", "while True:\n    pass", "print(x + 1)", tier=kernel_tier)
     assert outputs[1][0] == "KeyboardInterrupt", outputs
     assert outputs[2] == ["42\n"], outputs
 
 
-def test_kernel_that_ignores_the_interrupt_loses_only_the_rest(tmp_path):
+def test_kernel_that_ignores_the_interrupt_loses_only_the_rest(tmp_path, kernel_tier):
     outputs = execute(
         tmp_path,
         "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(600)",
         "print('never')",
+        tier=kernel_tier,
     )
     assert outputs[0] == ["KernelStopped"], outputs
     assert outputs[1] == ["NotRun"], outputs

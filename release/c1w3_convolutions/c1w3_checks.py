@@ -13,7 +13,9 @@ import contextlib
 import io
 import logging
 import numbers
+import os
 import random
+import sys
 import warnings
 
 # The lab's model (C1_W3_Lab_1, 32/32 filters), written once. The graders build
@@ -62,6 +64,31 @@ def quiet():
         logging.disable(previous)
 
 
+def import_tensorflow():
+    """Import TensorFlow without its start-up banner.
+
+    On some CPUs TensorFlow's C++ core writes "oneDNN custom operations are on ..." and an
+    absl notice straight to file descriptor 2 while it loads, whatever TF_CPP_MIN_LOG_LEVEL
+    says and before Python could redirect anything: a red block under the first cell of
+    every notebook. Only the import itself runs with descriptor 2 pointed at /dev/null;
+    later messages (and an import error, which is a Python exception) show as usual.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tensorflow
+
+
 @contextlib.contextmanager
 def preserve_rng():
     """Leave every random state as it was, so grading does not change the notebook's results.
@@ -101,12 +128,46 @@ def _pair(value):
     return tuple(int(v) for v in value)
 
 
+# Names Keras or TensorFlow give the same function: tf.nn.softmax is "softmax_v2".
+_ACTIVATION_ALIASES = {"softmax_v2": "softmax"}
+
+
+def _probe_activation(fn) -> str | None:
+    """'relu', 'softmax' or 'linear' if fn computes it on a fixed input, else None.
+
+    Judging by what the function computes (not by its name) lets every spelling of the same
+    computation pass: 'relu', tf.nn.relu, keras.activations.relu, keras.ops.relu, ...
+    """
+    import numpy as np
+
+    x = np.array([[-2.0, -0.5, 0.0, 0.5, 8.0], [1.0, -1.0, 2.0, 0.25, -3.0]], dtype="float32")
+    try:
+        with quiet():
+            y = np.asarray(fn(x), dtype="float64")
+    except Exception:
+        return None
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    candidates = {
+        "relu": np.maximum(x, 0.0),
+        "softmax": e / e.sum(axis=-1, keepdims=True),
+        "linear": x,
+    }
+    for name, want in candidates.items():
+        if y.shape == want.shape and np.allclose(y, want, rtol=1e-5, atol=1e-6):
+            return name
+    return None
+
+
 def _activation_name(fn) -> str:
     if fn is None:
         return "linear"
     if isinstance(fn, str):
-        return fn
-    return getattr(fn, "__name__", str(fn))
+        return _ACTIVATION_ALIASES.get(fn.lower(), fn.lower())
+    probed = _probe_activation(fn)
+    if probed:
+        return probed
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return _ACTIVATION_ALIASES.get(name, name)
 
 
 def describe_layer(layer) -> dict:
@@ -130,11 +191,19 @@ def describe_layer(layer) -> dict:
         desc.update(units=int(layer.units), activation=_activation_name(layer.activation))
     elif kind == "Activation":
         desc.update(activation=_activation_name(layer.activation))
-    elif kind == "ReLU":
-        desc.update(activation="relu")
-    elif kind == "Softmax":
-        desc.update(activation="softmax")
+    elif kind in ("ReLU", "Softmax"):  # a ReLU(max_value=6) is not the lab's relu
+        desc.update(activation=_probe_activation(layer) or f"{kind}{_settings(layer)}")
     return desc
+
+
+def _settings(layer) -> str:
+    try:
+        config = layer.get_config()
+    except Exception:
+        return ""
+    skip = {"name", "trainable", "dtype"}
+    items = [f"{k}={v!r}" for k, v in sorted(config.items()) if k not in skip]
+    return f"({', '.join(items)})"
 
 
 def describe_model(model) -> list[dict]:
@@ -217,6 +286,59 @@ def architecture_problems(model) -> list[str]:
     return []
 
 
+# Strings Keras resolves to sparse categorical accuracy, and the one metric class that is it.
+_ACCURACY_NAMES = {"accuracy", "acc", "sparse_categorical_accuracy", "SparseCategoricalAccuracy()"}
+
+
+def _optimizer_changes(optimizer) -> list[str]:
+    """Settings of an Adam optimizer that differ from Adam()'s defaults ('learning_rate=0.01')."""
+    try:
+        import keras
+
+        default = keras.optimizers.Adam().get_config()
+        got = optimizer.get_config()
+    except Exception:
+        return []
+    changes = []
+    for key, want in default.items():
+        if key == "name":
+            continue
+        value = got.get(key)
+        same = value == want
+        if isinstance(value, float) and isinstance(want, float):
+            same = abs(value - want) <= 1e-6 * max(abs(want), 1e-12)
+        if not same:  # float32 settings: 0.009999999776 is the 0.01 the student wrote
+            shown = f"{value:.6g}" if isinstance(value, float) else repr(value)
+            changes.append(f"{key}={shown}")
+    return changes
+
+
+def _metric_names(metrics) -> list[str]:
+    """Names of compile()'s metrics, whatever their spelling: strings, objects, configs."""
+    if isinstance(metrics, dict):
+        if "class_name" in metrics:  # one serialized metric
+            metrics = [metrics]
+        else:  # {output name: metrics}
+            metrics = [m for value in metrics.values() for m in _as_list(value)]
+    names = []
+    for metric in _as_list(metrics):
+        if isinstance(metric, str):
+            names.append(metric)
+        elif isinstance(metric, dict):  # a metric object, as the compile config stores it
+            names.append(f"{metric.get('class_name', '?')}()")
+        elif hasattr(metric, "update_state"):
+            names.append(f"{type(metric).__name__}()")
+        else:  # a function
+            names.append(getattr(metric, "__name__", type(metric).__name__))
+    return names
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def compile_problems(model) -> list[str]:
     config = None
     with contextlib.suppress(Exception):
@@ -224,18 +346,44 @@ def compile_problems(model) -> list[str]:
     if not config or getattr(model, "optimizer", None) is None:
         return ["the model is not compiled: call model.compile(...) before returning it"]
     problems = []
-    optimizer = type(model.optimizer).__name__.lower()
-    if optimizer != LAB_OPTIMIZER:
-        problems.append(f"optimizer: expected adam, found {type(model.optimizer).__name__}")
-    loss = config.get("loss")
-    loss_name = loss if isinstance(loss, str) else _loss_name(model.loss)
+    optimizer = type(model.optimizer).__name__
+    if optimizer.lower() != LAB_OPTIMIZER:
+        problems.append(f"optimizer: expected adam, found {optimizer}")
+    else:
+        changes = _optimizer_changes(model.optimizer)
+        if changes:
+            problems.append(
+                "optimizer: expected adam with its default settings (as 'adam' or Adam()), "
+                f"found Adam with {', '.join(changes)}: a different learning rate or setting "
+                "is a different training recipe"
+            )
+    loss = getattr(model, "loss", None)
+    loss_name = _loss_name(loss)
     if loss_name != LAB_LOSS:
         problems.append(f"loss: expected '{LAB_LOSS}', found {loss_name!r}")
-    metrics = [m if isinstance(m, str) else _loss_name(m) for m in (config.get("metrics") or [])]
-    if not any(m in ("accuracy", "sparse_categorical_accuracy", "acc") for m in metrics):
+    elif getattr(loss, "from_logits", False) or (
+        hasattr(loss, "get_config") and loss.get_config().get("from_logits")
+    ):
+        problems.append(
+            "loss: from_logits=True tells the loss the model outputs raw scores, but the "
+            "lab's model ends in softmax: use from_logits=False (the default)"
+        )
+    metrics = _metric_names(config.get("metrics"))
+    if not any(m in _ACCURACY_NAMES for m in metrics):
+        hint = ""
+        if any(isinstance(w, str) for w in _as_list(config.get("loss_weights"))):
+            hint = (
+                " (compile's third positional argument is loss_weights, not metrics: "
+                "write metrics=['accuracy'])"
+            )
+        elif "Accuracy()" in metrics:
+            hint = (
+                " (Accuracy() compares labels with the 10 probabilities directly: "
+                "use 'accuracy' or SparseCategoricalAccuracy())"
+            )
         problems.append(
             "metrics: expected metrics=['accuracy'] (the training curves need it), "
-            f"found {metrics or 'none'}"
+            f"found {metrics or 'none'}{hint}"
         )
     return problems
 
@@ -243,8 +391,9 @@ def compile_problems(model) -> list[str]:
 def _loss_name(loss) -> str:
     """'sparse_categorical_crossentropy' for the string, the function or the class."""
     if isinstance(loss, str):
-        return loss
-    name = getattr(loss, "name", None) or getattr(loss, "__name__", None)
+        return {"sparsecategoricalcrossentropy": LAB_LOSS}.get(loss.lower(), loss)
+    fn = getattr(loss, "fn", None)  # LossFunctionWrapper
+    name = getattr(loss, "__name__", None) or getattr(fn, "__name__", None)
     if name is None:
         name = type(loss).__name__
     if name == "SparseCategoricalCrossentropy":
@@ -282,6 +431,37 @@ def check_conv_model(build_fn) -> None:
     if problems:
         raise CheckFailed("Failed test case: " + problems[0])
     print("All architecture and compile checks passed.")
+
+
+def check_training_finished(namespace) -> None:
+    """Visible check: both provided training cells ran to their last step.
+
+    A cell stopped half-way (by hand, or by a time limit: `nbgrader validate` gives every cell
+    30 s unless it finds the nbgrader_config.py released with this notebook) leaves a model
+    that trained for part of its steps; every number after it would be misleading.
+    """
+    import math
+
+    want = namespace["EPOCHS"] * math.ceil(
+        len(namespace["training_images"]) / namespace["BATCH_SIZE"]
+    )
+    for name, cell in (("dense_model", "Part 2"), ("conv_model", "Part 5")):
+        model = namespace.get(name)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            continue  # never built or never compiled: the grader says so
+        steps = int(optimizer.iterations.numpy())
+        # 0 steps: the cell refused or failed before training, and said why; the grader's
+        # message names the difference. Part-way: it was stopped while training.
+        if 0 < steps < want:
+            raise CheckFailed(
+                f"the training cell of {cell} did not finish: {name} made {steps:,} of its "
+                f"{want:,} training steps (was the cell interrupted or stopped by a time limit?). "
+                "Run all cells again (Kernel -> Restart Kernel and Run All Cells); to Validate, "
+                "start JupyterLab (or run `nbgrader validate`) in this notebook's folder, where "
+                "nbgrader_config.py gives the training cells the time they need"
+            )
+    print(f"Both models trained for all {want:,} steps.")
 
 
 # ----------------------------------------------------------------- predictions
@@ -370,3 +550,37 @@ def check_choice(answer, options, name: str) -> None:
         raise AnswerFormatError(
             f"{name}: answer with one of {', '.join(repr(o) for o in options)}, got {answer!r}"
         )
+
+
+# ------------------------------------------------------------------- training
+# (The provided training cells call this; see "Training cache" in the course README.)
+
+# Set only on the course's grading machines, never on yours.
+TRAINING_CACHE_ENV = "NBGRADER_C1W3_TRAINING_CACHE"
+
+
+def fit_lab_model(model, images, labels, *, epochs, batch_size, steps_per_execution):
+    """Train `model` as the provided cells do: ``model.fit(images, labels, epochs=epochs,
+    batch_size=batch_size, verbose=2)``, `steps_per_execution` batches per call.
+
+    On your computer that is all it does. On the grading machines, where many students train
+    exactly the same model from exactly the same start, the grader may load the stored result
+    of that identical training instead of computing it again (bit for bit the same weights,
+    optimizer state and history; anything that differs in the slightest trains for real).
+    """
+    model.steps_per_execution = steps_per_execution
+    if os.environ.get(TRAINING_CACHE_ENV):
+        try:
+            from graders import training_cache
+        except ImportError:
+            training_cache = None
+        if training_cache is not None:
+            return training_cache.fit(
+                model,
+                images,
+                labels,
+                epochs=epochs,
+                batch_size=batch_size,
+                steps_per_execution=steps_per_execution,
+            )
+    return model.fit(images, labels, epochs=epochs, batch_size=batch_size, verbose=2)

@@ -1,0 +1,94 @@
+"""First run on a fresh machine: the system-package step and the preflight. No training."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from course import doctor
+from graders import COURSE_ROOT
+
+SCRIPT = COURSE_ROOT / "scripts" / "system-packages"
+
+
+def _as_plain_user(argv, env):
+    """argv as an unprivileged user (runuser when the tests run as root)."""
+    if os.geteuid() == 0:
+        return [
+            "runuser",
+            "-u",
+            "nobody",
+            "--",
+            "env",
+            "-i",
+            *[f"{k}={v}" for k, v in env.items()],
+            *argv,
+        ]  # noqa: E501
+    return ["env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
+
+
+def test_without_root_and_packages_setup_stops_at_once_with_the_apt_line():
+    # Under /tmp itself: pytest's own temporary folders are private to root.
+    tmp_path = Path(tempfile.mkdtemp(prefix="c1w3-nopkgs-"))
+    bindir = tmp_path / "bin"  # a PATH with the shell and apt-get, and no bwrap or chromium
+    bindir.mkdir()
+    for tool in ("bash", "id", "env", "apt-get"):
+        found = shutil.which(tool)
+        if found:
+            (bindir / tool).symlink_to(found)
+    tmp_path.chmod(0o755)
+    env = {
+        "PATH": str(bindir),
+        "HOME": str(tmp_path),
+        "KERAS_HOME": str(tmp_path / "keras"),
+        "C1W3_SYSTEM_ROOT": str(tmp_path / "empty-root"),
+    }
+    done = subprocess.run(
+        _as_plain_user([str(bindir / "bash"), str(SCRIPT), "test"], env),
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "sudo apt-get install -y --no-install-recommends bubblewrap dataset-fashion-mnist "
+        "chromium postgresql" in done.stderr
+    )
+    shutil.rmtree(tmp_path)
+
+
+def test_with_everything_present_the_step_installs_nothing():
+    done = subprocess.run(["bash", str(SCRIPT), "test"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
+
+
+def test_doctor_passes_here_and_names_the_sandbox_tier(capsys):
+    assert doctor.main([]) == 0
+    out = capsys.readouterr().out
+    assert "ok   sandbox    works" in out and "doctor: ready to grade" in out
+
+
+def test_doctor_refuses_several_workers_on_sqlite(tmp_path):
+    check = doctor.check_gradebook(tmp_path, f"sqlite:///{tmp_path}/gradebook.db", workers=2)
+    assert not check.ok and "SQLite allows one writer" in check.detail
+
+
+def test_doctor_names_an_unreachable_database(tmp_path):
+    check = doctor.check_gradebook(COURSE_ROOT, "postgresql://c1w3:x@127.0.0.1:9/none", 2)
+    assert not check.ok and "OperationalError" in check.detail
+
+
+def test_doctor_says_when_the_data_is_missing(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    check = doctor.check_data()
+    assert not check.ok and "make data" in check.detail
+
+
+def test_a_broken_sandbox_is_a_failed_check_not_a_crash(tmp_path):
+    course = tmp_path / "course"
+    course.mkdir()
+    config = (COURSE_ROOT / "nbgrader_config.py").read_text()
+    (course / "nbgrader_config.py").write_text(config + '\nc.Sandbox.bwrap = "no-such-bwrap"\n')
+    check = doctor.check_sandbox(Path(course))
+    assert not check.ok and "no-such-bwrap" in check.detail

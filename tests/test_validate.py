@@ -1,0 +1,107 @@
+"""A student's Validate: `nbgrader validate` in a folder holding only the released files (no
+course config), as the JupyterLab Validate button runs it from that folder.
+
+It must train for real and report an error after the training cell, and never say "Success"
+over an interrupted training cell. Success on a correct notebook after every cell ran is the
+same Validate pressed in JupyterLab: tests/test_browser.py (one training fewer here).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course import sample_class
+from graders import ASSIGNMENT
+from tests.conftest import make_course, nbgrader_ok
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+SUCCESS = "Success! Your notebook passes all the tests."
+
+
+def _student_folder(root: Path, release: Path, name: str, edit=None, config=None) -> Path:
+    folder = root / name
+    shutil.copytree(release, folder)  # what the student downloaded: the released files only
+    nb = sample_class.build_submission("passes_all", release.parent.parent)
+    if edit:
+        edit(nb)
+    nbformat.write(nb, folder / NOTEBOOK)
+    if config is not None:
+        (folder / "nbgrader_config.py").write_text(config)
+    return folder
+
+
+def _validate(folder: Path) -> str:
+    bindir = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("C1W3_", "NBGRADER"))}
+    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        [str(bindir / "nbgrader"), "validate", NOTEBOOK],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    return done.stdout + done.stderr
+
+
+def _broken_relative_change(nb):
+    sample_class._answer(
+        nb,
+        "relative_change_answer",
+        "def relative_change(before, after):\n    raise ValueError('not written yet: step 6b')\n",
+    )
+
+
+# A machine too slow for its time limit, made certain: 5 s for each training cell.
+SLOW_MACHINE = """c = get_config()
+c.Execute.timeout = 60
+c.Execute.timeout_func = lambda cell: 5 if cell.get("metadata", {}).get("nbgrader", {}).get(
+    "grade_id", "").startswith("train_") else 60
+"""
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory) -> dict[str, str]:
+    course = make_course(tmp_path_factory.mktemp("course"))
+    nbgrader_ok(course, "generate_assignment", ASSIGNMENT)
+    release = course / "release" / ASSIGNMENT
+    root = tmp_path_factory.mktemp("students")
+    folders = {
+        "error_after_training": _student_folder(
+            root, release, "error_after_training", edit=_broken_relative_change
+        ),
+        "interrupted": _student_folder(root, release, "interrupted", config=SLOW_MACHINE),
+    }
+    with ThreadPoolExecutor(len(folders)) as pool:
+        outputs = dict(zip(folders, pool.map(_validate, folders.values()), strict=True))
+    return outputs
+
+
+def test_the_release_carries_its_time_limits(tmp_path):
+    course = make_course(tmp_path)
+    nbgrader_ok(course, "generate_assignment", ASSIGNMENT)
+    assert (course / "release" / ASSIGNMENT / "nbgrader_config.py").is_file()
+
+
+def test_an_error_after_the_training_cell_is_reported(validated):
+    out = validated["error_after_training"]
+    assert SUCCESS not in out, out
+    assert "not written yet: step 6b" in out, out
+    assert "did not finish" not in out, out  # the training itself completed
+
+
+def test_an_interrupted_training_cell_is_never_a_success(validated):
+    out = validated["interrupted"]
+    assert SUCCESS not in out, out
+    assert "the training cell of Part 2 did not finish: dense_model made" in out, out

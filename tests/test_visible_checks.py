@@ -1,0 +1,134 @@
+"""The notebook's visible checks reject the wrong implementations students write, and pass
+the right one, without revealing hidden values. Each check runs as in the notebook: its
+visible part (the source cell up to the hidden tests), in a namespace holding the answer."""
+
+from __future__ import annotations
+
+import nbformat
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from graders import public_checks
+from tests.test_notebook import RELEASE, SOURCE
+
+NOTEBOOK = nbformat.read(SOURCE, as_version=4)
+
+
+def _cell(grade_id):
+    return next(
+        c for c in NOTEBOOK.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
+
+
+def _visible(grade_id) -> str:
+    return _cell(grade_id).source.split("### BEGIN HIDDEN TESTS")[0]
+
+
+def _solution(grade_id) -> str:
+    return _cell(grade_id).source.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", "")
+
+
+def _namespace(**answers):
+    ns = {"tf": tf, "np": np, "test_images": np.zeros((2, 28, 28, 1), "float32")}
+    ns.update(vars(public_checks()))
+    ns.update(answers)
+    return ns
+
+
+def _reference(grade_id, name):
+    ns = _namespace()
+    exec(_solution(grade_id), ns)
+    return ns[name]
+
+
+def _all_layers(model, images):
+    outputs = [layer.output for layer in model.layers]
+    return tf.keras.models.Model(inputs=model.inputs, outputs=outputs).predict(images, verbose=0)
+
+
+def _norm_over_batch(before, after):
+    return float(np.linalg.norm(after - before) / np.linalg.norm(before))
+
+
+def _per_image_no_mean(before, after):
+    n = len(before)
+    b, a = np.asarray(before).reshape(n, -1), np.asarray(after).reshape(n, -1)
+    return np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)
+
+
+WRONG = {  # (check cell, the name it reads, a wrong implementation)
+    "stage_outputs_returns_every_layer": ("feature_extractor", "stage_outputs", _all_layers),
+    "relative_change_returns_zero": ("shift_probe", "relative_change", lambda b, a: 0.0),
+    "relative_change_one_norm_over_the_batch": ("shift_probe", "relative_change", _norm_over_batch),
+    "relative_change_without_the_mean": ("shift_probe", "relative_change", _per_image_no_mean),
+}
+
+
+@pytest.mark.parametrize("name", WRONG)
+def test_a_wrong_implementation_fails_its_visible_check(name):
+    grade_id, variable, wrong = WRONG[name]
+    with pytest.raises((AssertionError, ValueError, TypeError)):
+        exec(_visible(grade_id), _namespace(**{variable: wrong}))
+
+
+@pytest.mark.parametrize(
+    "grade_id, answer_cell, variable",
+    [
+        ("feature_extractor", "stage_outputs_answer", "stage_outputs"),
+        ("shift_probe", "relative_change_answer", "relative_change"),
+    ],
+)
+def test_the_reference_passes_its_visible_check(grade_id, answer_cell, variable):
+    exec(_visible(grade_id), _namespace(**{variable: _reference(answer_cell, variable)}))
+
+
+@pytest.mark.parametrize(
+    "answer_cell, names",
+    [
+        ("predictions_answer", ("predicted_layers", "predicted_total", "values_per_image")),
+        ("no_pooling_answer", ("no_pooling_layers", "no_pooling_total")),
+        (
+            "concept_answers",
+            ("dense_equivalent_params", "receptive_field", "shift_answer", "pooling_answer"),
+        ),
+    ],
+)
+def test_every_stub_names_the_variables_its_check_reads(answer_cell, names):
+    released = nbformat.read(RELEASE, as_version=4)
+    stub = next(
+        c.source
+        for c in released.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == answer_cell
+    )
+    for name in names:
+        assert name in stub, f"the released stub of {answer_cell} does not name {name}"
+
+
+class _Model:
+    def __init__(self, steps):
+        self.optimizer = type("Opt", (), {"iterations": tf.Variable(steps, dtype="int64")})()
+
+
+def _training_namespace(dense_steps, conv_steps):
+    return {
+        "EPOCHS": 5,
+        "BATCH_SIZE": 128,
+        "training_images": np.zeros((60_000, 1), "uint8"),
+        "dense_model": _Model(dense_steps),
+        "conv_model": _Model(conv_steps),
+    }
+
+
+def test_a_training_stopped_part_way_is_named_with_its_steps():
+    with pytest.raises(public_checks().CheckFailed, match="Part 5 did not finish: conv_model "
+                       "made 1,200 of its 2,345 training steps"):  # fmt: skip
+        public_checks().check_training_finished(_training_namespace(2345, 1200))
+
+
+def test_a_refused_or_finished_training_is_left_to_the_grader(capsys):
+    """0 steps: the training cell refused a different model and said why; the grader's
+    message names the difference, not 'interrupted'."""
+    public_checks().check_training_finished(_training_namespace(2345, 0))
+    public_checks().check_training_finished(_training_namespace(2345, 2345))
+    assert "Both models trained for all 2,345 steps." in capsys.readouterr().out
