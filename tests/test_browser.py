@@ -95,7 +95,7 @@ def _quiet_lab_settings(settings: Path) -> None:
 
 
 @contextmanager
-def jupyter_lab(folder: Path, state: Path):
+def jupyter_lab(folder: Path, state: Path, extra_env: dict[str, str] | None = None):
     """`jupyter lab` from this venv, started in `folder` (its cwd and root), with its own
     config, runtime and settings folders under `state`; stopped (and its kernels) at exit."""
     state.mkdir(parents=True, exist_ok=True)
@@ -103,6 +103,7 @@ def jupyter_lab(folder: Path, state: Path):
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("C1W3_", "NBGRADER", "JUPYTER"))
     }
+    env.update(extra_env or {})
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
     for var, sub in [
         ("JUPYTER_CONFIG_DIR", "config"),
@@ -261,10 +262,21 @@ def release(tmp_path_factory) -> Path:
     return course / "release" / ASSIGNMENT
 
 
-def test_student_runs_all_cells_and_validate_says_success(browser, release, tmp_path):
+def test_student_runs_all_cells_and_validate_says_success(
+    browser, release, tmp_path, training_cache
+):
     answered = sample_class.build_submission("passes_all", release.parent.parent)
     folder = _student_folder(tmp_path / "student", release, answered)
-    with jupyter_lab(folder, tmp_path / "lab") as lab, new_page(browser) as page:
+    # The kernels (Run All, then Validate's) reuse the instructor's training from the read-only
+    # cache, with the threads the cache was made with: the same cells, outputs and "Success"
+    # in seconds instead of two 1-2 minute trainings. A hit is bit-identical to a real
+    # training (tests/test_training_cache.py); tests/test_validate.py trains for real.
+    reuse = {
+        "NBGRADER_C1W3_TRAINING_CACHE": str(training_cache),
+        "TF_NUM_INTRAOP_THREADS": "2",
+        "TF_NUM_INTEROP_THREADS": "2",
+    }
+    with jupyter_lab(folder, tmp_path / "lab", reuse) as lab, new_page(browser) as page:
         _open_notebook(page, lab, folder)
         ran = _run_all_cells(page)
         outputs = "\n".join(page.locator(OUTPUTS).all_text_contents())

@@ -26,6 +26,19 @@ pytestmark = pytest.mark.slow
 HONEST = [hostile_class.VICTIM, "untouched_release"]
 
 
+def course_snapshot(course: Path, url: str, honest) -> dict:
+    """What no attack may change: the honest students' files, the course's files, every
+    submission (the attackers' own too) and the honest students' gradebook rows."""
+    mine = [course / place / s for place in ("submitted", "autograded") for s in honest]
+    files = _hash_tree(
+        *mine, course / "source", course / "release", COURSE_ROOT / "graders", course / "submitted"
+    )
+    return {
+        "files": files | _hash_tree(course / "nbgrader_config.py"),
+        "gradebook": _gradebook_rows(url, honest),
+    }
+
+
 def _hash_tree(*roots: Path) -> dict[str, str]:
     digests = {}
     for root in roots:
@@ -68,18 +81,7 @@ def hostile_batch(tmp_path_factory, fresh_database, training_cache) -> HostileBa
     names = hostile_class.write_class(course, release_root=course)
 
     def snapshot():
-        honest = [course / place / s for place in ("submitted", "autograded") for s in HONEST]
-        return {
-            "files": _hash_tree(
-                *honest,
-                course / "source",
-                course / "release",
-                COURSE_ROOT / "graders",
-                course / "submitted",  # the attackers' own submissions too
-            )
-            | _hash_tree(course / "nbgrader_config.py"),
-            "gradebook": _gradebook_rows(url, HONEST),
-        }
+        return course_snapshot(course, url, HONEST)
 
     before = snapshot()
     runs = grade_on_dask(course, names, url)

@@ -24,10 +24,10 @@ import pytest
 from nbgrader.api import Gradebook
 
 from course import hostile_class, runner, sample_class
-from graders import ASSIGNMENT, COURSE_ROOT
+from graders import ASSIGNMENT
 
 from .conftest import CACHE_DIRNAME
-from .test_hostile_class import _gradebook_rows, _hash_tree, _outputs
+from .test_hostile_class import _outputs, course_snapshot
 from .test_sandbox import as_plain_user, chown, plain_user, user_dir
 
 pytestmark = pytest.mark.slow
@@ -92,18 +92,7 @@ def plain_batch(training_cache):
     honest = _grade_as(user, course, "honest", HONEST)
 
     def snapshot():
-        mine = [course / place / s for place in ("submitted", "autograded") for s in HONEST]
-        return {
-            "files": _hash_tree(
-                *mine,
-                course / "source",
-                course / "release",
-                COURSE_ROOT / "graders",
-                course / "submitted",
-            )
-            | _hash_tree(course / "nbgrader_config.py"),
-            "gradebook": _gradebook_rows(_gradebook_copy(course, copies), HONEST),
-        }
+        return course_snapshot(course, _gradebook_copy(course, copies), HONEST)
 
     hostile_class.write_class(course, ATTACKERS, release_root=course)
     chown(course / "submitted", user)
