@@ -34,24 +34,11 @@ def check_sandbox(course: Path) -> Check:
 
     config_file = Path(course) / "nbgrader_config.py"
     config = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
-    box = sandbox.Sandbox(config=config)
-    if not box.enabled:
-        return Check(
-            "sandbox",
-            True,
-            "OFF (c.Sandbox.enabled = False): student code runs with your rights; "
-            "trusted notebooks only",
-        )
-    tier = ""
-    describe = getattr(sandbox, "tier", None)
-    if callable(describe):
-        try:
-            tier = describe(config=config)
-            tier = tier if isinstance(tier, str) else " - ".join(map(str, tier))
-        except sandbox.SandboxError as exc:
-            return Check("sandbox", False, str(exc))
-        except TypeError:
-            tier = ""
+    name, guarantees = sandbox.tier(config=config)
+    if name == "disabled":
+        return Check("sandbox", True, f"OFF: {guarantees}; trusted notebooks only")
+    if name == "refused":
+        return Check("sandbox", False, guarantees)
     with tempfile.TemporaryDirectory(prefix="c1w3-doctor-") as folder:
         os.chmod(folder, 0o777)  # the sandbox's user must be able to enter it
         try:
@@ -66,7 +53,7 @@ def check_sandbox(course: Path) -> Check:
     if done.returncode != 0 or "sandbox ok" not in done.stdout:
         tail = (done.stderr.strip().splitlines() or [limit or "no output"])[-1]
         return Check("sandbox", False, f"a test command failed in the sandbox: {tail}")
-    return Check("sandbox", True, f"works ({tier})" if tier else "works")
+    return Check("sandbox", True, f"works ({name} - {guarantees})")
 
 
 def check_data() -> Check:
@@ -86,12 +73,12 @@ def check_gradebook(course: Path, url: str | None, workers: int) -> Check:
     shown = gradebook.masked(url)
     if gradebook.is_sqlite(url):
         if workers > 1:
-            return Check(
-                "gradebook",
-                False,
-                f"{shown}: SQLite allows one writer; {workers} workers need PostgreSQL "
-                f"({gradebook.ENV}=postgresql://...)",
-            )
+            from course.cluster import GradingRefused, refuse_sqlite
+
+            try:
+                refuse_sqlite(url, f"{workers} workers")
+            except GradingRefused as exc:
+                return Check("gradebook", False, str(exc))
         folder = Path(url.split("sqlite:///", 1)[-1]).parent
         if not os.access(folder, os.W_OK):
             return Check("gradebook", False, f"{shown}: {folder} is not writable")

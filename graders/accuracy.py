@@ -53,7 +53,7 @@ def portable_activations(model):
             fn = getattr(layer, "activation", None)
             if not callable(fn) or type(layer).__name__ in ("ReLU", "Softmax"):
                 continue
-            name = checks._probe_activation(fn)
+            name = checks.computed_activation(fn)
             if name and fn is not getattr(keras.activations, name):
                 swapped.append((layer, fn))
                 layer.activation = getattr(keras.activations, name)

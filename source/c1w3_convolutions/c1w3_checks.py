@@ -132,7 +132,7 @@ def _pair(value):
 _ACTIVATION_ALIASES = {"softmax_v2": "softmax"}
 
 
-def _probe_activation(fn) -> str | None:
+def computed_activation(fn) -> str | None:
     """'relu', 'softmax' or 'linear' if fn computes it on a fixed input, else None.
 
     Judging by what the function computes (not by its name) lets every spelling of the same
@@ -163,7 +163,7 @@ def _activation_name(fn) -> str:
         return "linear"
     if isinstance(fn, str):
         return _ACTIVATION_ALIASES.get(fn.lower(), fn.lower())
-    probed = _probe_activation(fn)
+    probed = computed_activation(fn)
     if probed:
         return probed
     name = getattr(fn, "__name__", None) or type(fn).__name__
@@ -192,7 +192,7 @@ def describe_layer(layer) -> dict:
     elif kind == "Activation":
         desc.update(activation=_activation_name(layer.activation))
     elif kind in ("ReLU", "Softmax"):  # a ReLU(max_value=6) is not the lab's relu
-        desc.update(activation=_probe_activation(layer) or f"{kind}{_settings(layer)}")
+        desc.update(activation=computed_activation(layer) or f"{kind}{_settings(layer)}")
     return desc
 
 
