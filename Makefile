@@ -1,4 +1,5 @@
-# One task runner for README, CI and developers. `make help` lists the targets.
+# One task runner for README, CI and developers. `make help` lists the targets; each calls
+# `python -m course <command>` (`python -m course --help`), the one CLI behind them.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -32,22 +33,22 @@ test-packages:  ## the same + chromium and postgresql, for make test
 	scripts/system-packages test
 
 doctor: setup  ## preflight: sandbox tier, data, gradebook URL, cores (WORKERS=, DB_URL= as for grade-cluster)
-	$(BIN)/python -m course.doctor $(if $(WORKERS),--workers $(WORKERS)) $(if $(DB_URL),--db-url $(DB_URL))
+	$(BIN)/python -m course doctor $(if $(WORKERS),--workers $(WORKERS)) $(if $(DB_URL),--db-url $(DB_URL))
 
 data: $(VENV)/.installed  ## copy Fashion-MNIST from Debian's package into the Keras cache and verify it
-	$(BIN)/python -m graders.data seed
+	$(BIN)/python -m course data seed
 
 check-data: $(VENV)/.installed  ## verify the Keras cache holds the official Fashion-MNIST files
-	$(BIN)/python -m graders.data check
+	$(BIN)/python -m course data check
 
 release: setup  ## source/ -> release/: nbgrader generate_assignment (solutions and hidden tests stripped)
 	$(BIN)/nbgrader generate_assignment $(ASSIGNMENT) --force --log-level=WARN $(if $(C1W3_DB_URL),--CourseDirectory.db_url=$(C1W3_DB_URL))
 
-grade: doctor  ## autograde everything in submitted/ (one process per student), feedback, grades.csv, TA summary
-	$(BIN)/python -m course.grade
+grade: doctor warm  ## autograde everything in submitted/ (one process per student), feedback, grades.csv, TA summary
+	$(BIN)/python -m course grade
 
-grade-cluster: doctor  ## the same on Dask: WORKERS=2 DB_URL=postgresql://... (or SCHEDULER=host:8786)
-	$(BIN)/python -m course.cluster $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(DB_URL),--db-url $(DB_URL))
+grade-cluster: doctor warm  ## the same on Dask: WORKERS=2 DB_URL=postgresql://... (or SCHEDULER=host:8786)
+	$(BIN)/python -m course grade-cluster $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(DB_URL),--db-url $(DB_URL))
 
 postgres:  ## start Debian's PostgreSQL on loopback with role c1w3 (multi-worker gradebook, tests)
 	scripts/postgres-start
@@ -56,7 +57,7 @@ validate: setup  ## run the instructor's solution through nbgrader validate
 	$(BIN)/nbgrader validate source/$(ASSIGNMENT)/$(ASSIGNMENT).ipynb
 
 demo: doctor release warm validate  ## the main job: release, autograde the sample class, feedback, grades.csv, TA summary
-	$(BIN)/python -m course.demo
+	$(BIN)/python -m course demo
 
 test: setup test-packages lint postgres  ## lint, PostgreSQL up, then all tests (real training, real nbgrader, the hostile class)
 	$(BIN)/python -m pytest
@@ -64,8 +65,9 @@ test: setup test-packages lint postgres  ## lint, PostgreSQL up, then all tests 
 test-fast: setup test-packages postgres  ## only the tests that do not train
 	$(BIN)/python -m pytest -m "not slow"
 
-bench: setup postgres  ## benchmarks that print numbers (README tables): lab vs notebook, sandbox cost, class throughput
+bench: setup postgres  ## benchmarks that print numbers (README tables): lab vs miss vs hit, sandbox cost, class throughput
 	$(BIN)/python benchmarks/grading.py --runs 3
+	$(BIN)/python benchmarks/class_throughput.py --students 6 --cache
 	$(BIN)/python benchmarks/class_throughput.py
 
 bench-threshold: setup  ## the 10-seed accuracy sweep behind the default threshold (~30 min)
@@ -82,13 +84,13 @@ clean:  ## remove nbgrader's generated places (keeps .venv and release/)
 collect: $(VENV)/.installed  ## LMS zip -> submitted/: ZIP=download.zip ROSTER=roster.csv [ID_COLUMN=...] [TIMESTAMPS=late|all|none] [FORCE=1]
 	$(if $(ZIP),,$(error give ZIP=path/to/download.zip (Canvas or Moodle "download submissions")))
 	$(if $(ROSTER),,$(error give ROSTER=path/to/roster.csv (Canvas gradebook export or Moodle grade export)))
-	$(BIN)/python -m course.lms collect --zip "$(ZIP)" --roster "$(ROSTER)"$(if $(LMS), --lms $(LMS))$(if $(ID_COLUMN), --id-column "$(ID_COLUMN)")$(if $(TIMESTAMPS), --timestamps $(TIMESTAMPS))$(if $(FORCE), --force)
+	$(BIN)/python -m course collect --zip "$(ZIP)" --roster "$(ROSTER)"$(if $(LMS), --lms $(LMS))$(if $(ID_COLUMN), --id-column "$(ID_COLUMN)")$(if $(TIMESTAMPS), --timestamps $(TIMESTAMPS))$(if $(FORCE), --force)
 
 export-lms: $(VENV)/.installed  ## gradebook -> LMS import CSV: TO=canvas|moodle ROSTER=roster.csv [POINTS=100] [MISSING=blank|zero] [COLUMN=...]
 	$(if $(filter canvas moodle,$(TO)),,$(error give TO=canvas or TO=moodle))
 	$(if $(ROSTER),,$(error give ROSTER=path/to/roster.csv (exported from the LMS)))
-	$(BIN)/python -m course.lms export --to $(TO) --roster "$(ROSTER)"$(if $(POINTS), --points $(POINTS))$(if $(MISSING), --missing $(MISSING))$(if $(COLUMN), --column "$(COLUMN)")$(if $(ID_COLUMN), --id-column "$(ID_COLUMN)")$(if $(OUT), --out "$(OUT)")$(if $(DB_URL), --db-url $(DB_URL))
+	$(BIN)/python -m course export-lms --to $(TO) --roster "$(ROSTER)"$(if $(POINTS), --points $(POINTS))$(if $(MISSING), --missing $(MISSING))$(if $(COLUMN), --column "$(COLUMN)")$(if $(ID_COLUMN), --id-column "$(ID_COLUMN)")$(if $(OUT), --out "$(OUT)")$(if $(DB_URL), --db-url $(DB_URL))
 
 .PHONY: warm
 warm: setup  ## run the source notebook once, outside any sandbox, to fill .training_cache/ (README, "Training cache")
-	$(BIN)/python -m graders.training_cache warm
+	$(BIN)/python -m course warm

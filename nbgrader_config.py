@@ -17,9 +17,10 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # scores a test cell 0 if anything reaches its stderr.
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 # Same thread pools on every grading machine: TensorFlow's results depend on their sizes even
-# with op determinism (course/runner.py, TF_THREADS).
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "2")
+# with op determinism (graders/settings.py, TF_THREADS: the one place they are set).
+from graders.settings import TF_THREADS  # noqa: E402
+
+os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = TF_THREADS
 
 
 def cell_timeout(cell):
@@ -72,9 +73,6 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-c.Sandbox.memory_mb = 3072  # honest training peaks near 2 GB (README, "Benchmarks")
-c.Sandbox.max_processes = 512  # processes + threads; TensorFlow starts ~60 threads
-c.Sandbox.disk_mb = 1024  # working copy on disk, and the private /tmp (a tmpfs)
-c.Sandbox.file_size_mb = 256
-c.SandboxedExecute.submission_seconds = 900  # all cells of one notebook together
-c.SandboxedExecute.max_output_kb = 2048
+# The limits (c.Sandbox.memory_mb, c.SandboxedExecute.submission_seconds, c.TrainingCache.*,
+# ...) are defined once, as traitlets with their defaults: README "Configuration knobs" lists
+# them (`python -m course.knobs`). Set one here only to change it for this course.

@@ -1,17 +1,24 @@
 """Grading cost on this machine, printed as one table (numbers copied into the README).
 
-Side by side, in one run:
+Side by side, in one run (issue 14, item 6):
 * the lab's code as the course wrote it (batch 32), as a plain Python process;
-* `nbgrader autograde` of the reference submission (passes_all), in the sandbox and, for
-  the sandbox's overhead, with ``--Sandbox.enabled=False``; runs interleaved;
+* `nbgrader autograde` of the reference submission (passes_all), sandboxed, on a training
+  cache MISS (``C1W3_TRAINING_CACHE=off``: it trains for real) and on a HIT (the course
+  folder holds a ``.training_cache`` warmed once at the start with
+  ``python -m graders.training_cache warm``); and, for the sandbox's overhead, a miss with
+  ``--Sandbox.enabled=False`` (left out with ``--quick``); runs interleaved;
+* the verifier alone (``python -I -m graders.verify`` in the sandbox, as nbgrader runs it),
+  with the cache's stored evaluation of these weights and without it (it then evaluates the
+  model on 70,000 images);
 * the conv model's training time against its FLOP floor at this machine's measured
-  convolution throughput;
-* the graders' own costs beside training (verifier, in-kernel checks).
+  convolution throughput.
 
 Wall time per run, median of N; peak RSS = the largest sum of RSS over the whole process
-tree (nbgrader, the sandboxed kernel, the verifier), sampled every 0.1 s.
+tree (nbgrader, the sandboxed kernel, the verifier), sampled every 0.1 s. The course folder
+(with its warmed cache) is kept and printed: ``benchmarks/class_throughput.py --cache-from``
+can reuse the cache.
 
-    .venv/bin/python benchmarks/grading.py [--runs 3]
+    .venv/bin/python benchmarks/grading.py [--runs 3] [--quick]
 """
 
 from __future__ import annotations
@@ -33,8 +40,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import nbformat  # noqa: E402
 import psutil  # noqa: E402
 
-from course import runner, sample_class  # noqa: E402
-from graders import ASSIGNMENT, COURSE_ROOT  # noqa: E402
+from course import audit, runner, sample_class  # noqa: E402
+from graders import ASSIGNMENT, COURSE_ROOT, training_cache  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 # 5 epochs x 60,000 images x ~8.5 MFLOP (forward + backward) for the 32/32 lab model.
@@ -70,13 +77,22 @@ def run_measured(argv, cwd, env=None) -> tuple[float, float, str]:
 
 
 def conv_fit_seconds(notebook: Path) -> float:
-    """Sum of Keras's per-epoch times printed by the training cell (verbose=2)."""
+    """Sum of Keras's per-epoch times printed by the training cell (verbose=2). On a cache
+    hit these are the stored lines of the instructor's training, not this run's."""
     nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "train_conv_model":
             text = "".join(o.get("text", "") for o in cell.outputs)
             return float(sum(int(s) for s in re.findall(r"\d+/\d+ - (\d+)s - ", text)))
     return float("nan")
+
+
+def points(course: Path, student: str) -> float:
+    """The student's total autograded score in the course's gradebook (nan if unreadable)."""
+    try:
+        return sum(s or 0.0 for s in audit.scores(course, student, None).values())
+    except Exception:
+        return float("nan")
 
 
 def conv_throughput() -> float:
@@ -94,56 +110,141 @@ def conv_throughput() -> float:
     return flop * 30 / (time.perf_counter() - start) / 1e9
 
 
+def stored_evaluation_used(model: Path, cache: Path, env: dict) -> bool:
+    """Whether graders.evaluate_model takes this model's accuracies from the cache."""
+    done = subprocess.run(
+        [sys.executable, "-I", "-m", "graders.evaluate_model", str(model)],
+        cwd=COURSE_ROOT,
+        env={**env, training_cache.CACHE_ENV: str(cache)},
+        capture_output=True,
+        text=True,
+    )
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1]).get("evaluation") == "known"
+    except (IndexError, ValueError):
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--quick", action="store_true", help="no no-sandbox autograde (no sandbox-overhead row)"
+    )
     args = parser.parse_args()
     bindir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    for name in (training_cache.CACHE_ENV, training_cache.WRITE_ENV, training_cache.SWITCH_ENV):
+        env.pop(name, None)
+    # TensorFlow's pools as every grading sets them (nbgrader_config.py, course/runner.py):
+    # they are part of a stored evaluation's key, so the verifier alone needs them too.
+    env.update(runner.thread_env())
+    miss_env = {**env, training_cache.SWITCH_ENV: "off"}
 
     course = runner.make_course(Path(tempfile.mkdtemp(prefix="bench-course-")))
     assert runner.nbgrader(course, "generate_assignment", ASSIGNMENT).returncode == 0
     sample_class.write_class(course, ["passes_all"], release_root=course)
     autograded = course / "autograded" / "passes_all" / ASSIGNMENT
+    notebook = autograded / f"{ASSIGNMENT}.ipynb"
     autograde = [str(bindir / "nbgrader"), "autograde", ASSIGNMENT, "--student", "passes_all"]
+    print(f"course folder: {course}", flush=True)
 
-    results = {"lab": [], "sandbox": [], "no sandbox": []}
+    cache = course / training_cache.DEFAULT_DIRNAME
+    warm_wall, warm_rss, out = run_measured(
+        [sys.executable, "-m", "graders.training_cache", "warm", "--cache", str(cache)],
+        COURSE_ROOT,
+        env,
+    )
+    print(out.rstrip())
+    entries = sorted(cache.glob("*/entry.json"))
+    evaluations = sorted((cache / training_cache.EVALUATIONS).glob("*.json"))
+    print(
+        f"warm: {warm_wall:.0f} s, {warm_rss:.0f} MB, {len(entries)} entries, "
+        f"{len(evaluations)} stored evaluations",
+        flush=True,
+    )
+    assert entries, "warm wrote no entry"
+
+    modes = [("miss", miss_env, []), ("hit", env, [])]
+    if not args.quick:
+        modes.append(("no sandbox", miss_env, ["--Sandbox.enabled=False"]))
+    results = {"lab": [], **{mode: [] for mode, _, _ in modes}}
     for i in range(args.runs):
         wall, rss, out = run_measured([sys.executable, str(HERE / "lab_as_written.py")], HERE)
         lab = json.loads(out.strip().splitlines()[-1])
         results["lab"].append((wall, rss, lab["conv_fit_s"], lab["conv_test_acc"]))
         print(f"lab as written, run {i + 1}: {wall:.0f} s, {rss:.0f} MB, {lab}", flush=True)
-        for mode, extra in (("sandbox", []), ("no sandbox", ["--Sandbox.enabled=False"])):
-            wall, rss, _ = run_measured([*autograde, "--force", *extra], course, env)
-            fit = conv_fit_seconds(autograded / f"{ASSIGNMENT}.ipynb")
-            results[mode].append((wall, rss, fit, None))
-            print(f"autograde ({mode}), run {i + 1}: {wall:.0f} s, {rss:.0f} MB, fit {fit:.0f} s")
+        for mode, mode_env, extra in modes:
+            wall, rss, _ = run_measured([*autograde, "--force", *extra], course, mode_env)
+            fit = conv_fit_seconds(notebook)
+            keys = audit.hit_keys(notebook)
+            score = points(course, "passes_all")
+            results[mode].append((wall, rss, fit, score, keys))
+            print(
+                f"autograde ({mode}), run {i + 1}: {wall:.0f} s, {rss:.0f} MB, "
+                f"{'stored ' if keys else ''}conv fit {fit:.0f} s, {score:g} points, "
+                f"cache hits {keys or 'none'}",
+                flush=True,
+            )
+            assert bool(keys) == (mode == "hit"), f"{mode} run with cache hits {keys}"
 
-    verify = [
-        run_measured(
-            [sys.executable, "-c", VERIFY_IN_SANDBOX, str(autograded / "_grading")], COURSE_ROOT
-        )[0]
-        for _ in range(args.runs)
-    ]
+    grading = autograded / "_grading"
+    verify = {"with": [], "without": []}
+    for _ in range(args.runs):
+        for which in verify:
+            argv = [sys.executable, "-c", VERIFY_IN_SANDBOX, str(grading)]
+            run_env = env
+            if which == "with":
+                argv.append(str(cache))
+                run_env = {**env, training_cache.CACHE_ENV: str(cache)}
+            wall = run_measured(argv, COURSE_ROOT, run_env)[0]
+            verify[which].append(wall)
+            print(f"verifier {which} stored evaluation: {wall:.1f} s", flush=True)
+    known = stored_evaluation_used(grading / "conv_model.keras", cache, env)
     gflops = conv_throughput()
 
     def med(mode, k):
         return statistics.median(r[k] for r in results[mode])
 
+    def runs(mode):
+        return f"(runs {', '.join(f'{r[0]:.0f}' for r in results[mode])})"
+
+    def scores(mode):
+        return ", ".join(sorted({f"{r[3]:g}" for r in results[mode]}))
+
+    hit_keys = sorted({k for r in results["hit"] for k in r[4]})
     rows = [
         ("runs per row", f"{args.runs} (median; peak RSS is the max over runs)"),
-        ("lab as written (batch 32): whole process", f"{med('lab', 0):.0f} s"),
+        ("warm the cache (once, source notebook)", f"{warm_wall:.0f} s, {len(entries)} entries, "
+         f"{len(evaluations)} stored evaluations, peak RSS {warm_rss:.0f} MB"),
+        ("lab as written (batch 32): whole process", f"{med('lab', 0):.0f} s {runs('lab')}"),
         ("lab as written: conv fit / test accuracy",
          f"{med('lab', 2):.0f} s / {statistics.median(r[3] for r in results['lab']):.4f}"),
         ("lab as written: peak RSS", f"{max(r[1] for r in results['lab']):.0f} MB"),
-        ("autograde reference, sandboxed", f"{med('sandbox', 0):.0f} s "
-         f"(runs {', '.join(f'{r[0]:.0f}' for r in results['sandbox'])})"),
-        ("autograde reference, no sandbox", f"{med('no sandbox', 0):.0f} s "
-         f"(runs {', '.join(f'{r[0]:.0f}' for r in results['no sandbox'])})"),
-        ("sandbox overhead", f"{100 * (med('sandbox', 0) / med('no sandbox', 0) - 1):+.1f} %"),
-        ("autograde: conv fit inside it", f"{med('sandbox', 2):.0f} s"),
-        ("autograde: peak RSS, whole tree", f"{max(r[1] for r in results['sandbox']):.0f} MB"),
-        ("verifier (python -I in the sandbox)", f"{statistics.median(verify):.1f} s"),
+        ("autograde miss (cache off), sandboxed", f"{med('miss', 0):.0f} s {runs('miss')}"),
+        ("miss: conv fit inside it", f"{med('miss', 2):.0f} s"),
+        ("miss: peak RSS, whole tree", f"{max(r[1] for r in results['miss']):.0f} MB"),
+        ("miss: points", scores("miss")),
+        ("autograde hit (warmed cache), sandboxed", f"{med('hit', 0):.1f} s {runs('hit')}"),
+        ("hit: peak RSS, whole tree", f"{max(r[1] for r in results['hit']):.0f} MB"),
+        ("hit: points / cache entries hit", f"{scores('hit')} / {', '.join(hit_keys)}"),
+        ("miss / lab as written (whole process)",
+         f"{med('miss', 0) / med('lab', 0):.2f}x (target <= 0.5x)"),
+        ("hit median (target <= 20 s)", f"{med('hit', 0):.1f} s"),
+        ("hit / miss", f"{med('hit', 0) / med('miss', 0):.2f}x"),
+    ]  # fmt: skip
+    if not args.quick:
+        rows += [
+            ("autograde miss, no sandbox", f"{med('no sandbox', 0):.0f} s {runs('no sandbox')}"),
+            ("sandbox overhead (miss)",
+             f"{100 * (med('miss', 0) / med('no sandbox', 0) - 1):+.1f} %"),
+        ]  # fmt: skip
+    walls = {which: ", ".join(f"{w:.1f}" for w in verify[which]) for which in verify}
+    rows += [
+        ("verifier, stored evaluation (sandboxed)", f"{statistics.median(verify['with']):.1f} s "
+         f"(runs {walls['with']}; evaluate_model took it: {'yes' if known else 'NO'})"),
+        ("verifier, no stored evaluation", f"{statistics.median(verify['without']):.1f} s "
+         f"(runs {walls['without']})"),
         ("conv throughput (TF conv2d forward)", f"{gflops:.0f} GFLOP/s"),
         ("FLOP floor of the conv fit", f"{TRAINING_TFLOP * 1000 / gflops:.0f} s "
          f"({TRAINING_TFLOP} TFLOP at {gflops:.0f} GFLOP/s)"),
@@ -154,12 +255,15 @@ def main() -> None:
         print(f"{key:{width}s} | {value}")
 
 
+# argv: GRADING_DIR [CACHE_DIR]: the cache folder is bound read-only, as nbgrader does; the
+# variable naming it (NBGRADER_*) is forwarded into the sandbox from this environment.
 VERIFY_IN_SANDBOX = """
 import sys
 from pathlib import Path
 from course import sandbox
 done, limit = sandbox.run([sys.executable, "-I", "-m", "graders.verify", sys.argv[1]],
-                          Path(sys.argv[1]), timeout=600, cwd_writable=False)
+                          Path(sys.argv[1]), timeout=600, cwd_writable=False,
+                          extra_readable=sys.argv[2:])
 assert done.returncode == 0 and not limit, (done.stderr[-500:], limit)
 """
 

@@ -21,8 +21,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
+
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from course import gradebook, runner
 from graders import ASSIGNMENT, COURSE_ROOT
@@ -41,9 +43,6 @@ TASK_RETRIES = 2
 # Each worker process hands out its cores in slots, one per thread, so gradings that run
 # at the same time never share a core (TensorFlow would otherwise size its pools to the
 # whole machine in every kernel and they would fight over it).
-
-_slots_lock = threading.Lock()
-_free_slots: list[tuple[int, ...]] | None = None
 
 
 def cpu_share(worker_index: int | None, local_workers: int | None, cpus) -> list[int]:
@@ -80,29 +79,36 @@ def _worker_index(name) -> int | None:
         return None
 
 
-def _take_slot(worker, local_workers: int | None) -> tuple[int, ...]:
-    global _free_slots
-    with _slots_lock:
-        if _free_slots is None:
-            share = cpu_share(_worker_index(worker.name), local_workers, os.sched_getaffinity(0))
-            _free_slots = split(share, max(1, worker.state.nthreads))
-        if _free_slots:
-            return _free_slots.pop(0)
-        return tuple(sorted(os.sched_getaffinity(0)))  # not reached: a slot per thread
+class CoreSlots(WorkerPlugin):
+    """Registered by the client, set up in every worker process (also in workers that join
+    later): the worker's cores in one slot per thread."""
+
+    name = "c1w3-core-slots"
+
+    def __init__(self, local_workers: int | None):
+        self.local_workers = local_workers  # pickled to the workers: no lock here
+
+    def setup(self, worker) -> None:
+        self.lock = threading.Lock()
+        share = cpu_share(_worker_index(worker.name), self.local_workers, os.sched_getaffinity(0))
+        self.free = split(share, max(1, worker.state.nthreads))
+
+    @contextmanager
+    def slot(self):
+        with self.lock:
+            slot = self.free.pop(0) if self.free else tuple(sorted(os.sched_getaffinity(0)))
+        try:
+            yield slot
+        finally:
+            with self.lock:
+                self.free.append(slot)
 
 
-def _give_back(slot: tuple[int, ...]) -> None:
-    with _slots_lock:
-        if _free_slots is not None:
-            _free_slots.append(slot)
-
-
-def _grade_task(course_root: str, student: str, assignment: str, db_url: str, local_workers):
+def _grade_task(course_root: str, student: str, assignment: str, db_url: str):
     from distributed import get_worker
 
     worker = get_worker()
-    slot = _take_slot(worker, local_workers)
-    try:
+    with worker.plugins[CoreSlots.name].slot() as slot:
         with gradebook.grading_lock(db_url, student):
             return runner.grade_student(
                 Path(course_root),
@@ -112,8 +118,6 @@ def _grade_task(course_root: str, student: str, assignment: str, db_url: str, lo
                 cpus=set(slot),
                 worker=f"{worker.name}@{socket.gethostname()} cpus {','.join(map(str, slot))}",
             )
-    finally:
-        _give_back(slot)
 
 
 # --------------------------------------------------------------- on the client
@@ -153,14 +157,6 @@ def _check_gradebook(course_root: Path, url: str, assignment: str) -> None:
         ) from None
 
 
-def _printer(progress) -> Callable[[str], None]:
-    if callable(progress):
-        return progress
-    if progress:
-        return lambda line: print(line, flush=True)
-    return lambda line: None
-
-
 def _lost(course_root: Path, student: str, assignment: str, url: str, error) -> runner.GradingRun:
     """A task that never returned (its workers kept dying, or it raised every time):
     recorded as failed for an infrastructure reason, so the next run grades it again."""
@@ -185,6 +181,7 @@ def _lost(course_root: Path, student: str, assignment: str, url: str, error) -> 
 def _run_tasks(client, course_root, todo, assignment, url, local_workers, say):
     from distributed import as_completed
 
+    client.register_plugin(CoreSlots(local_workers), name=CoreSlots.name)
     futures = {
         client.submit(
             _grade_task,
@@ -192,7 +189,6 @@ def _run_tasks(client, course_root, todo, assignment, url, local_workers, say):
             student,
             assignment,
             url,
-            local_workers,
             key=f"autograde-{student}-{uuid.uuid4().hex[:8]}",
             pure=False,
             retries=TASK_RETRIES,
@@ -224,7 +220,6 @@ def grade_class_on_dask(
     scheduler_address: str | None = None,
     db_url: str | None = None,
     only_missing: bool = True,
-    progress=True,
     assignment: str = ASSIGNMENT,
 ) -> list[runner.GradingRun]:
     """Autograde `names` (default: everyone in submitted/) on Dask, one task per student.
@@ -238,7 +233,7 @@ def grade_class_on_dask(
 
     # absolute (workers may start elsewhere), not resolved: the default SQLite URL is not
     course_root = Path(os.path.abspath(course_root))
-    say = _printer(progress)
+    say = runner.log.info
     url = gradebook.normalize(db_url or gradebook.db_url(course_root))
     names = list(dict.fromkeys(names or runner.students(course_root, assignment)))
     n_workers = workers or default_workers()
@@ -312,6 +307,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--students", nargs="*")
     args = parser.parse_args(argv)
+    runner.show_progress()
     if args.db_url:
         # feedback, export and the TA summary read the same gradebook
         os.environ[gradebook.ENV] = args.db_url

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course import sample_class
+from course import runner, sample_class
 from course.grade import grade_assignment, step
 from graders import ASSIGNMENT, COURSE_ROOT
 
@@ -21,6 +21,7 @@ def main(argv=None) -> int:
     parser.add_argument("--course", type=Path, default=COURSE_ROOT)
     parser.add_argument("--students", nargs="*", help="a subset of the sample class")
     args = parser.parse_args(argv)
+    runner.show_progress()
     step(args.course, "generate_assignment", ASSIGNMENT, "--force")
     names = sample_class.write_class(args.course, args.students)
     print(f"submitted/: {len(names)} sample students")

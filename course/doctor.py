@@ -28,12 +28,10 @@ class Check:
 
 
 def check_sandbox(course: Path) -> Check:
-    from traitlets.config.loader import PyFileConfigLoader
-
     from course import sandbox
+    from course.layout import load_config
 
-    config_file = Path(course) / "nbgrader_config.py"
-    config = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
+    config = load_config(course)
     name, guarantees = sandbox.tier(config=config)
     if name == "disabled":
         return Check("sandbox", True, f"OFF: {guarantees}; trusted notebooks only")

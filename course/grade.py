@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from course import runner, summary
+from course import audit, runner, summary
+from course.layout import Layout
 from graders import ASSIGNMENT, COURSE_ROOT, data
 
 
@@ -26,7 +27,7 @@ def step(course: Path, *args: str) -> None:
 
 
 def one_by_one(course: Path, names) -> list[runner.GradingRun]:
-    print(f"autograding {len(names)} submissions, one process each ...", flush=True)
+    runner.log.info(f"autograding {len(names)} submissions, one process each ...")
     return runner.grade_class(course, names)
 
 
@@ -38,9 +39,11 @@ def grade_assignment(course: Path, names=None, grade=one_by_one) -> list[runner.
     names = list(names or runner.students(course))
     if not names:
         raise SystemExit(
-            f"nothing to grade: {course / 'submitted'}/<student>/{ASSIGNMENT}/ is empty"
+            f"nothing to grade: {Layout(course).folder('submitted', '<student>')}/ is empty"
         )
     runs = grade(course, names)
+    # Retrain a sample of this batch's cache hits for real; a difference regrades every hit.
+    audit.audit_batch(course, runs)
     step(course, "generate_feedback", ASSIGNMENT, "--force")
     step(course, "export", "--to", str(course / "grades.csv"))
     report = summary.write_summary(course)
@@ -58,7 +61,7 @@ def grade_assignment(course: Path, names=None, grade=one_by_one) -> list[runner.
                 )
     failed = [r for r in last_runs if not r.ok]
     print(f"\nnot graded: {', '.join(f'{r.student} ({r.reason})' for r in failed) or 'none'}")
-    print(f"feedback:   {course / 'feedback'}/<student>/{ASSIGNMENT}/{ASSIGNMENT}.html")
+    print(f"feedback:   {Layout(course).notebook('feedback', '<student>')}")
     print(f"grades:     {course / 'grades.csv'}")
     print(f"TA summary: {report}")
     print(f"took {time.perf_counter() - start:.0f} s")
@@ -70,6 +73,7 @@ def main(argv=None) -> int:
     parser.add_argument("--course", type=Path, default=COURSE_ROOT)
     parser.add_argument("--students", nargs="*")
     args = parser.parse_args(argv)
+    runner.show_progress()
     grade_assignment(args.course, args.students)
     return 0
 

@@ -46,12 +46,9 @@ def masked(url: str) -> str:
 def course_id(course_root: Path) -> str:
     """The course id nbgrader_config.py sets. A gradebook opened with another id gets a
     second course row (nbgrader creates it), and two graders creating it at once collide."""
-    from traitlets.config.loader import PyFileConfigLoader
+    from course.layout import load_config
 
-    config_file = Path(course_root) / "nbgrader_config.py"
-    if not config_file.exists():
-        return DEFAULT_COURSE_ID
-    config = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
+    config = load_config(course_root)
     return config.CourseDirectory.get("course_id", DEFAULT_COURSE_ID) or DEFAULT_COURSE_ID
 
 

@@ -20,16 +20,9 @@ from pathlib import Path
 
 import nbformat
 
-from course.sample_class import (
-    _answer,
-    _cell,
-    _insert_before,
-    _solutions,
-    build_raises,
-    dense_only,
-    passes_all,
-)
-from course.sample_class import _expect as expect
+from course.layout import Layout
+from course.notebook_edits import answer, expect, find_cell, insert_before, solutions
+from course.sample_class import build_raises, dense_only, passes_all
 from graders import ASSIGNMENT, COURSE_ROOT
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -52,7 +45,7 @@ def attempt(what, action):
 
 
 def _add(nb, before_grade_id, source):
-    _insert_before(nb, before_grade_id, TRY + source)
+    insert_before(nb, before_grade_id, TRY + source)
     return nb
 
 
@@ -163,7 +156,7 @@ attempt("write 100 GB into the working copy", fill)
 
 def sleeps_forever(nb, release):
     """Ignores the interrupt nbgrader sends at the cell's time limit, then sleeps."""
-    cell = _cell(nb, "concept_answers")
+    cell = find_cell(nb, "concept_answers")
     cell.source = (
         "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(10**6)\n"
         + cell.source
@@ -274,11 +267,12 @@ FLAGGED = {"patches_the_grading", "shadows_the_graders"}
 
 
 def build_submission(name: str, course_root: Path = COURSE_ROOT):
-    release = nbformat.read(course_root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    source = nbformat.read(course_root / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    layout = Layout(course_root)
+    release = nbformat.read(layout.notebook("release"), as_version=4)
+    source = nbformat.read(layout.notebook("source"), as_version=4)
     nb = copy.deepcopy(release)
-    for grade_id, text in _solutions(source).items():
-        _answer(nb, grade_id, text)
+    for grade_id, text in solutions(source).items():
+        answer(nb, grade_id, text)
     attack, _ = HOSTILE_CLASS[name]
     if attack not in (trains_on_test_split,):
         nb = build_raises(nb, release)
@@ -288,9 +282,9 @@ def build_submission(name: str, course_root: Path = COURSE_ROOT):
 def write_class(course_root: Path, names=None, release_root: Path = COURSE_ROOT) -> list[str]:
     """Write submitted/<name>/<assignment>/ for each attacker; returns the names."""
     names = list(names or HOSTILE_CLASS)
-    checks = (release_root / "release" / ASSIGNMENT / "c1w3_checks.py").read_text()
+    checks = (Layout(release_root).folder("release") / "c1w3_checks.py").read_text()
     for name in names:
-        folder = course_root / "submitted" / name / ASSIGNMENT
+        folder = Layout(course_root).folder("submitted", name)
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(build_submission(name, release_root), folder / NOTEBOOK)
         edit = CHECKS_EDITS.get(name, lambda text: text)

@@ -1,30 +1,92 @@
-"""Integrity pass, run by the instructor's process after autograde (never by a kernel).
+"""Integrity: did the points come from the grader, and is the submission the one released?
 
-``VerifyOutsideKernel`` (course/nbgrader_plugins.py) judged each submission's artifacts
-outside its kernel and wrote ``reports/integrity/<student>.json``: per grade id, the points
-the kernel's own checks reported and the points verified. Here each record is compared with
-what the gradebook holds. A submission is flagged when its kernel claimed points the
-verifier did not give (patched or shadowed checks), when the verifier itself failed, or when
-the gradebook's recorded score differs from the verified one.
+During autograde ``VerifyOutsideKernel`` (course/nbgrader_plugins.py) judges each
+submission's artifacts outside its kernel, then :func:`compute` and :func:`write` keep, per
+grade id, the points the kernel's own checks reported and the points verified, in
+``reports/integrity/<assignment>/<student>.json``. After autograde the instructor's process
+(the TA summary, never a kernel) compares: :func:`flags` names a submission whose kernel
+claimed points the verifier did not give (patched or shadowed checks), whose verifier
+failed, or whose gradebook score differs from the verified one; :func:`tampering` names
+locked cells the submission edited or deleted.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+import nbformat
+
+from course.layout import Layout
+from graders import ASSIGNMENT
+
+if TYPE_CHECKING:
+    from graders.report import Verdict
 
 
-def record(course: Path, student: str) -> dict | None:
-    path = Path(course) / "reports" / "integrity" / f"{student}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+class Graded(NamedTuple):
+    """One autograded cell: what its kernel scored, its points, the verdict written into it."""
+
+    kernel_points: float | None
+    max_points: float
+    verdict: Verdict
 
 
-def flags(course: Path, student: str, recorded: dict[str, float | None]) -> list[str]:
+def compute(student: str, assignment: str, cells: dict[str, Graded], problem: str = "") -> dict:
+    """The integrity record of one submission; `problem`: why the verifier failed, if it did."""
+    from graders.hidden import DEFERRED_IN_AUTOGRADE
+
+    checks = {
+        grade_id: {
+            "kernel": cell.kernel_points,
+            "verified": cell.verdict.points,
+            "max": cell.max_points,
+            # The kernel does not judge these while autograding: nothing to compare.
+            "deferred": grade_id in DEFERRED_IN_AUTOGRADE,
+        }
+        for grade_id, cell in cells.items()
+    }
+    record = {"student": student, "assignment": assignment, "checks": checks}
+    record["flags"] = [
+        f"{gid}: the notebook's kernel reported {c['kernel']:g} points, the grader "
+        f"verified {c['verified']:g}"
+        for gid, c in checks.items()
+        if not c["deferred"] and abs((c["kernel"] or 0) - c["verified"]) > 1e-6
+    ]
+    if problem:
+        record["verifier_error"] = problem
+        record["flags"].append(f"the verifier failed: {problem}")
+    return record
+
+
+def path(course: Path, student: str, assignment: str = ASSIGNMENT) -> Path:
+    return Layout(course, assignment).integrity_record(student)
+
+
+def write(course: Path, record: dict) -> Path:
+    target = path(course, record["student"], record["assignment"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(record, indent=1))
+    return target
+
+
+def record(course: Path, student: str, assignment: str = ASSIGNMENT) -> dict | None:
+    # Records written before they were kept per assignment: reports/integrity/<student>.json.
+    legacy = Path(course) / "reports" / "integrity" / f"{student}.json"
+    for candidate in (path(course, student, assignment), legacy):
+        try:
+            return json.loads(candidate.read_text())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def flags(
+    course: Path, student: str, recorded: dict[str, float | None], assignment: str = ASSIGNMENT
+) -> list[str]:
     """`recorded`: grade id -> score in the gradebook."""
-    rec = record(course, student)
+    rec = record(course, student, assignment)
     if rec is None:
         return []
     out = [f"integrity: {flag}" for flag in rec.get("flags", [])]
@@ -35,4 +97,46 @@ def flags(course: Path, student: str, recorded: dict[str, float | None]) -> list
                 f"integrity: the gradebook holds {score:g} points for {grade_id}, "
                 f"the grader verified {check['verified']:g}"
             )
+    return out
+
+
+# -- Locked cells: the submission against the release ---------------------------------------
+
+
+def locked_cells(notebook: Path) -> dict[str, str]:
+    """grade id -> source of every locked cell of a notebook."""
+    nb = nbformat.read(notebook, as_version=4)
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("locked")
+    }
+
+
+def released_locked_cells(course: Path, assignment: str = ASSIGNMENT) -> dict[str, str]:
+    """The locked cells exactly as students received them."""
+    return locked_cells(Path(course) / "release" / assignment / f"{assignment}.ipynb")
+
+
+def tampering(
+    course: Path, student: str, released: dict[str, str], assignment: str = ASSIGNMENT
+) -> list[str]:
+    """Locked cells of `released` that the student's submitted notebook edited or deleted."""
+    submitted = Path(course) / "submitted" / student / assignment / f"{assignment}.ipynb"
+    try:
+        sub = nbformat.read(submitted, as_version=4)
+    except Exception as exc:  # a broken file is itself worth a flag
+        return [f"submitted notebook unreadable ({type(exc).__name__})"]
+    present = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in sub.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id")
+    }
+    edited = [gid for gid, src in released.items() if gid in present and present[gid] != src]
+    missing = [gid for gid in released if gid not in present]
+    out = []
+    if edited:
+        out.append("tampering: edited locked cells " + ", ".join(edited))
+    if missing:
+        out.append("tampering: deleted locked cells " + ", ".join(missing))
     return out

@@ -859,11 +859,12 @@ def export(
 ) -> ExportResult:
     """Gradebook (SQLite or PostgreSQL, course.gradebook) -> the LMS's import CSV."""
     from course.gradebook import open_gradebook
+    from course.layout import Layout
 
     _tools_on_path()
     course_root = Path(course_root).resolve()
     plugin = EXPORTERS[to_lms](
-        to=str(out or course_root / "reports" / f"{assignment}_{to_lms}.csv"),
+        to=str(out or Layout(course_root, assignment).reports / f"{assignment}_{to_lms}.csv"),
         assignment=[assignment],
         roster=str(Path(roster_path).resolve()),
         points=float(points or 0.0),

@@ -17,8 +17,9 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Integer
 
-from course import sandbox
+from course import integrity, sandbox
 from course.sandbox import Sandbox
+from graders.report import Verdict
 
 GRADING_DIR = "_grading"  # graders.hidden writes the artifacts the verifier judges here
 
@@ -241,9 +242,10 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
     sandbox, read-only) and make every autograded cell's outputs say that verdict, so the
     points nbgrader records come from outside the student's kernel.
 
-    The kernel's own verdict for each cell is compared with this one; any disagreement is
-    written to ``reports/integrity/<student>.json`` (the TA summary lists them): a notebook
-    that patched the in-kernel checks shows up there, and gains nothing.
+    The kernel's own verdict for each cell is compared with this one (course.integrity);
+    any disagreement is written to ``reports/integrity/<assignment>/<student>.json`` (the TA
+    summary lists them): a notebook that patched the in-kernel checks shows up there, and
+    gains nothing.
     """
 
     enabled = Bool(True)
@@ -252,51 +254,58 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
     )
 
     def preprocess(self, nb, resources):
+        path = Path(resources["metadata"]["path"]).resolve()
+        verdicts, problem = _parsed(*self._verify(path / GRADING_DIR))
+        cells = self.apply_verdicts(nb, verdicts, problem)
+        info = resources["nbgrader"]
+        record = integrity.compute(info["student"], info["assignment"], cells, problem)
+        integrity.write(CourseDirectory(config=self.config).root, record)
+        return nb, resources
+
+    def apply_verdicts(
+        self, nb, verdicts: dict[str, Verdict], problem: str
+    ) -> dict[str, integrity.Graded]:
+        """Make each autograded cell's outputs say its verdict, the points nbgrader reads.
+
+        `verdicts`: the verifier's, by grade id; `problem`: why it gave none, if it failed.
+        """
         from graders import hidden
 
-        path = Path(resources["metadata"]["path"]).resolve()
-        results, problem = self._verify(path / GRADING_DIR)
-        record = {"student": resources.get("nbgrader", {}).get("student"), "checks": {}}
-        if problem:
-            record["verifier_error"] = problem
+        cells = {}
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if cell.cell_type != "code" or grade_id not in hidden.POINTS:
                 continue
             kernel_points, max_points = utils.determine_grade(cell)
-            verdict = results.get(grade_id) or _unverified(grade_id, max_points, problem)
-            if not problem and grade_id not in results:  # no artifacts at all
-                verdict = dict(verdict, ran=False)
-            if not verdict["ran"]:
-                verdict = _not_run(verdict, cell)
+            verdict = verdicts.get(grade_id) or Verdict.unverified(grade_id, max_points, problem)
+            if not verdict.ran or (not problem and grade_id not in verdicts):  # no artifacts
+                verdict = verdict.not_run(_stopped_by(cell))
             # What the cell's visible part printed stays; the verdict replaces the rest.
             printed = [o for o in cell.outputs if o.get("name") == "stdout"]
             cell.outputs = printed + _outputs(verdict)
-            record["checks"][grade_id] = {
-                "kernel": kernel_points,
-                "verified": verdict["points"],
-                "max": max_points,
-                "deferred": grade_id in hidden.DEFERRED_IN_AUTOGRADE,
-            }
-        record["flags"] = [
-            f"{gid}: the notebook's kernel reported {c['kernel']:g} points, the grader "
-            f"verified {c['verified']:g}"
-            for gid, c in record["checks"].items()
-            if not c["deferred"] and abs((c["kernel"] or 0) - c["verified"]) > 1e-6
-        ]
-        if problem:
-            record["flags"].append(f"the verifier failed: {problem}")
-        self._write_record(record)
-        return nb, resources
+            cells[grade_id] = integrity.Graded(kernel_points, max_points, verdict)
+        return cells
 
     def _verify(self, grading: Path) -> tuple[dict, str]:
         if not grading.is_dir():
             return {}, ""  # no hidden cell ran: every check is 'not run'
+        from graders import training_cache
+
         argv = [sys.executable, "-I", "-m", "graders.verify", str(grading)]
+        # The cache's evaluations (read-only): a model whose weights an instructor's run
+        # already evaluated is not evaluated on 70,000 images again (graders.evaluate_model).
+        root = CourseDirectory(config=self.config).root
+        cache = training_cache.TrainingCache(config=self.config).folder(root)
         try:
-            done, limit = sandbox.run(
-                argv, grading, timeout=self.timeout, config=self.config, cwd_writable=False
-            )
+            with training_cache.kernel_environment(cache):
+                done, limit = sandbox.run(
+                    argv,
+                    grading,
+                    timeout=self.timeout,
+                    config=self.config,
+                    cwd_writable=False,
+                    extra_readable=[cache] if cache else [],
+                )
         except sandbox.SandboxError:
             raise  # no sandbox, no grading: nbgrader reports it for this student
         except Exception as exc:
@@ -308,48 +317,32 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             return {}, limit or f"exit {done.returncode}: {tail[:200]}"
 
-    def _write_record(self, record: dict) -> None:
-        root = Path(CourseDirectory(config=self.config).root)
-        folder = root / "reports" / "integrity"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{record['student']}.json").write_text(json.dumps(record, indent=1))
+
+def _parsed(results: dict, problem: str) -> tuple[dict[str, Verdict], str]:
+    try:
+        return {gid: Verdict.from_json(v) for gid, v in results.items()}, problem
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        return {}, problem or f"the verifier's output is not a verdict ({type(exc).__name__})"
 
 
-def _unverified(grade_id: str, max_points: float, problem: str) -> dict:
-    message = f"the grader could not verify this cell ({problem or 'no result'})"
-    return {
-        "points": 0.0,
-        "max_points": max_points,
-        "all_or_nothing": True,
-        "ran": True,
-        "text": f"{grade_id}: {message}",
-        "failures": [message],
-    }
-
-
-def _not_run(verdict: dict, cell) -> dict:
-    """Say where the cell stopped, from the kernel's error (if it showed one)."""
+def _stopped_by(cell) -> str | None:
+    """The cell's own error, which stopped it before the grader's part, if it showed one."""
     errors = [o for o in cell.outputs if o.get("output_type") == "error"]
-    if errors:
-        where = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
-        message = f"the grader's part of this cell did not run (the cell stopped first: {where})"
-    else:  # the cell ran without error, yet the grader's code left nothing: it was replaced
-        message = "the grader's part of this cell left no result (the notebook replaced it)"
-    return dict(verdict, failures=[message], text=f"{verdict['text'].splitlines()[0]}\n  {message}")
+    return f"{errors[0].get('ename')}: {errors[0].get('evalue')}" if errors else None
 
 
-def _outputs(verdict: dict) -> list:
-    text = f"Graded outside your notebook:\n{verdict['text']}\n"
+def _outputs(verdict: Verdict) -> list:
+    text = f"Graded outside your notebook:\n{verdict.text}\n"
     outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
-    if not verdict["all_or_nothing"]:
+    if not verdict.all_or_nothing:
         outputs.append(
             NotebookNode(
                 output_type="execute_result",
                 execution_count=None,
                 metadata={},
-                data={"text/plain": repr(float(verdict["points"]))},
+                data={"text/plain": repr(float(verdict.points))},
             )
         )
-    elif verdict["points"] < verdict["max_points"]:
-        outputs.append(_error("CheckFailed", "; ".join(verdict["failures"])))
+    elif not verdict.passed:
+        outputs.append(_error("CheckFailed", "; ".join(verdict.failures)))
     return outputs

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,7 +29,17 @@ from pathlib import Path
 
 import graders
 from course import gradebook
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import Layout
+from graders import ASSIGNMENT, COURSE_ROOT, settings
+
+# Progress of a batch: one line per student (the commands show it: course/__main__.py).
+log = logging.getLogger("course.grading")
+
+
+def show_progress() -> None:
+    """For the commands: progress lines on stdout, as they come."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
+
 
 # Whole-submission wall time: two training cells (600 s each at most) plus the rest.
 SUBMISSION_TIMEOUT_S = float(os.environ.get("C1W3_SUBMISSION_TIMEOUT", "1500"))
@@ -73,11 +84,8 @@ def _child_setup(cpus):
     return setup
 
 
-# TensorFlow's results depend on its thread-pool sizes, even with op determinism: the same
-# seeded notebook reached test accuracy 0.8818 with 1 intra-op thread and 0.8778 with 2. A
-# grade must not depend on which worker graded it, so every grading uses the same pools,
-# whatever cores it was given (nbgrader_config.py sets the same for plain nbgrader runs).
-TF_THREADS = os.environ.get("C1W3_TF_THREADS", "2")
+# A grade must not depend on which worker graded it (graders/settings.py, TF_THREADS).
+TF_THREADS = settings.TF_THREADS
 
 
 def thread_env(cpus=None) -> dict[str, str]:
@@ -125,8 +133,7 @@ def make_course(root: Path) -> Path:
 
 
 def students(course_root: Path, assignment: str = ASSIGNMENT) -> list[str]:
-    submitted = course_root / "submitted"
-    return sorted(p.parent.name for p in submitted.glob(f"*/{assignment}") if p.is_dir())
+    return Layout(course_root, assignment).students()
 
 
 def _last_error(log: str) -> str:
@@ -161,7 +168,7 @@ def _visible_files(folder: Path) -> list[tuple[Path, Path]]:
 
 def submission_hash(course_root: Path, student: str, assignment: str = ASSIGNMENT) -> str:
     """Hash of everything in submitted/<student>/<assignment>/ (notebook and beside files)."""
-    return _files_hash(_visible_files(Path(course_root) / "submitted" / student / assignment))
+    return _files_hash(_visible_files(Layout(course_root, assignment).folder("submitted", student)))
 
 
 def grading_setup_hash(course_root: Path, assignment: str = ASSIGNMENT) -> str:
@@ -169,7 +176,7 @@ def grading_setup_hash(course_root: Path, assignment: str = ASSIGNMENT) -> str:
     hidden tests), nbgrader_config.py and the graders package. A fixed hidden test must
     regrade everyone, or only-missing grading would keep grades from the old tests."""
     course_root = Path(course_root)
-    files = _visible_files(course_root / "source" / assignment)
+    files = _visible_files(Layout(course_root, assignment).folder("source"))
     config = course_root / "nbgrader_config.py"
     if config.exists():
         files.append((course_root, config))
@@ -179,7 +186,7 @@ def grading_setup_hash(course_root: Path, assignment: str = ASSIGNMENT) -> str:
 
 
 def record_path(course_root: Path, student: str, assignment: str = ASSIGNMENT) -> Path:
-    return Path(course_root) / "reports" / "runs" / assignment / f"{student}.json"
+    return Layout(course_root, assignment).run_record(student)
 
 
 def write_record(
@@ -231,7 +238,7 @@ def grading_reason(
         return "graded into another gradebook"
     if not record.get("ok") and record.get("retry"):
         return f"retry: {record.get('reason', '')}"
-    graded = course_root / "autograded" / student / assignment / f"{assignment}.ipynb"
+    graded = Layout(course_root, assignment).notebook("autograded", student)
     if record.get("ok") and not graded.exists():
         return "autograded notebook missing"
     return None
@@ -257,7 +264,7 @@ def recorded_runs(course_root: Path, names, assignment: str = ASSIGNMENT) -> lis
 def write_runs_log(course_root: Path, names, assignment: str = ASSIGNMENT) -> Path:
     """reports/<assignment>_runs.json (read by the TA summary): the last run of every one
     of `names`, whether graded in this batch or an earlier one."""
-    log = Path(course_root) / "reports" / f"{assignment}_runs.json"
+    log = Layout(course_root, assignment).runs_log
     log.parent.mkdir(exist_ok=True)
     log.write_text(
         json.dumps([asdict(r) for r in recorded_runs(course_root, names, assignment)], indent=1)
@@ -282,7 +289,7 @@ def resolve_upload(course_root: Path, student: str, assignment: str = ASSIGNMENT
     is -- and remembered, so a regrade says the same. No notebook, or several and none with
     the assignment's name, raises UngradableUpload naming what was found.
     """
-    folder = Path(course_root) / "submitted" / student / assignment
+    folder = Layout(course_root, assignment).folder("submitted", student)
     expected = folder / f"{assignment}.ipynb"
     note_file = folder / UPLOAD_NOTE
     if expected.exists():
@@ -340,7 +347,7 @@ def _autograde(course_root, student, assignment, db_url, cpus) -> GradingRun:
     if done.returncode < 0:  # the OOM killer, an admin, a node going down
         name = signal.Signals(-done.returncode).name
         return GradingRun(student, False, seconds, f"nbgrader was killed ({name})", retry=True)
-    graded = course_root / "autograded" / student / assignment / f"{assignment}.ipynb"
+    graded = Layout(course_root, assignment).notebook("autograded", student)
     if done.returncode != 0 or not graded.exists():
         log = done.stdout + done.stderr
         retry = bool(INFRASTRUCTURE_ERROR.search(log))
@@ -394,7 +401,6 @@ def grade_class(
     course_root: Path,
     names=None,
     assignment: str = ASSIGNMENT,
-    progress=print,
     *,
     db_url: str | None = None,
     only_missing: bool = False,
@@ -411,6 +417,6 @@ def grade_class(
         run = grade_student(course_root, student, assignment, db_url=db_url)
         runs.append(run)
         status = "ok" if run.ok else f"FAILED: {run.reason}"
-        progress(f"[{i}/{len(todo)}] {student}: {status} ({run.seconds:.0f} s)")
+        log.info(f"[{i}/{len(todo)}] {student}: {status} ({run.seconds:.0f} s)")
     write_runs_log(course_root, names, assignment)
     return runs

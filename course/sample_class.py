@@ -9,17 +9,24 @@ expected automatic points per grade id; the end-to-end test and ``make demo`` us
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 
+from course.layout import Layout
+from course.notebook_edits import (
+    FULL,
+    answer,
+    expect,
+    find_cell,
+    insert_before,
+    replace,
+    solutions,
+)
 from graders import ASSIGNMENT, COURSE_ROOT
-from graders.hidden import POINTS
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.MULTILINE)
 
 SAMPLE_EXPLANATION = (
     "Convolution does not throw information away at first: conv1 turns 784 pixels into 21,632 "
@@ -28,39 +35,6 @@ SAMPLE_EXPLANATION = (
     "16,981,120 for; pooled features changed less than pixels in the shift probe; the conv "
     "model reached 0.880 test accuracy against 0.862 for the dense one."
 )
-
-
-def _cell(nb, grade_id):
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            return cell
-    raise KeyError(grade_id)
-
-
-def _index(nb, grade_id) -> int:
-    return nb.cells.index(_cell(nb, grade_id))
-
-
-def _solutions(source_nb) -> dict[str, str]:
-    return {
-        cell.metadata["nbgrader"]["grade_id"]: SOLUTION_MARKERS.sub("", cell.source)
-        for cell in source_nb.cells
-        if cell.metadata.get("nbgrader", {}).get("solution")
-    }
-
-
-def _answer(nb, grade_id, text):
-    _cell(nb, grade_id).source = text
-
-
-def _replace(nb, grade_id, old, new):
-    cell = _cell(nb, grade_id)
-    assert old in cell.source, (grade_id, old)
-    cell.source = cell.source.replace(old, new)
-
-
-def _insert_before(nb, grade_id, source):
-    nb.cells.insert(_index(nb, grade_id), nbformat.v4.new_code_cell(source))
 
 
 # ----------------------------------------------------------------- scenarios
@@ -72,7 +46,7 @@ def untouched_release(nb, release):
 
 
 def dense_only(nb, release):
-    _answer(
+    answer(
         nb,
         "build_conv_model_answer",
         """def build_conv_model():
@@ -90,21 +64,21 @@ def dense_only(nb, release):
 
 
 def no_pooling(nb, release):
-    cell = _cell(nb, "build_conv_model_answer")
+    cell = find_cell(nb, "build_conv_model_answer")
     cell.source = "\n".join(line for line in cell.source.splitlines() if "MaxPooling2D" not in line)
     return nb
 
 
 def filters_64(nb, release):
     """The current public lab's variant: 64 filters in both convolutions."""
-    cell = _cell(nb, "build_conv_model_answer")
+    cell = find_cell(nb, "build_conv_model_answer")
     cell.source = cell.source.replace("Conv2D(32,", "Conv2D(64,")
     return nb
 
 
 def course_input_shape_idiom(nb, release):
     """Correct model written as the course writes it: input_shape= on the first layer."""
-    _answer(
+    answer(
         nb,
         "build_conv_model_answer",
         """def build_conv_model():
@@ -127,7 +101,7 @@ def course_input_shape_idiom(nb, release):
 def week2_spellings_renamed_upload(nb, release):
     """Correct model in the C1_W2 lab's spellings: functional API, tf.nn activations, optimizer,
     loss and metric objects. Uploaded as the browser renames a re-download (UPLOAD_NAMES)."""
-    _answer(
+    answer(
         nb,
         "build_conv_model_answer",
         """def build_conv_model():
@@ -151,7 +125,7 @@ def week2_spellings_renamed_upload(nb, release):
 
 def activation_layers_built_with_add(nb, release):
     """Correct model built layer by layer with .add() and separate activation layers."""
-    _answer(
+    answer(
         nb,
         "build_conv_model_answer",
         """def build_conv_model():
@@ -179,16 +153,16 @@ def activation_layers_built_with_add(nb, release):
 
 def wrong_shape_predictions(nb, release):
     """Rounds 11 / 2 up instead of down: pool2 and flatten wrong, 5 of 7 shapes right."""
-    _replace(nb, "predictions_answer", "((5, 5, 32), 0),", "((6, 6, 32), 0),")
-    _replace(nb, "predictions_answer", "((800,), 0),", "((1152,), 0),")
+    replace(nb, "predictions_answer", "((5, 5, 32), 0),", "((6, 6, 32), 0),")
+    replace(nb, "predictions_answer", "((800,), 0),", "((1152,), 0),")
     return nb
 
 
 def wrong_param_predictions(nb, release):
     """Forgets the biases of both convolutions: 5 of 8 counts right."""
-    _replace(nb, "predictions_answer", "((26, 26, 32), 320),", "((26, 26, 32), 288),")
-    _replace(nb, "predictions_answer", "((11, 11, 32), 9_248),", "((11, 11, 32), 9_216),")
-    _replace(nb, "predictions_answer", "predicted_total = 113_386", "predicted_total = 113_322")
+    replace(nb, "predictions_answer", "((26, 26, 32), 320),", "((26, 26, 32), 288),")
+    replace(nb, "predictions_answer", "((11, 11, 32), 9_248),", "((11, 11, 32), 9_216),")
+    replace(nb, "predictions_answer", "predicted_total = 113_386", "predicted_total = 113_322")
     return nb
 
 
@@ -200,7 +174,7 @@ def wrong_predictions(nb, release):
 
 def build_raises(nb, release):
     """A typo (Conv2d) makes build_conv_model() raise AttributeError."""
-    cell = _cell(nb, "build_conv_model_answer")
+    cell = find_cell(nb, "build_conv_model_answer")
     cell.source = cell.source.replace("layers.Conv2D(", "layers.Conv2d(", 1)
     return nb
 
@@ -219,20 +193,20 @@ def deleted_test_cells(nb, release):
     """Wrong shapes, and the tests that would notice (and the accuracy test) deleted."""
     nb = wrong_shape_predictions(nb, release)
     for grade_id in ("predict_output_shapes", "conv_test_accuracy"):
-        nb.cells.remove(_cell(nb, grade_id))
+        nb.cells.remove(find_cell(nb, grade_id))
     return nb
 
 
 def infinite_loop(nb, release):
     """`while True: pass` in the predictions cell, and the build typo of build_raises (so
     this notebook trains nothing): the loop costs its own cell and the cells that need it."""
-    _answer(nb, "predictions_answer", "while True:\n    pass\n")
+    answer(nb, "predictions_answer", "while True:\n    pass\n")
     return build_raises(nb, release)
 
 
 def monkeypatched_evaluate(nb, release):
     """Wrecks the trained weights, then makes evaluate() report perfect accuracy."""
-    _insert_before(
+    insert_before(
         nb,
         "conv_test_accuracy",
         """conv_model.set_weights([np.zeros_like(w) for w in conv_model.get_weights()])
@@ -245,7 +219,7 @@ conv_test_acc = conv_model.evaluate(test_images, test_labels)[1]
 
 def overwritten_test_data(nb, release):
     """Replaces the test set with images the model has trained on, labelled by its own guesses."""
-    _insert_before(
+    insert_before(
         nb,
         "conv_test_accuracy",
         """test_images = training_images[:10000]
@@ -266,43 +240,33 @@ def broken_notebook_file(nb, release):
     return nbformat.writes(nb)[:5000]
 
 
-AUTO_POINTS = dict(POINTS)
-FULL = {grade_id: float(points) for grade_id, points in AUTO_POINTS.items()}
-
-
-def _expect(**changes):
-    scores = dict(FULL)
-    scores.update({k: float(v) for k, v in changes.items()})
-    return scores
-
-
 # name -> (scenario, expected automatic points per grade id, or None: cannot be graded).
 # One table, used everywhere.
 SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
-    "passes_all": (passes_all, _expect()),
+    "passes_all": (passes_all, expect()),
     "untouched_release": (untouched_release, {grade_id: 0.0 for grade_id in FULL}),
-    "dense_only": (dense_only, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
-    "no_pooling": (no_pooling, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
-    "filters_64": (filters_64, _expect(conv_model_architecture=0, conv_test_accuracy=0)),
-    "course_input_shape_idiom": (course_input_shape_idiom, _expect()),
-    "week2_spellings_renamed_upload": (week2_spellings_renamed_upload, _expect()),
-    "activation_layers_built_with_add": (activation_layers_built_with_add, _expect()),
+    "dense_only": (dense_only, expect(conv_model_architecture=0, conv_test_accuracy=0)),
+    "no_pooling": (no_pooling, expect(conv_model_architecture=0, conv_test_accuracy=0)),
+    "filters_64": (filters_64, expect(conv_model_architecture=0, conv_test_accuracy=0)),
+    "course_input_shape_idiom": (course_input_shape_idiom, expect()),
+    "week2_spellings_renamed_upload": (week2_spellings_renamed_upload, expect()),
+    "activation_layers_built_with_add": (activation_layers_built_with_add, expect()),
     "wrong_predictions": (
         wrong_predictions,
-        _expect(predict_output_shapes=7.14, predict_param_counts=6.25),
+        expect(predict_output_shapes=7.14, predict_param_counts=6.25),
     ),
     "build_raises": (
         build_raises,
-        _expect(conv_model_architecture=0, conv_model_compiled=0, conv_test_accuracy=0),
+        expect(conv_model_architecture=0, conv_model_compiled=0, conv_test_accuracy=0),
     ),
     "edited_hidden_tests": (
         edited_hidden_tests,
-        _expect(conv_model_architecture=0, conv_test_accuracy=0),
+        expect(conv_model_architecture=0, conv_test_accuracy=0),
     ),
-    "deleted_test_cells": (deleted_test_cells, _expect(predict_output_shapes=7.14)),
+    "deleted_test_cells": (deleted_test_cells, expect(predict_output_shapes=7.14)),
     "infinite_loop": (
         infinite_loop,
-        _expect(
+        expect(
             conv_model_architecture=0,
             conv_model_compiled=0,
             conv_test_accuracy=0,
@@ -311,8 +275,8 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
             predict_values_per_image=0,
         ),
     ),
-    "monkeypatched_evaluate": (monkeypatched_evaluate, _expect(conv_test_accuracy=0)),
-    "overwritten_test_data": (overwritten_test_data, _expect()),
+    "monkeypatched_evaluate": (monkeypatched_evaluate, expect(conv_test_accuracy=0)),
+    "overwritten_test_data": (overwritten_test_data, expect()),
     "broken_notebook_file": (broken_notebook_file, None),
 }
 
@@ -323,11 +287,12 @@ UPLOAD_NAMES = {"week2_spellings_renamed_upload": f"{ASSIGNMENT} (1).ipynb"}
 
 def build_submission(name: str, course_root: Path = COURSE_ROOT) -> nbformat.NotebookNode | str:
     """The notebook student `name` submits, made from release/ and the source's solutions."""
-    release = nbformat.read(course_root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    source = nbformat.read(course_root / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    layout = Layout(course_root)
+    release = nbformat.read(layout.notebook("release"), as_version=4)
+    source = nbformat.read(layout.notebook("source"), as_version=4)
     nb = copy.deepcopy(release)
-    for grade_id, text in _solutions(source).items():
-        _answer(nb, grade_id, text)
+    for grade_id, text in solutions(source).items():
+        answer(nb, grade_id, text)
     for cell in nb.cells:
         if cell.get("id") == "explain_accuracy_gain_answer":
             cell.source = SAMPLE_EXPLANATION
@@ -339,7 +304,7 @@ def write_class(course_root: Path, names=None, release_root: Path = COURSE_ROOT)
     """Write submitted/<name>/<assignment>/ for each student; returns the names."""
     names = list(names or SAMPLE_CLASS)
     for name in names:
-        folder = course_root / "submitted" / name / ASSIGNMENT
+        folder = Layout(course_root).folder("submitted", name)
         folder.mkdir(parents=True, exist_ok=True)
         submission = build_submission(name, release_root)
         path = folder / UPLOAD_NAMES.get(name, NOTEBOOK)
@@ -347,6 +312,6 @@ def write_class(course_root: Path, names=None, release_root: Path = COURSE_ROOT)
             path.write_text(submission)
         else:
             nbformat.write(submission, path)
-        checks = release_root / "release" / ASSIGNMENT / "c1w3_checks.py"
+        checks = Layout(release_root).folder("release") / "c1w3_checks.py"
         (folder / "c1w3_checks.py").write_bytes(checks.read_bytes())
     return names

@@ -441,7 +441,16 @@ class Sandbox(LoggingConfigurable):
         return []
 
 
-def run(argv, cwd: Path, *, timeout: float, config=None, writable=(), cwd_writable=True):
+def run(
+    argv,
+    cwd: Path,
+    *,
+    timeout: float,
+    config=None,
+    writable=(),
+    cwd_writable=True,
+    extra_readable=(),
+):
     """Run argv to completion in a fresh sandbox; returns (CompletedProcess, limit hit or '')."""
     box = Sandbox(config=config)
     if not box.enabled:
@@ -449,7 +458,9 @@ def run(argv, cwd: Path, *, timeout: float, config=None, writable=(), cwd_writab
         return done, ""
     box.create_cgroups()
     try:
-        cmd = box.command(argv, cwd, writable=writable, cwd_writable=cwd_writable)
+        cmd = box.command(
+            argv, cwd, writable=writable, extra_readable=extra_readable, cwd_writable=cwd_writable
+        )
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         box.watch(proc.pid, [Path(p) for p in writable] + ([Path(cwd)] if cwd_writable else []))
         try:

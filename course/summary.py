@@ -7,11 +7,13 @@ from the autograded notebooks, written as Markdown to ``reports/<assignment>_sum
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 from collections import Counter
 from pathlib import Path
 
+import jinja2
 import nbformat
 
 from course import gradebook, integrity
@@ -41,35 +43,8 @@ def _failure_message(cell) -> str | None:
     return None
 
 
-def _released_locked_cells(course: Path) -> dict[str, str]:
-    """grade id -> source of every locked cell exactly as students received it."""
-    release = course / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
-    nb = nbformat.read(release, as_version=4)
-    return {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in nb.cells
-        if c.metadata.get("nbgrader", {}).get("locked")
-    }
-
-
 def _flags(course: Path, student: str, released: dict[str, str], graded_nb) -> list[str]:
-    flags = []
-    submitted = course / "submitted" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
-    try:
-        sub = nbformat.read(submitted, as_version=4)
-    except Exception as exc:  # a broken file is itself worth a flag
-        return [f"submitted notebook unreadable ({type(exc).__name__})"]
-    present = {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in sub.cells
-        if c.metadata.get("nbgrader", {}).get("grade_id")
-    }
-    edited = [gid for gid, src in released.items() if gid in present and present[gid] != src]
-    missing = [gid for gid in released if gid not in present]
-    if edited:
-        flags.append("tampering: edited locked cells " + ", ".join(edited))
-    if missing:
-        flags.append("tampering: deleted locked cells " + ", ".join(missing))
+    flags = integrity.tampering(course, student, released, ASSIGNMENT)
     if graded_nb is not None:
         for cell in graded_nb.cells:
             for out in cell.get("outputs", []):
@@ -97,7 +72,7 @@ def collect(course: Path, db_url: str | None = None) -> dict:
     if runs_file.exists():
         runs = {r["student"]: r for r in json.loads(runs_file.read_text())}
     rows, failures, flagged, manual = [], Counter(), {}, []
-    released = _released_locked_cells(course)
+    released = integrity.released_locked_cells(course, ASSIGNMENT)
     with gradebook.open_gradebook(course, db_url) as gb:
         assignment = gb.find_assignment(ASSIGNMENT)
         grade_ids = [c.name for c in gb.find_notebook(NOTEBOOK, ASSIGNMENT).grade_cells]
@@ -126,7 +101,8 @@ def collect(course: Path, db_url: str | None = None) -> dict:
                 cells = _grade_cells(graded_nb).values()
                 failures.update({m for m in map(_failure_message, cells) if m})
             flags = _flags(course, student, released, graded_nb)
-            flags += integrity.flags(course, student, {g: s[0] for g, s in scores.items()})
+            recorded = {g: s[0] for g, s in scores.items()}
+            flags += integrity.flags(course, student, recorded, ASSIGNMENT)
             run = runs.get(student)
             if run and run.get("note"):
                 flags.append(run["note"])
@@ -155,54 +131,40 @@ def collect(course: Path, db_url: str | None = None) -> dict:
 
 
 def render(data: dict) -> str:
+    """The page, from ``collect()``'s data: numbers here, layout in templates/ta_summary.md.j2."""
     rows = data["rows"]
-    n = len(rows)
-    graded = sum(r["graded"] for r in rows)
-    out = [f"# {ASSIGNMENT}: TA summary", "",
-           f"{n} submissions, {graded} graded automatically.", ""]  # fmt: skip
-    out += ["## Automatic score histogram", "", "```"]
-    max_auto = rows[0]["max_auto"] if rows else 90
-    buckets = Counter(min(int((r["auto"] or 0) // 10), int(max_auto // 10)) for r in rows)
-    for b in range(int(max_auto // 10) + 1):
-        low = b * 10
-        label = f"{low:3d}-{min(low + 9, int(max_auto)):3d}"
-        out.append(f"{label} | {'#' * buckets.get(b, 0)} {buckets.get(b, 0) or ''}".rstrip())
-    out += [
-        "```",
-        "",
-        "## Pass rate per grade id",
-        "",
-        "| grade id | full marks | rate |",
-        "|---|---|---|",
-    ]
-    for gid in data["grade_ids"]:
-        k = data["passed"].get(gid, 0)
-        if gid == MANUAL_TASK:
-            continue
-        out.append(f"| `{gid}` | {k}/{n} | {k / n:.0%} |" if n else f"| `{gid}` | 0 | - |")
-    out += ["", "## Most common failure messages (number of students)", ""]
-    for message, count in data["failures"].most_common(10):
-        out.append(f"- {count} student{'s' if count != 1 else ''}: `{message}`")
-    out += ["", "## Flagged submissions (timeouts, limits, tampering, integrity, not graded)", ""]
-    if not data["flagged"]:
-        out.append("None.")
-    for student, flags in sorted(data["flagged"].items()):
-        out.append(f"- **{student}**: " + "; ".join(flags))
-    out += [
-        "",
-        f"## Free-text answers to grade by hand ({len(data['manual'])})",
-        "",
-        "Grade them in formgrader (`nbgrader formgrader`), task `explain_accuracy_gain`.",
-        "",
-    ]
-    for student, answer in data["manual"]:
-        out.append(f"### {student}\n\n> " + answer.replace("\n", "\n> ") + "\n")
-    out += ["", "## Scores", "", "| student | automatic | total |", "|---|---|---|"]
-    for r in rows:
-        out.append(
-            f"| {r['student']} | {r['auto']:g}/{r['max_auto']:g} | {r['total']:g}/{r['max']:g} |"
-        )
-    return "\n".join(out) + "\n"
+    max_auto = int(rows[0]["max_auto"] if rows else 90)
+    top = max_auto // 10  # the last bucket holds full marks
+    buckets = Counter(min(int((r["auto"] or 0) // 10), top) for r in rows)
+    return _template().render(
+        assignment=ASSIGNMENT,
+        manual_task=MANUAL_TASK,
+        n=len(rows),
+        graded=sum(r["graded"] for r in rows),
+        histogram=[(b * 10, min(b * 10 + 9, max_auto), buckets.get(b, 0)) for b in range(top + 1)],
+        full_marks=[
+            (gid, data["passed"].get(gid, 0)) for gid in data["grade_ids"] if gid != MANUAL_TASK
+        ],
+        failures=data["failures"].most_common(10),
+        flagged=sorted(data["flagged"].items()),
+        manual=data["manual"],
+        rows=rows,
+    )
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("course", "templates"),
+        undefined=jinja2.StrictUndefined,  # a misspelt name fails instead of printing nothing
+        autoescape=False,  # Markdown, not HTML
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["g"] = lambda x: f"{x:g}"
+    env.filters["percent"] = lambda x: f"{x:.0%}"
+    return env.get_template("ta_summary.md.j2")
 
 
 def write_summary(course: Path = COURSE_ROOT, db_url: str | None = None) -> Path:

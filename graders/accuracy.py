@@ -1,9 +1,11 @@
 """Minimum test accuracy, judged in a fresh interpreter on a saved copy of the model.
 
-The student's kernel only saves the trained model; a child ``python -I`` process loads
-the official test split itself (digest-checked) and evaluates it. Monkeypatched
-``evaluate``/``predict``/``load_data``, overwritten ``test_images``/``test_labels`` or
-swapped labels in the kernel therefore cannot change the result.
+The student's kernel only saves the trained model; :func:`graders.evaluate_model.evaluate`
+loads the official test split itself (digest-checked) and evaluates it, in a fresh
+interpreter: graders.verify (the verdict that counts) is one already and evaluates in its own
+process; anywhere else (the kernel, ``nbgrader validate``) a child ``python -I`` runs it.
+Monkeypatched ``evaluate``/``predict``/``load_data``, overwritten ``test_images``/
+``test_labels`` or swapped labels in the kernel therefore cannot change the result.
 """
 
 from __future__ import annotations
@@ -63,10 +65,6 @@ def portable_activations(model):
             layer.activation = fn
 
 
-# graders.verify is already a fresh isolated interpreter: it evaluates in its own process.
-IN_PROCESS = False
-
-
 def _result(result: dict) -> AccuracyResult:
     return AccuracyResult(
         accuracy=result.get("accuracy"),
@@ -77,9 +75,16 @@ def _result(result: dict) -> AccuracyResult:
     )
 
 
-def evaluate_saved_model(path: Path, timeout: float | None = None) -> AccuracyResult:
-    """Run graders.evaluate_model in a child process; every failure becomes a message."""
-    if IN_PROCESS:
+def evaluate_saved_model(
+    path: Path, *, in_process: bool = False, timeout: float | None = None
+) -> AccuracyResult:
+    """graders.evaluate_model on a saved model; every failure becomes a message.
+
+    `in_process` only where this interpreter is itself fresh and isolated (graders.verify):
+    a student's kernel may have patched anything evaluation uses, so there it runs in a
+    child process, stopped after `timeout` seconds.
+    """
+    if in_process:
         from graders import evaluate_model
 
         return _result(evaluate_model.evaluate(str(path)))

@@ -20,7 +20,7 @@ def evaluate(path: str) -> dict:
     import keras
     import numpy as np
 
-    from graders import data, public_checks
+    from graders import data, public_checks, training_cache
 
     try:
         with public_checks().quiet():
@@ -32,9 +32,15 @@ def evaluate(path: str) -> dict:
     optimizer = getattr(model, "optimizer", None)
     steps = int(optimizer.iterations.numpy()) if optimizer is not None else None
     result = {"steps": steps, "architecture_problems": public_checks().architecture_problems(model)}
+    # Weights an instructor's run already evaluated (make warm: the honest training's result)
+    # are not evaluated on 70,000 images again; the key covers weights, spec, data, machine.
+    key = training_cache.evaluation_key(model)
+    known = training_cache.known_evaluation(key)
+    if known is not None:
+        return {**result, **known, "evaluation": "known"}
     # The training split too: a model that scores higher on test images than on the images
     # it was trained on has seen the test set (README, "Threat model").
-    for split, key in (("test", "accuracy"), ("train", "train_accuracy")):
+    for split, name in (("test", "accuracy"), ("train", "train_accuracy")):
         try:
             images, labels = data.load_split(split)
         except data.DataError as exc:
@@ -49,7 +55,8 @@ def evaluate(path: str) -> dict:
         if probabilities.shape != (len(labels), 10):
             want = (len(labels), 10)
             return {"error": f"the model outputs shape {probabilities.shape}, expected {want}"}
-        result[key] = float(np.mean(np.argmax(probabilities, axis=1) == labels))
+        result[name] = float(np.mean(np.argmax(probabilities, axis=1) == labels))
+    training_cache.store_evaluation(key, result)
     return result
 
 

@@ -41,10 +41,10 @@ def _checks():
     return public_checks()
 
 
-Verdict = tuple[Report, bool]  # (the report, all-or-nothing?)
+Judged = tuple[Report, bool]  # (the report, all-or-nothing?): Report.verdict() makes it a Verdict
 
 
-def _failed(grade_id: str, message: str) -> Verdict:
+def _failed(grade_id: str, message: str) -> Judged:
     report = Report(grade_id, POINTS[grade_id])
     report.item(False, message)
     return report, True
@@ -137,14 +137,14 @@ def _load(directory, payload, key="model"):
         return keras.saving.load_model(path, safe_mode=True)
 
 
-def judge_conv_model_architecture(payload, directory) -> Verdict:
+def judge_conv_model_architecture(payload, directory) -> Judged:
     report = Report("conv_model_architecture", POINTS["conv_model_architecture"])
     problems = _checks().architecture_problems(_load(directory, payload))
     report.item(not problems, problems[0] if problems else "the lab's 7 layers, input 28x28x1")
     return report, True
 
 
-def judge_conv_model_compiled(payload, directory) -> Verdict:
+def judge_conv_model_compiled(payload, directory) -> Judged:
     report = Report("conv_model_compiled", POINTS["conv_model_compiled"])
     problems = _checks().compile_problems(_load(directory, payload))
     for problem in problems:
@@ -190,22 +190,22 @@ def _judge_layers(grade_id, predictions, variant, want_shapes, want_params, tota
     return report, False
 
 
-def judge_predict_output_shapes(payload, directory) -> Verdict:
+def judge_predict_output_shapes(payload, directory) -> Judged:
     (predictions,) = _answers(payload, 1)
     return _judge_layers("predict_output_shapes", predictions, "lab", True, False)
 
 
-def judge_predict_param_counts(payload, directory) -> Verdict:
+def judge_predict_param_counts(payload, directory) -> Judged:
     predictions, total = _answers(payload, 2)
     return _judge_layers("predict_param_counts", predictions, "lab", False, True, total)
 
 
-def judge_predict_no_pooling_variant(payload, directory) -> Verdict:
+def judge_predict_no_pooling_variant(payload, directory) -> Judged:
     predictions, total = _answers(payload, 2)
     return _judge_layers("predict_no_pooling_variant", predictions, "no_pooling", True, True, total)
 
 
-def judge_predict_values_per_image(payload, directory) -> Verdict:
+def judge_predict_values_per_image(payload, directory) -> Judged:
     grade_id = "predict_values_per_image"
     (values,) = _answers(payload, 1)
     want = reference.values_per_image("lab")
@@ -222,18 +222,19 @@ def judge_predict_values_per_image(payload, directory) -> Verdict:
     return report, False
 
 
-def judge_conv_test_accuracy(payload, directory) -> Verdict:
-    """Evaluated by graders.evaluate_model in a fresh interpreter, never in the kernel."""
+def judge_conv_test_accuracy(payload, directory, in_process: bool = False) -> Judged:
+    """Evaluated by graders.evaluate_model in a fresh interpreter, never in the kernel:
+    `in_process` when this one is it (graders.verify), else in a child process."""
     path = artifacts.file_in(directory, payload.get("model"))
     if path is None:
         return _failed("conv_test_accuracy", "the grader found no saved model")
-    passed, message = accuracy.judge(accuracy.evaluate_saved_model(path))
+    passed, message = accuracy.judge(accuracy.evaluate_saved_model(path, in_process=in_process))
     report = Report("conv_test_accuracy", POINTS["conv_test_accuracy"])
     report.item(passed, message)
     return report, True
 
 
-def judge_feature_extractor(payload, directory) -> Verdict:
+def judge_feature_extractor(payload, directory) -> Judged:
     grade_id = "feature_extractor"
     import keras
 
@@ -257,7 +258,7 @@ def judge_feature_extractor(payload, directory) -> Verdict:
     return report, True
 
 
-def judge_shift_probe(payload, directory) -> Verdict:
+def judge_shift_probe(payload, directory) -> Judged:
     before, after = _shift_batches()
     flat_b, flat_a = before.reshape(5, -1), after.reshape(5, -1)
     want = float(np.mean(np.linalg.norm(flat_a - flat_b, axis=1) / np.linalg.norm(flat_b, axis=1)))
@@ -272,7 +273,7 @@ def judge_shift_probe(payload, directory) -> Verdict:
     return report, True
 
 
-def judge_concept_questions(payload, directory) -> Verdict:
+def judge_concept_questions(payload, directory) -> Judged:
     dense_equivalent, receptive, shift_answer, pooling_answer = _answers(payload, 4)
     grade_id = "concept_questions"
     report = Report(grade_id, POINTS[grade_id])
@@ -373,14 +374,22 @@ def collect(grade_id: str, namespace: dict, directory: Path = GRADING_DIR) -> di
     return payload
 
 
-def judge(grade_id: str, payload: dict | None, directory: Path) -> Verdict:
-    """The verdict on a saved artifact; every failure is a report, never an exception."""
+def judge(
+    grade_id: str, payload: dict | None, directory: Path, *, in_process: bool = False
+) -> Judged:
+    """The verdict on a saved artifact; every failure is a report, never an exception.
+
+    `in_process`: this interpreter is a fresh, isolated one (graders.verify), so a saved
+    model is evaluated here instead of in a child process.
+    """
     if payload is None:
         return _failed(grade_id, "the grader's part of this cell did not run")
     if payload.get("error"):
         return _failed(grade_id, str(payload["error"]))
+    # Only the deferred checks evaluate a model; the others take (payload, directory).
+    options = {"in_process": in_process} if grade_id in DEFERRED_IN_AUTOGRADE else {}
     try:
-        return CHECKS[grade_id][1](payload, directory)
+        return CHECKS[grade_id][1](payload, directory, **options)
     except _checks().CheckFailed as exc:
         return _failed(grade_id, str(exc))
     except Exception as exc:

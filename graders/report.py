@@ -6,7 +6,7 @@ left as the cell's last expression as partial points, and gives full marks other
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from graders import public_checks
 
@@ -23,6 +23,17 @@ class Report:
     @property
     def correct(self) -> int:
         return sum(ok for ok, _ in self.lines)
+
+    @property
+    def passed(self) -> bool:
+        """Every item correct (and at least one checked): full marks."""
+        return bool(self.lines) and self.correct == len(self.lines)
+
+    @property
+    def failures(self) -> list[str]:
+        if not self.lines:
+            return ["nothing was checked"]
+        return [message for ok, message in self.lines if not ok]
 
     @property
     def points(self) -> float:
@@ -46,12 +57,67 @@ class Report:
 
     def all_or_nothing(self, show: bool = True) -> None:
         """Print the report; raise CheckFailed (0 points) unless every item is correct."""
-        if self.lines and self.correct == len(self.lines):
+        if self.passed:
             if show:
                 print(self.text())
             return
-        failures = [message for ok, message in self.lines if not ok] or ["nothing was checked"]
-        raise public_checks().CheckFailed(f"{self.grade_id}: " + "; ".join(failures))
+        raise public_checks().CheckFailed(f"{self.grade_id}: " + "; ".join(self.failures))
+
+    def verdict(self, all_or_nothing: bool, ran: bool = True) -> Verdict:
+        if all_or_nothing:
+            points = self.max_points if self.passed else 0.0
+        else:
+            points = self.points
+        return Verdict(points, self.max_points, all_or_nothing, ran, self.text(), self.failures)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The points one grade id gets, and the words that explain them.
+
+    graders.verify prints one per grade id as JSON; course.nbgrader_plugins writes it into
+    the autograded cell, where nbgrader reads the points.
+    """
+
+    points: float
+    max_points: float
+    all_or_nothing: bool
+    ran: bool  # False: the hidden cell left no artifact (it never ran, or was replaced)
+    text: str
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and self.points >= self.max_points
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Verdict:
+        """Raises KeyError, TypeError or ValueError on anything but to_json()'s shape."""
+        verdict = cls(**{f.name: data[f.name] for f in fields(cls)})
+        if not isinstance(verdict.failures, list) or not isinstance(verdict.text, str):
+            raise TypeError("not a verdict")
+        return replace(verdict, points=float(verdict.points), max_points=float(verdict.max_points))
+
+    @classmethod
+    def unverified(cls, grade_id: str, max_points: float, problem: str) -> Verdict:
+        """0 points: the verifier failed, or gave no result for this grade id."""
+        message = f"the grader could not verify this cell ({problem or 'no result'})"
+        return cls(0.0, max_points, True, True, f"{grade_id}: {message}", [message])
+
+    def not_run(self, stopped_by: str | None = None) -> Verdict:
+        """This verdict for a cell whose grader's part left no result; `stopped_by`: the
+        cell's own error ("ename: evalue"), if it showed one."""
+        if stopped_by:
+            message = (
+                f"the grader's part of this cell did not run (the cell stopped first: {stopped_by})"
+            )
+        else:  # the cell ran without error, yet the grader's code left nothing: it was replaced
+            message = "the grader's part of this cell left no result (the notebook replaced it)"
+        head = self.text.splitlines()[0] if self.text else ""
+        return replace(self, ran=False, failures=[message], text=f"{head}\n  {message}")
 
 
 def fail(grade_id: str, message: str):

@@ -51,13 +51,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from traitlets import Bool, Unicode
+from traitlets import Bool, Float, Unicode
 from traitlets.config import Configurable
 
 CACHE_ENV = "NBGRADER_C1W3_TRAINING_CACHE"  # the folder; NBGRADER_* reaches the sandbox
 WRITE_ENV = "C1W3_TRAINING_CACHE_WRITE"  # "1": may add entries (never forwarded to a sandbox)
 SWITCH_ENV = "C1W3_TRAINING_CACHE"  # "off" in nbgrader's environment: no cache for kernels
 DEFAULT_DIRNAME = ".training_cache"  # in the course root (.gitignore'd)
+DISABLED = "DISABLED"  # written by a failed audit (course/audit.py): no kernel sees the cache
 FORMAT = 1
 VERBOSE = 2  # the training cells' model.fit(..., verbose=2)
 # Two library functions that build the same TensorFlow op, so the same training (checked by
@@ -79,13 +80,20 @@ class TrainingCache(Configurable):
     directory = Unicode(
         "", help=f"The cache folder; '' means <course root>/{DEFAULT_DIRNAME}."
     ).tag(config=True)
+    audit_fraction = Float(
+        0.03,
+        help="After a batch, retrain this fraction of the cache hits for real (at least one "
+        "student per entry used) and compare bits and points; a difference disables the cache "
+        "and regrades every hit (course/audit.py). 0: no audit.",
+    ).tag(config=True)
 
     def folder(self, course_root) -> Path | None:
-        """The folder kernels may read, or None (disabled, switched off, or not there)."""
+        """The folder kernels may read, or None (disabled, switched off, not there, or
+        disabled by a failed audit: a DISABLED file in it)."""
         if not self.enabled or os.environ.get(SWITCH_ENV, "").lower() in ("off", "0", "no"):
             return None
         path = Path(self.directory or Path(course_root) / DEFAULT_DIRNAME).resolve()
-        return path if path.is_dir() else None
+        return path if path.is_dir() and not (path / DISABLED).exists() else None
 
 
 @contextlib.contextmanager
@@ -467,6 +475,71 @@ def store(folder, key: str, model, history, lines: list[str], *, parts: dict, in
     return final
 
 
+# -- evaluations of known weights (the verifier's 70,000 predictions, issue 14) -----------------
+
+EVALUATIONS = "evaluations"  # <cache>/evaluations/<key>.json
+
+
+def evaluation_key(model) -> str | None:
+    """SHA-256 over what decides a saved model's accuracies: its normalised spec, the bytes of
+    every weight, the official data's pinned digests, software, threads and CPU. None when the
+    model cannot be described exactly (it is then simply evaluated)."""
+    from graders import data
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parts = {
+                "format": FORMAT,
+                "model": model_spec(model),
+                "weights": [array_digest(v.numpy()) for v in model.weights],
+                "data": {name: digest for name, (digest, _) in sorted(data.OFFICIAL_FILES.items())},
+                **_machine(),
+            }
+    except Exception:
+        return None
+    return key_of(parts)
+
+
+def known_evaluation(key: str | None, folder=None) -> dict | None:
+    """The accuracies an instructor's run measured for exactly these weights, or None."""
+    folder = folder if folder is not None else os.environ.get(CACHE_ENV, "")
+    if not key or not folder:
+        return None
+    try:
+        stored = json.loads((Path(folder) / EVALUATIONS / f"{key}.json").read_text())
+        if stored.get("key") != key:
+            return None
+        return {
+            "accuracy": float(stored["accuracy"]),
+            "train_accuracy": float(stored["train_accuracy"]),
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing or damaged: evaluate
+
+
+def store_evaluation(key: str | None, result: dict, folder=None) -> None:
+    """Only a writer (``make warm``) records an evaluation; atomically, never replacing one."""
+    folder = folder if folder is not None else os.environ.get(CACHE_ENV, "")
+    if not (key and folder and writer_enabled()):
+        return
+    target = Path(folder) / EVALUATIONS
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = target / f".tmp-{uuid.uuid4().hex}"
+    record = {
+        "key": key,
+        "accuracy": result["accuracy"],
+        "train_accuracy": result["train_accuracy"],
+        "written": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
+    tmp.write_text(json.dumps(record, indent=1))
+    final = target / f"{key}.json"
+    if final.exists():
+        tmp.unlink()
+    else:
+        os.replace(tmp, final)
+
+
 # -- the training cells' fit -----------------------------------------------------------------
 
 
@@ -612,7 +685,8 @@ def warm(folder: Path, timeout: int = 1200) -> None:
     import graders
 
     source = graders.COURSE_ROOT / "source" / graders.ASSIGNMENT
-    threads = os.environ.get("C1W3_TF_THREADS", "2")
+    from graders.settings import TF_THREADS as threads
+
     os.environ.update(
         {
             CACHE_ENV: str(Path(folder).resolve()),
@@ -631,6 +705,11 @@ def warm(folder: Path, timeout: int = 1200) -> None:
         resources = {"metadata": {"path": str(work)}}
         NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=resources).execute()
         print(f"ran the source notebook in {time.monotonic() - start:.0f} s")
+    if (Path(folder) / DISABLED).exists():
+        print(
+            f"note: {Path(folder) / DISABLED} (a failed audit) keeps every kernel from this "
+            "cache: read it, then delete the cache folder and warm again"
+        )
     for entry in sorted(Path(folder).glob("*/entry.json")):
         data = json.loads(entry.read_text())
         history = data["history"]

@@ -4,7 +4,8 @@ Run as ``python -I -m graders.verify GRADING_DIR`` (course.nbgrader_plugins does
 sandbox, after the notebook ran): isolated mode keeps the submission's folder off
 ``sys.path``, nothing the notebook did in its kernel is in this process, and every check is
 judged from the files in GRADING_DIR alone. Prints one JSON object on stdout:
-``{grade_id: {"points", "max_points", "all_or_nothing", "ran", "text", "failures"}}``.
+``{grade_id: {"points", "max_points", "all_or_nothing", "ran", "text", "failures"}}``
+(:class:`graders.report.Verdict`).
 """
 
 from __future__ import annotations
@@ -13,35 +14,31 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graders.report import Verdict
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def verify(directory: Path) -> dict:
-    from graders import accuracy, artifacts, hidden
+def verify(directory: Path) -> dict[str, Verdict]:
+    """grade id -> Verdict, for every hidden check (``ran`` False where it left no artifact)."""
+    from graders import artifacts, hidden
 
-    accuracy.IN_PROCESS = True
-    results = {}
+    verdicts = {}
     for grade_id in hidden.POINTS:
         payload = artifacts.read(grade_id, directory)
-        report, all_or_nothing = hidden.judge(grade_id, payload, directory)
-        passed = report.lines and report.correct == len(report.lines)
-        points = report.points if not all_or_nothing else (report.max_points if passed else 0.0)
-        results[grade_id] = {
-            "points": points,
-            "max_points": report.max_points,
-            "all_or_nothing": all_or_nothing,
-            "ran": payload is not None,
-            "text": report.text(),
-            "failures": [message for ok, message in report.lines if not ok],
-        }
-    return results
+        # This process is already a fresh isolated interpreter: models are evaluated here.
+        report, all_or_nothing = hidden.judge(grade_id, payload, directory, in_process=True)
+        verdicts[grade_id] = report.verdict(all_or_nothing, ran=payload is not None)
+    return verdicts
 
 
 def main() -> int:
-    results = verify(Path(sys.argv[1]))
+    verdicts = verify(Path(sys.argv[1]))
     sys.stdout.flush()
-    print(json.dumps(results))
+    print(json.dumps({grade_id: v.to_json() for grade_id, v in verdicts.items()}))
     return 0
 
 

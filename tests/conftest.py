@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from course import cluster, gradebook, runner, sample_class
+from course import audit, cluster, gradebook, runner, sample_class
 from graders import ASSIGNMENT
 
 make_course = runner.make_course
@@ -42,7 +42,7 @@ def training_cache(tmp_path_factory) -> Path:
     """The instructor's `make warm`, once per session: the source notebook's two trainings run
     for real and become cache entries. The classes graded below reuse them where a submission
     trains exactly that (tests/test_training_cache.py proves a hit bit-identical to a real
-    training; test_regrading_the_reference_gives_the_same_scores regrades without the cache)."""
+    training; the sample class's audit regrades a hit without it, course/audit.py)."""
     folder = tmp_path_factory.mktemp("training_cache")
     env = {k: v for k, v in os.environ.items() if not k.startswith("C1W3_TRAINING_CACHE")}
     done = subprocess.run(
@@ -94,9 +94,7 @@ def fresh_database(pg_server):
 
 
 def grade_on_dask(course: Path, names, db_url: str) -> dict[str, runner.GradingRun]:
-    runs = cluster.grade_class_on_dask(
-        course, names, workers=2, db_url=db_url, only_missing=False, progress=print
-    )
+    runs = cluster.grade_class_on_dask(course, names, workers=2, db_url=db_url, only_missing=False)
     return {r.student: r for r in runs}
 
 
@@ -105,6 +103,7 @@ class GradedClass:
     course: Path
     runs: dict[str, runner.GradingRun]
     db_url: str
+    audit: audit.Audit
 
     def autograded(self, student: str) -> Path:
         return self.course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -125,6 +124,8 @@ def graded_class(tmp_path_factory, fresh_database, training_cache) -> GradedClas
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
     names = sample_class.write_class(course, release_root=course)
     runs = grade_on_dask(course, names, url)
+    # As course.grade does after every batch: retrain a hit for real (one per entry used).
+    audited = audit.audit_batch(course, runs.values(), db_url=url, seed=0)
     nbgrader_ok(course, "generate_feedback", ASSIGNMENT, db_url=url)
     nbgrader_ok(course, "export", "--to", str(course / "grades.csv"), db_url=url)
-    return GradedClass(course, runs, url)
+    return GradedClass(course, runs, url, audited)

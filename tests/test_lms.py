@@ -495,10 +495,10 @@ def test_makefile_targets():
         return done.stdout.strip().splitlines()[-1]
 
     assert dry("collect", "ZIP=dl.zip", "ROSTER=r.csv") == (
-        '.venv/bin/python -m course.lms collect --zip "dl.zip" --roster "r.csv"'
+        '.venv/bin/python -m course collect --zip "dl.zip" --roster "r.csv"'
     )
     assert dry("export-lms", "TO=canvas", "ROSTER=r.csv", "POINTS=10", "MISSING=zero") == (
-        '.venv/bin/python -m course.lms export --to canvas --roster "r.csv" --points 10'
+        '.venv/bin/python -m course export-lms --to canvas --roster "r.csv" --points 10'
         " --missing zero"
     )
     help_text = subprocess.run(

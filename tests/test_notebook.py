@@ -24,6 +24,7 @@ def fresh_release(tmp_path_factory):
     return course / "release" / ASSIGNMENT
 
 
+@pytest.mark.slow  # fresh_release runs nbgrader generate_assignment (~15 s)
 def test_committed_release_is_in_sync_with_source(fresh_release):
     fresh = nbformat.read(fresh_release / f"{ASSIGNMENT}.ipynb", as_version=4)
     committed = nbformat.read(RELEASE, as_version=4)

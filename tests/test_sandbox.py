@@ -432,6 +432,7 @@ def test_a_plain_user_gets_the_user_namespace_tier_on_their_own():
 
 
 # -- A sandboxed kernel under nbgrader's executor ----------------------------------------
+# A real Jupyter kernel under nbgrader's Execute, waiting out cell timeouts: 6-19 s each, slow.
 
 
 def execute(tmp_path, *sources: str, timeout: int = 5, tier: str = "cgroup"):
@@ -456,6 +457,7 @@ def kernel_tier(request):
     return request.param
 
 
+@pytest.mark.slow
 def test_time_limit_interrupts_the_kernel_and_keeps_its_state(tmp_path, kernel_tier):
     # The interrupt must reach the kernel, not bwrap (which would die and take it along).
     outputs = execute(tmp_path, "x = 41", "while True:\n    pass", "print(x + 1)", tier=kernel_tier)
@@ -463,6 +465,7 @@ def test_time_limit_interrupts_the_kernel_and_keeps_its_state(tmp_path, kernel_t
     assert outputs[2] == ["42\n"], outputs
 
 
+@pytest.mark.slow
 def test_kernel_that_ignores_the_interrupt_loses_only_the_rest(tmp_path, kernel_tier):
     outputs = execute(
         tmp_path,

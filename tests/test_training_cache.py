@@ -370,6 +370,45 @@ def test_a_sandboxed_kernel_can_read_but_never_write_the_cache(tmp_path, monkeyp
     assert sorted(p.name for p in folder.rglob("*")) == ["entry.json", "k"]
 
 
+# -- the verifier's evaluations of known weights ---------------------------------------------
+
+
+def _saved_model(path: Path, seed: int) -> str:
+    """A small untrained model on the real input shape, saved as the notebook saves one."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with public_checks().quiet():  # Keras's own NumPy 2 deprecation notice while saving
+        model.save(path)
+    return str(path)
+
+
+def test_an_evaluation_is_reused_only_for_the_same_weights(tmp_path, monkeypatch):
+    from graders import evaluate_model
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(tc.CACHE_ENV, str(folder))
+    first = _saved_model(tmp_path / "a.keras", seed=1)
+    monkeypatch.delenv(tc.WRITE_ENV, raising=False)
+    measured = evaluate_model.evaluate(first)  # a reader: measures, stores nothing
+    assert "evaluation" not in measured and not (folder / tc.EVALUATIONS).exists()
+    monkeypatch.setenv(tc.WRITE_ENV, "1")  # the instructor's make warm
+    assert evaluate_model.evaluate(first) == measured
+    assert len(list((folder / tc.EVALUATIONS).glob("*.json"))) == 1
+    monkeypatch.delenv(tc.WRITE_ENV)
+    known = evaluate_model.evaluate(first)
+    assert known == {**measured, "evaluation": "known"}
+    other = evaluate_model.evaluate(_saved_model(tmp_path / "b.keras", seed=2))
+    assert "evaluation" not in other and other["accuracy"] != measured["accuracy"]
+    for stored in (folder / tc.EVALUATIONS).glob("*.json"):
+        stored.write_text("{broken")  # a damaged record is measured again, never trusted
+    assert evaluate_model.evaluate(first) == measured
+
+
 # -- the proof: real trainings of the notebook's models ----------------------------------------
 
 PROOF = """
@@ -430,25 +469,23 @@ def _train(tmp_path, which, folder, write, name) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["dense", "conv"])
-def test_a_real_training_equals_the_cache_entry_bit_for_bit(tmp_path, which):
-    """Training 1 writes the entry; training 2, in another process with no cache, must give
-    the entry's bits exactly; then a hit must give them too."""
+def test_a_real_training_equals_the_cache_entry_bit_for_bit(tmp_path, which, training_cache):
+    """The session's `make warm` (conftest.training_cache) wrote the entry from the source
+    notebook; the same training here must hit it, and training again in another process with
+    no cache must give the entry's bits exactly: weights, optimizer variables, history."""
     folder = tmp_path / "cache"
-    first = _train(tmp_path, which, folder, True, "writer")
-    assert not first["cache"]["hit"] and first["cache"]["stored"], first["cache"]
-    entry = json.loads((folder / first["cache"]["key"] / "entry.json").read_text())
-    second = _train(tmp_path, which, "", False, "retrained")
-    assert second["iterations"] == entry["iterations"] == 2345
-    assert second["weights"] == entry["weights"]
-    assert second["optimizer"] == entry["optimizer_digests"]
-    assert second["history"] == entry["history"]
+    shutil.copytree(training_cache, folder)
+    before = tree(folder)
     hit = _train(tmp_path, which, folder, False, "hit")
-    assert hit["cache"] == {"hit": True, "key": first["cache"]["key"], "reason": ""}
+    assert hit["cache"]["hit"], hit["cache"]
+    assert tree(folder) == before  # a reader never writes
+    entry = json.loads((folder / hit["cache"]["key"] / "entry.json").read_text())
+    retrained = _train(tmp_path, which, "", False, "retrained")
+    assert not retrained["cache"]["hit"]
+    assert retrained["iterations"] == entry["iterations"] == 2345
+    assert retrained["weights"] == entry["weights"]
+    assert retrained["optimizer"] == entry["optimizer_digests"]
+    assert retrained["history"] == entry["history"]
     assert {k: hit[k] for k in ("weights", "optimizer", "history", "iterations")} == {
-        k: second[k] for k in ("weights", "optimizer", "history", "iterations")
+        k: retrained[k] for k in ("weights", "optimizer", "history", "iterations")
     }
-    # The instructor's `make warm` entry, if this machine has one for the same key: the same.
-    warm = COURSE_ROOT / tc.DEFAULT_DIRNAME / first["cache"]["key"] / "entry.json"
-    if warm.exists():
-        stored = json.loads(warm.read_text())
-        assert stored["weights"] == entry["weights"] and stored["history"] == entry["history"]

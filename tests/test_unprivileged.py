@@ -24,7 +24,9 @@ import pytest
 from nbgrader.api import Gradebook
 
 from course import hostile_class, runner, sample_class
-from graders import ASSIGNMENT
+from course.layout import load_config
+from course.sandbox import Sandbox
+from graders import ASSIGNMENT, COURSE_ROOT
 
 from .conftest import CACHE_DIRNAME
 from .test_hostile_class import _outputs, course_snapshot
@@ -35,7 +37,7 @@ HONEST = [hostile_class.VICTIM, "passes_all"]  # passes_all: the one honest trai
 ATTACKERS = ["memory_hog", "fork_bomb", "disk_filler", "reaches_outside_working_copy"]
 
 GRADE = """
-import json, sys
+import json, logging, sys
 from pathlib import Path
 from course import hostile_class, runner, sample_class, sandbox
 from graders import ASSIGNMENT
@@ -44,7 +46,8 @@ if step == "honest":
     done = runner.nbgrader(course, "generate_assignment", ASSIGNMENT)
     assert done.returncode == 0, done.stdout + done.stderr
     sample_class.write_class(course, names, release_root=course)
-runs = runner.grade_class(course, names, progress=lambda line: print(line, file=sys.stderr))
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+runs = runner.grade_class(course, names)
 result = {"tier": sandbox.tier()[0], "runs": {r.student: [r.ok, r.seconds, r.reason] for r in runs}}
 print(json.dumps(result))
 """
@@ -145,11 +148,15 @@ def test_other_students_and_the_course_are_untouched(plain_batch):
     assert after["gradebook"] == before["gradebook"]
 
 
+# The course's limits, as the graded class ran with them (traitlet defaults: course/knobs.py).
+LIMITS = Sandbox(config=load_config(COURSE_ROOT))
+
+
 @pytest.mark.parametrize(
     "student, words",
     [
-        ("memory_hog", "the memory limit of 3072 MB was exceeded"),
-        ("disk_filler", "the disk limit of 1024 MB was exceeded"),
+        ("memory_hog", f"the memory limit of {LIMITS.memory_mb} MB was exceeded"),
+        ("disk_filler", f"the disk limit of {LIMITS.disk_mb} MB was exceeded"),
         ("fork_bomb", "blocked (BlockingIOError"),
         ("reaches_outside_working_copy", "reach a public DNS server: blocked"),
     ],

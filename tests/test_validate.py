@@ -1,9 +1,11 @@
 """A student's Validate: `nbgrader validate` in a folder holding only the released files (no
 course config), as the JupyterLab Validate button runs it from that folder.
 
-It must train for real and report an error after the training cell, and never say "Success"
-over an interrupted training cell. Success on a correct notebook after every cell ran is the
-same Validate pressed in JupyterLab: tests/test_browser.py (one training fewer here).
+It must report an error after the training cell, and never say "Success" over an
+interrupted training cell. Success on a correct notebook after every cell ran is the same
+Validate pressed in JupyterLab: tests/test_browser.py. The completed trainings reuse the
+session's warmed training cache (a student's laptop has none and trains for real: the same
+cells, the same output lines); the interrupted one has no cache and trains until stopped.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import sample_class
-from graders import ASSIGNMENT
+from course import notebook_edits, sample_class
+from graders import ASSIGNMENT, settings
+from graders import training_cache as tc
 from tests.conftest import make_course, nbgrader_ok
 
 pytestmark = pytest.mark.slow
@@ -40,10 +43,14 @@ def _student_folder(root: Path, release: Path, name: str, edit=None, config=None
     return folder
 
 
-def _validate(folder: Path) -> str:
+def _validate(folder: Path, cache: Path | None = None) -> str:
     bindir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("C1W3_", "NBGRADER"))}
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
+    if cache is not None:  # read only: the writer's switch is never set here
+        env[tc.CACHE_ENV] = str(cache)
+        # the grading machines' pools, part of the cache key (graders/settings.py)
+        env["TF_NUM_INTRAOP_THREADS"] = env["TF_NUM_INTEROP_THREADS"] = settings.TF_THREADS
     done = subprocess.run(
         [str(bindir / "nbgrader"), "validate", NOTEBOOK],
         cwd=folder,
@@ -56,7 +63,7 @@ def _validate(folder: Path) -> str:
 
 
 def _broken_relative_change(nb):
-    sample_class._answer(
+    notebook_edits.answer(
         nb,
         "relative_change_answer",
         "def relative_change(before, after):\n    raise ValueError('not written yet: step 6b')\n",
@@ -72,7 +79,7 @@ c.Execute.timeout_func = lambda cell: 5 if cell.get("metadata", {}).get("nbgrade
 
 
 @pytest.fixture(scope="module")
-def validated(tmp_path_factory) -> dict[str, str]:
+def validated(tmp_path_factory, training_cache) -> dict[str, str]:
     course = make_course(tmp_path_factory.mktemp("course"))
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT)
     release = course / "release" / ASSIGNMENT
@@ -83,8 +90,10 @@ def validated(tmp_path_factory) -> dict[str, str]:
         ),
         "interrupted": _student_folder(root, release, "interrupted", config=SLOW_MACHINE),
     }
+    caches = {"error_after_training": training_cache, "interrupted": None}
     with ThreadPoolExecutor(len(folders)) as pool:
-        outputs = dict(zip(folders, pool.map(_validate, folders.values()), strict=True))
+        done = pool.map(_validate, folders.values(), [caches[name] for name in folders])
+        outputs = dict(zip(folders, done, strict=True))
     return outputs
 
 

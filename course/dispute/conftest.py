@@ -1,4 +1,4 @@
-"""``pytest graders --submission path/to/notebook.ipynb``: grade one submission for real and
+"""``pytest course/dispute --submission path/to/notebook.ipynb``: grade one submission for real and
 report every check with its points -- for an instructor looking into a disputed grade.
 
 The submission is autograded by real nbgrader in a temporary course folder (hidden tests
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from course import gradebook, runner
 from graders import ASSIGNMENT
 from graders.hidden import POINTS
 
@@ -26,11 +27,9 @@ def pytest_addoption(parser):
 
 @pytest.fixture(scope="session")
 def graded_submission(request, tmp_path_factory):
-    from course import gradebook, runner
-
     path = request.config.getoption("--submission")
     if path is None:
-        pytest.skip("give a notebook: pytest graders --submission path/to/notebook.ipynb")
+        pytest.skip("give a notebook: pytest course/dispute --submission path/to/notebook.ipynb")
     if not path.is_file():
         pytest.fail(f"--submission {path}: no such file")
     student = request.config.getoption("--student")

@@ -4,8 +4,9 @@ import nbformat
 import pytest
 
 from course import gradebook
+from course.dispute.conftest import REPORT
+from course.layout import Layout
 from graders import ASSIGNMENT
-from graders.conftest import REPORT
 from graders.hidden import POINTS
 
 
@@ -25,7 +26,7 @@ def test_check(graded_submission, grade_id):
     with gradebook.open_gradebook(course, url) as gb:
         grade = gb.find_grade(grade_id, ASSIGNMENT, ASSIGNMENT, student)
         score, max_score = grade.score, grade.max_score
-    notebook = course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    notebook = Layout(course).notebook("autograded", student)
     cells = nbformat.read(notebook, as_version=4).cells
     cell = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
     output = _output(cell)

@@ -1,0 +1,214 @@
+"""Audit the training cache after a batch (``c.TrainingCache.audit_fraction``; README,
+"Training cache").
+
+A cache hit is exact only if the stored entry is what training again gives on this machine.
+After a batch, this regrades a random sample of the students whose trainings were hits with
+the cache switched off (a real training, in the sandbox, into the same gradebook) and compares
+the trained model's every weight and optimizer variable and every score with the hit's. At
+least one student per distinct entry is audited, so every entry a batch relied on is retrained
+at least once. Any difference disables the cache (a ``DISABLED`` file in its folder says why)
+and regrades every other hit of the batch for real: no grade rests on an entry that failed.
+
+Which trainings were hits is read from the autograded notebooks' outputs (the line the
+training cell prints on a hit). A student cannot gain from that line: it only decides who may
+be picked for a retraining.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import re
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from course import gradebook, runner
+from course.layout import Layout, load_config
+from graders import ASSIGNMENT, training_cache
+
+HIT_LINE = re.compile(r"\[the grader's training cache: .*?\(key ([0-9a-f]{12})\)")
+
+
+def report_path(course: Path, assignment: str = ASSIGNMENT) -> Path:
+    return Layout(course, assignment).cache_audit
+
+
+@dataclass
+class Audit:
+    fraction: float
+    hits: dict[str, list[str]] = field(default_factory=dict)  # student -> entry keys (12 hex)
+    audited: dict[str, str] = field(default_factory=dict)  # student -> "identical" or why not
+    regraded: list[str] = field(default_factory=list)  # after a mismatch, without the cache
+    disabled: str = ""  # why the cache was switched off ('' = still on)
+    seconds: float = 0.0
+
+    @property
+    def identical(self) -> bool:
+        return all(v == "identical" for v in self.audited.values())
+
+    def line(self) -> str:
+        if not self.hits:
+            return "training cache audit: no hits in this batch"
+        keys = sorted({k for ks in self.hits.values() for k in ks})
+        head = (
+            f"training cache audit: {len(self.audited)} of {len(self.hits)} students whose "
+            f"trainings were cache hits retrained for real ({len(keys)} entries)"
+        )
+        if self.identical:
+            return f"{head}: identical, bit for bit and point for point"
+        return (
+            f"{head}: DIFFERENT ({'; '.join(f'{s}: {v}' for s, v in self.audited.items())}); "
+            f"cache disabled, {len(self.regraded)} more regraded without it"
+        )
+
+
+def cache_config(course: Path) -> training_cache.TrainingCache:
+    return training_cache.TrainingCache(config=load_config(course))
+
+
+def _autograded(course: Path, student: str, assignment: str) -> Path:
+    return Layout(course, assignment).notebook("autograded", student)
+
+
+def hit_keys(notebook: Path) -> list[str]:
+    """The cache entries (12-hex key prefixes) the notebook's trainings were served from."""
+    try:
+        return sorted(set(HIT_LINE.findall(notebook.read_text(errors="replace"))))
+    except OSError:
+        return []
+
+
+def trained_state(course: Path, student: str, assignment: str = ASSIGNMENT) -> str | None:
+    """SHA-256 over every array (weights and optimizer variables) in the saved conv_model,
+    read straight from the .keras file (no TensorFlow): None if there is none."""
+    import h5py
+    import numpy as np
+
+    path = Layout(course, assignment).grading_dir(student) / "conv_model.keras"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            raw = archive.read("model.weights.h5")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return None
+    digest = hashlib.sha256()
+    with h5py.File(io.BytesIO(raw), "r") as h5:
+        names = []
+
+        def collect(name, obj):  # returns None: visititems stops at any other value
+            if isinstance(obj, h5py.Dataset):
+                names.append(name)
+
+        h5.visititems(collect)
+        if not names:
+            return None
+        for name in sorted(names):
+            array = np.ascontiguousarray(h5[name][()])
+            digest.update(f"{name}:{array.dtype.str}:{array.shape}:".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def scores(course: Path, student: str, db_url: str | None, assignment: str = ASSIGNMENT) -> dict:
+    with gradebook.open_gradebook(course, db_url) as gb:
+        notebook = gb.find_submission_notebook(assignment, assignment, student)
+        return {g.name: g.score for g in notebook.grades}
+
+
+def select(hits: dict[str, list[str]], fraction: float, rng: random.Random) -> list[str]:
+    """One random student per distinct entry, then random others up to `fraction` of hits."""
+    if fraction <= 0 or not hits:
+        return []
+    chosen: list[str] = []
+    for key in sorted({k for ks in hits.values() for k in ks}):
+        if not any(key in hits[s] for s in chosen):
+            chosen.append(rng.choice(sorted(s for s, ks in hits.items() if key in ks)))
+    rest = sorted(set(hits) - set(chosen))
+    extra = max(0, math.ceil(fraction * len(hits)) - len(chosen))
+    return chosen + rng.sample(rest, min(extra, len(rest)))
+
+
+class _CacheOff:
+    """nbgrader processes started meanwhile give their kernels no cache (runner.nbgrader
+    passes this process's environment on)."""
+
+    def __enter__(self):
+        self.saved = os.environ.get(training_cache.SWITCH_ENV)
+        os.environ[training_cache.SWITCH_ENV] = "off"
+
+    def __exit__(self, *exc):
+        if self.saved is None:
+            os.environ.pop(training_cache.SWITCH_ENV, None)
+        else:
+            os.environ[training_cache.SWITCH_ENV] = self.saved
+
+
+def audit_batch(
+    course: Path,
+    runs,
+    *,
+    assignment: str = ASSIGNMENT,
+    db_url: str | None = None,
+    fraction: float | None = None,
+    seed: int | None = None,
+    regrade=runner.grade_student,
+    read_scores=scores,
+) -> Audit:
+    """Audit the hits among `runs` (this batch's GradingRuns); writes the report file.
+    `regrade(course, student, assignment, db_url=...)` grades one student again (with the
+    cache off by then)."""
+    course = Path(course)
+    say = runner.log.info
+    start = time.monotonic()
+    config = cache_config(course)
+    fraction = config.audit_fraction if fraction is None else fraction
+    result = Audit(fraction=fraction)
+    for run in runs:
+        keys = hit_keys(_autograded(course, run.student, assignment)) if run.ok else []
+        if keys:
+            result.hits[run.student] = keys
+    rng = random.Random(seed)
+    for student in select(result.hits, fraction, rng):
+        before = (trained_state(course, student, assignment), read_scores(course, student, db_url))
+        say(f"auditing the training cache: retraining {student} for real ...")
+        with _CacheOff():
+            run = regrade(course, student, assignment, db_url=db_url)
+        after = (trained_state(course, student, assignment), read_scores(course, student, db_url))
+        if not run.ok:
+            result.audited[student] = f"the regrade failed ({run.reason})"
+        elif after[0] != before[0]:
+            result.audited[student] = "trained weights differ from the cache hit's"
+        elif after[1] != before[1]:
+            result.audited[student] = f"scores differ: {before[1]} with the hit, {after[1]} without"
+        else:
+            result.audited[student] = "identical"
+    if not result.identical:
+        folder = config.folder(course)
+        result.disabled = f"audit of {time.strftime('%Y-%m-%d %H:%M')}: " + "; ".join(
+            f"{s}: {v}" for s, v in result.audited.items() if v != "identical"
+        )
+        if folder is not None:
+            (folder / training_cache.DISABLED).write_text(result.disabled + "\n")
+        for student in sorted(set(result.hits) - set(result.audited)):
+            say(f"regrading {student} without the training cache ...")
+            with _CacheOff():
+                regrade(course, student, assignment, db_url=db_url)
+            result.regraded.append(student)
+    result.seconds = round(time.monotonic() - start, 1)
+    report = report_path(course, assignment)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(asdict(result), indent=1))
+    say(result.line())
+    return result
+
+
+def read(course: Path, assignment: str = ASSIGNMENT) -> Audit | None:
+    try:
+        return Audit(**json.loads(report_path(course, assignment).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None

@@ -1,0 +1,144 @@
+"""`python -m course <command>`: the one command line in front of the course modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+
+import pytest
+
+from course import __main__ as cli
+
+# What the Makefile and the README need; a command dropped from the CLI fails here.
+EXPECTED = {
+    "grade",
+    "grade-cluster",
+    "doctor",
+    "summary",
+    "collect",
+    "export-lms",
+    "demo",
+    "warm",
+    "cache",
+    "data",
+}
+
+
+def course(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "course", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_lists_every_command_with_one_line():
+    done = course("--help")
+    assert done.returncode == 0, done.stderr
+    listed = {}
+    for line in done.stdout.split("commands:\n")[1].splitlines():
+        if line.startswith("  "):
+            name, _, summary = line.strip().partition(" ")
+            listed[name] = summary.strip()
+    assert set(listed) == EXPECTED
+    assert all(listed.values()), listed
+
+
+def test_unknown_command_fails_and_names_the_choices():
+    done = course("grade-everything")
+    assert done.returncode == 2
+    assert "unknown command 'grade-everything'" in done.stderr
+    assert "grade-cluster" in done.stderr
+    assert done.stdout == ""
+
+
+def test_no_command_prints_usage_and_fails():
+    done = course()
+    assert done.returncode == 2
+    assert "usage: python -m course <command>" in done.stderr
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_command_has_help(name, capsys):
+    # In this process: the modules are mostly imported already (a child each costs 1-3 s).
+    try:
+        rc = cli.main([name, "--help"])
+    except SystemExit as stop:  # argparse ends --help this way
+        rc = stop.code
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert out.startswith("usage: ")
+
+
+def test_help_loads_no_tensorflow():
+    """Every command's --help in one child: none may import TensorFlow (seconds, and its
+    thread settings are fixed at first import)."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from course.__main__ import COMMANDS, main\n"
+        "for name in COMMANDS:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "        main([name, '--help'])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_command_runs_end_to_end_as_a_module():
+    done = course("doctor", "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m course doctor ")
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """A stand-in module whose main() records what the dispatcher hands it."""
+    calls = []
+    fake = types.ModuleType("fake_course_module")
+
+    def main(argv=None):
+        calls.append((argv, list(sys.argv)))
+        return 3
+
+    fake.main = main
+    monkeypatch.setitem(sys.modules, fake.__name__, fake)
+    return fake.__name__, calls
+
+
+def test_options_and_exit_code_pass_through(recorded, monkeypatch):
+    module, calls = recorded
+    monkeypatch.setitem(cli.COMMANDS, "fake", cli.Command(module, "a stand-in"))
+    argv_before = list(sys.argv)
+    assert cli.main(["fake", "--course", "/c", "--students", "ada"]) == 3
+    assert calls == [
+        (["--course", "/c", "--students", "ada"], ["python -m course fake", *calls[0][0]])
+    ]
+    assert sys.argv == argv_before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--to", "canvas", "--course", "/c"],
+        ["--course=/c", "--to", "canvas"],
+    ],
+)
+def test_course_option_goes_before_a_subcommand(recorded, monkeypatch, args):
+    """course.lms's parser takes --course before `export`; users type it after, as for the
+    other commands."""
+    module, calls = recorded
+    monkeypatch.setitem(cli.COMMANDS, "fake", cli.Command(module, "a stand-in", ("export",)))
+    cli.main(["fake", *args])
+    argv = calls[0][0]
+    assert argv[argv.index("export") :] == ["export", "--to", "canvas"]
+    assert argv[: argv.index("export")] in (["--course", "/c"], ["--course=/c"])
+
+
+def test_a_main_without_argv_reads_sys_argv(recorded, monkeypatch):
+    module, calls = recorded
+    main = sys.modules[module].main
+    monkeypatch.setattr(sys.modules[module], "main", lambda: main(None))
+    monkeypatch.setitem(cli.COMMANDS, "fake", cli.Command(module, "x", takes_argv=False))
+    cli.main(["fake", "--course", "/c"])
+    assert calls == [(None, ["python -m course fake", "--course", "/c"])]

@@ -1,0 +1,119 @@
+"""The TA summary's rendering, without grading: hand-built `collect()` data rendered and
+compared byte for byte with stored expected files (tests/fixtures/golden/).
+
+The golden files were written by the string-concatenation renderer the template replaced.
+A deliberate change of the page: rerun with C1W3_UPDATE_GOLDEN=1 and review the diff."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from course import summary
+
+GOLDEN = Path(__file__).parent / "fixtures" / "golden"
+GRADE_IDS = [
+    "conv_model_architecture",
+    "conv_model_compiled",
+    "predict_output_shapes",
+    "conv_test_accuracy",
+    summary.MANUAL_TASK,
+]
+
+
+def _row(student, auto, total, graded=True):
+    return {
+        "student": student,
+        "graded": graded,
+        "auto": auto,
+        "max_auto": 90.0,
+        "total": total,
+        "max": 100.0,
+        "scores": {},  # render() does not read it
+    }
+
+
+def class_data() -> dict:
+    """Four students: full marks, not graded (with the runner's reason), flagged (tampering
+    and a timeout), and one who left the written answer unchanged."""
+    return {
+        "rows": [
+            _row("ada", 90.0, 100.0),
+            _row("bob", 0.0, 0.0, graded=False),
+            _row("cyd", 42.5, 42.5),
+            _row("dee", 75.0, 75.0),
+        ],
+        "grade_ids": GRADE_IDS,
+        "passed": Counter(
+            {
+                "conv_model_architecture": 3,
+                "conv_model_compiled": 3,
+                "predict_output_shapes": 2,
+                "conv_test_accuracy": 1,
+                summary.MANUAL_TASK: 1,
+            }
+        ),
+        "failures": Counter(
+            {
+                "AssertionError: test accuracy 0.84 is below 0.88": 2,
+                "CellTimeoutError: A cell timed out while it was being executed": 1,
+            }
+        ),
+        "flagged": {
+            "dee": ["no written answer (the free-text cell is unchanged)"],
+            "bob": ["not graded: kernel died (memory limit)"],
+            "cyd": [
+                "tampering: edited locked cells conv_model_compiled",
+                "timeout in conv_test_accuracy",
+            ],
+        },
+        "manual": [
+            (
+                "ada",
+                "Pooling keeps the strongest activations.\nFewer parameters, less overfitting.",
+            ),
+            ("cyd", "Convolutions share weights."),
+            ("dee", "(no written answer: the cell still reads 'YOUR ANSWER HERE')"),
+        ],
+    }
+
+
+def empty_data() -> dict:
+    return {
+        "rows": [],
+        "grade_ids": GRADE_IDS,
+        "passed": Counter(),
+        "failures": Counter(),
+        "flagged": {},
+        "manual": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "golden"),
+    [(class_data, "ta_summary.md"), (empty_data, "ta_summary_empty.md")],
+    ids=["class", "no-submissions"],
+)
+def test_render_matches_the_stored_summary(data, golden):
+    text = summary.render(data())
+    path = GOLDEN / golden
+    if os.environ.get("C1W3_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_flags_and_answers_reach_the_page():
+    """The golden file could be regenerated wrong; these lines are what a TA acts on."""
+    text = summary.render(class_data())
+    assert "4 submissions, 3 graded automatically." in text
+    assert (
+        "- **cyd**: tampering: edited locked cells conv_model_compiled; "
+        "timeout in conv_test_accuracy"
+    ) in text
+    assert "- **bob**: not graded: kernel died (memory limit)" in text
+    assert "> Pooling keeps the strongest activations.\n> Fewer parameters" in text
+    assert f"`{summary.MANUAL_TASK}` |" not in text  # graded by hand, not a pass rate
+    assert "| cyd | 42.5/90 | 42.5/100 |" in text
