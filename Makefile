@@ -75,7 +75,7 @@ bench-threshold: setup  ## the 10-seed accuracy sweep behind the default thresho
 
 lint: $(VENV)/.installed  ## ruff
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check graders course tests benchmarks nbgrader_config.py source/$(ASSIGNMENT)/c1w3_checks.py
+	$(BIN)/ruff format --check graders course scenarios tests benchmarks nbgrader_config.py source/$(ASSIGNMENT)/c1w3_checks.py
 
 clean:  ## remove nbgrader's generated places (keeps .venv and release/)
 	rm -rf submitted feedback gradebook.db reports grades.csv source/$(ASSIGNMENT)/_grading

@@ -30,8 +30,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import psutil  # noqa: E402
 
-from course import audit, cluster, gradebook, runner, sample_class  # noqa: E402
+from course import audit, cluster, gradebook, runner  # noqa: E402
 from graders import ASSIGNMENT, COURSE_ROOT, training_cache  # noqa: E402
+from scenarios import sample_class  # noqa: E402
 
 SERVER = os.environ.get("C1W3_TEST_POSTGRES", "postgresql://c1w3:c1w3@127.0.0.1:5432/postgres")
 # Correct models (wrong_predictions: a correct model, wrong predict code); all three train

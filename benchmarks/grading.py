@@ -40,8 +40,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import nbformat  # noqa: E402
 import psutil  # noqa: E402
 
-from course import audit, runner, sample_class  # noqa: E402
+from course import audit, runner  # noqa: E402
 from graders import ASSIGNMENT, COURSE_ROOT, training_cache  # noqa: E402
+from scenarios import sample_class  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 # 5 epochs x 60,000 images x ~8.5 MFLOP (forward + backward) for the 32/32 lab model.

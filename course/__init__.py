@@ -1,1 +1,2 @@
-"""Instructor-side tooling: the sample class, the class runner and the TA summary."""
+"""Instructor-side tools, one module a concern (README, "Folder map"): ``python -m course``
+lists the commands."""

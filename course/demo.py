@@ -11,9 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from course import runner, sample_class
+from course import runner
 from course.grade import grade_assignment, step
 from graders import ASSIGNMENT, COURSE_ROOT
+from scenarios import sample_class
 
 
 def main(argv=None) -> int:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from course import audit, cluster, gradebook, runner, sample_class
+from course import audit, cluster, gradebook, runner
 from graders import ASSIGNMENT
+from scenarios import sample_class
 
 make_course = runner.make_course
 CACHE_DIRNAME = ".training_cache"  # graders.training_cache.DEFAULT_DIRNAME

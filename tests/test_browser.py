@@ -34,8 +34,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import gradebook, runner, sample_class
+from course import gradebook, runner
 from graders import ASSIGNMENT, COURSE_ROOT
+from scenarios import sample_class
 from tests.conftest import make_course, nbgrader_ok
 
 pytestmark = pytest.mark.slow

@@ -20,8 +20,9 @@ import psutil
 import pytest
 from nbgrader.api import Grade, Gradebook, MissingEntry, SubmittedAssignment, SubmittedNotebook
 
-from course import cluster, gradebook, runner, sample_class
+from course import cluster, gradebook, runner
 from graders import ASSIGNMENT
+from scenarios import sample_class
 
 # Scenarios that never reach training (~30 s each); the ones with a valid model train for
 # minutes. The broken file fails in nbgrader itself and must still be listed with 0.

@@ -13,8 +13,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 from course import audit, gradebook, summary
-from course.sample_class import SAMPLE_CLASS
 from graders import ASSIGNMENT
+from scenarios.sample_class import SAMPLE_CLASS
 
 pytestmark = pytest.mark.slow
 

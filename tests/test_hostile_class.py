@@ -17,11 +17,12 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from course import hostile_class, integrity, runner, sample_class, summary
+from course import integrity, runner, summary
 from course.layout import load_config
 from course.nbgrader_plugins import SandboxedExecute
 from course.sandbox import Sandbox
 from graders import ASSIGNMENT, COURSE_ROOT
+from scenarios import hostile_class, sample_class
 
 from .conftest import grade_on_dask, make_warm_course, nbgrader_ok
 

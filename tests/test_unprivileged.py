@@ -23,10 +23,11 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from course import hostile_class, runner, sample_class
+from course import runner
 from course.layout import load_config
 from course.sandbox import Sandbox
 from graders import ASSIGNMENT, COURSE_ROOT
+from scenarios import hostile_class, sample_class
 
 from .conftest import CACHE_DIRNAME
 from .test_hostile_class import _outputs, course_snapshot
@@ -39,7 +40,8 @@ ATTACKERS = ["memory_hog", "fork_bomb", "disk_filler", "reaches_outside_working_
 GRADE = """
 import json, logging, sys
 from pathlib import Path
-from course import hostile_class, runner, sample_class, sandbox
+from course import runner, sandbox
+from scenarios import hostile_class, sample_class
 from graders import ASSIGNMENT
 course, step, names = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
 if step == "honest":

@@ -20,9 +20,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import notebook_edits, sample_class
 from graders import ASSIGNMENT, settings
 from graders import training_cache as tc
+from scenarios import notebook_edits, sample_class
 from tests.conftest import make_course, nbgrader_ok
 
 pytestmark = pytest.mark.slow

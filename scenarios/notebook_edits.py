@@ -1,6 +1,6 @@
 """Edits that turn the released notebook into a scripted submission: the sample class
-(course/sample_class.py) and the hostile class (course/hostile_class.py) are built from these,
-and tests use them to write one scenario.
+(scenarios/sample_class.py) and the hostile class (scenarios/hostile_class.py) are built
+from these, and tests use them to write one scenario.
 """
 
 from __future__ import annotations

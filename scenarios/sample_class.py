@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 
 from course.layout import Layout
-from course.notebook_edits import (
+from graders import ASSIGNMENT, COURSE_ROOT
+from scenarios.notebook_edits import (
     FULL,
     answer,
     expect,
@@ -24,7 +25,6 @@ from course.notebook_edits import (
     replace,
     solutions,
 )
-from graders import ASSIGNMENT, COURSE_ROOT
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import nbformat
 
 from course.layout import Layout
-from course.notebook_edits import answer, expect, find_cell, insert_before, solutions
-from course.sample_class import build_raises, dense_only, passes_all
 from graders import ASSIGNMENT, COURSE_ROOT
+from scenarios.notebook_edits import answer, expect, find_cell, insert_before, solutions
+from scenarios.sample_class import build_raises, dense_only, passes_all
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 VICTIM = "build_raises"  # an honest student of the sample class whose files the attacks target
