@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -281,6 +282,12 @@ def grade_class_on_dask(
     return runs
 
 
+def dask_grader(**options) -> Callable:
+    """The `grade(course, names)` step of course.grade.grade_assignment, on Dask with
+    `options` (those of grade_class_on_dask)."""
+    return lambda course, names: grade_class_on_dask(course, names, **options)
+
+
 def _describe(client, n_workers, local_workers) -> str:
     if local_workers:
         return f"a LocalCluster of {n_workers} workers"
@@ -312,16 +319,12 @@ def main(argv=None) -> int:
         # feedback, export and the TA summary read the same gradebook
         os.environ[gradebook.ENV] = args.db_url
 
-    def on_dask(course, names):
-        return grade_class_on_dask(
-            course,
-            names,
-            workers=args.workers,
-            scheduler_address=args.scheduler,
-            db_url=args.db_url,
-            only_missing=not args.all,
-        )
-
+    on_dask = dask_grader(
+        workers=args.workers,
+        scheduler_address=args.scheduler,
+        db_url=args.db_url,
+        only_missing=not args.all,
+    )
     try:
         grade.grade_assignment(args.course, args.students, grade=on_dask)
     except GradingRefused as error:

@@ -923,32 +923,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        if args.command == "collect":
+        options = vars(args)
+        if options.pop("command") == "collect":
             report = collect(
-                args.course,
-                args.zip,
-                args.roster,
-                lms=args.lms,
-                id_column=args.id_column,
-                timestamps=args.timestamps,
-                force=args.force,
-                zip_timezone=args.zip_timezone,
-                verbose=args.verbose,
+                options.pop("course"), options.pop("zip"), options.pop("roster"), **options
             )
             print(report.format())
             return 0 if report.outcomes or not report.not_collected else 1
-        result = export(
-            args.course,
-            args.lms,
-            args.roster,
-            out=args.out,
-            points=args.points,
-            missing=args.missing,
-            column=args.column,
-            id_column=args.id_column,
-            assignment=args.assignment,
-            db_url=args.db_url,
-        )
+        result = export(options.pop("course"), options.pop("lms"), options.pop("roster"), **options)
         print(result.format())
         return 0
     except LmsError as error:

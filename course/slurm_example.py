@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from course import grade, gradebook
-from course.cluster import grade_class_on_dask
+from course.cluster import dask_grader
 from graders import COURSE_ROOT
 
 
@@ -73,16 +73,12 @@ def main(argv=None) -> int:
         os.environ[gradebook.ENV] = args.db_url  # feedback, export, TA summary: same gradebook
         cluster.scale(jobs=args.jobs)
 
-        def on_slurm(course, names):
-            # tasks wait in the scheduler until the first jobs start and their workers connect
-            return grade_class_on_dask(
-                course,
-                names,
-                scheduler_address=cluster.scheduler_address,
-                db_url=args.db_url,
-                only_missing=not args.all,
-            )
-
+        # tasks wait in the scheduler until the first jobs start and their workers connect
+        on_slurm = dask_grader(
+            scheduler_address=cluster.scheduler_address,
+            db_url=args.db_url,
+            only_missing=not args.all,
+        )
         # autograde on the cluster; feedback, grades.csv and the TA summary here
         grade.grade_assignment(args.course, grade=on_slurm)
     return 0

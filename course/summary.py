@@ -17,9 +17,9 @@ import jinja2
 import nbformat
 
 from course import gradebook, integrity
+from course.layout import Layout
 from graders import ASSIGNMENT, COURSE_ROOT
 
-NOTEBOOK = ASSIGNMENT
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MANUAL_TASK = "explain_accuracy_gain"
 UNANSWERED = "YOUR ANSWER HERE"  # the release's stub for a written answer
@@ -43,8 +43,8 @@ def _failure_message(cell) -> str | None:
     return None
 
 
-def _flags(course: Path, student: str, released: dict[str, str], graded_nb) -> list[str]:
-    flags = integrity.tampering(course, student, released, ASSIGNMENT)
+def _flags(layout: Layout, student: str, released: dict[str, str], graded_nb) -> list[str]:
+    flags = integrity.tampering(layout.root, student, released, layout.assignment)
     if graded_nb is not None:
         for cell in graded_nb.cells:
             for out in cell.get("outputs", []):
@@ -64,24 +64,27 @@ def _answer_after_task(nb) -> str:
     return "(task cell missing)"
 
 
-def collect(course: Path, db_url: str | None = None) -> dict:
+def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGNMENT) -> dict:
+    """Everything the page shows, from the gradebook, the runs log, the autograded notebooks
+    and the integrity records of one assignment (its notebook has the assignment's name)."""
     course = Path(course)
+    layout = Layout(course, assignment_id)
+    notebook = assignment_id
     db_url = db_url or gradebook.db_url(course)
     runs = {}
-    runs_file = course / "reports" / f"{ASSIGNMENT}_runs.json"
-    if runs_file.exists():
-        runs = {r["student"]: r for r in json.loads(runs_file.read_text())}
+    if layout.runs_log.exists():
+        runs = {r["student"]: r for r in json.loads(layout.runs_log.read_text())}
     rows, failures, flagged, manual = [], Counter(), {}, []
-    released = integrity.released_locked_cells(course, ASSIGNMENT)
+    released = integrity.released_locked_cells(course, assignment_id)
     with gradebook.open_gradebook(course, db_url) as gb:
-        assignment = gb.find_assignment(ASSIGNMENT)
-        grade_ids = [c.name for c in gb.find_notebook(NOTEBOOK, ASSIGNMENT).grade_cells]
+        assignment = gb.find_assignment(assignment_id)
+        grade_ids = [c.name for c in gb.find_notebook(notebook, assignment_id).grade_cells]
         passed = Counter()
         for submission in sorted(assignment.submissions, key=lambda s: s.student_id):
             student = submission.student_id
-            nb_sub = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
+            nb_sub = gb.find_submission_notebook(notebook, assignment_id, student)
             scores = {g.name: (g.score, g.max_score, g.needs_manual_grade) for g in nb_sub.grades}
-            autograded = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+            autograded = layout.notebook("autograded", student)
             graded_nb = nbformat.read(autograded, as_version=4) if autograded.exists() else None
             rows.append(
                 {
@@ -100,9 +103,9 @@ def collect(course: Path, db_url: str | None = None) -> dict:
             if graded_nb is not None:  # each message once per student: a dead kernel is one
                 cells = _grade_cells(graded_nb).values()
                 failures.update({m for m in map(_failure_message, cells) if m})
-            flags = _flags(course, student, released, graded_nb)
+            flags = _flags(layout, student, released, graded_nb)
             recorded = {g: s[0] for g, s in scores.items()}
-            flags += integrity.flags(course, student, recorded, ASSIGNMENT)
+            flags += integrity.flags(course, student, recorded, assignment_id)
             run = runs.get(student)
             if run and run.get("note"):
                 flags.append(run["note"])
@@ -121,6 +124,7 @@ def collect(course: Path, db_url: str | None = None) -> dict:
             if not run["ok"] and student not in flagged:
                 flagged[student] = [f"not graded: {run['reason']}"]
     return {
+        "assignment": assignment_id,
         "rows": rows,
         "grade_ids": grade_ids,
         "passed": passed,
@@ -137,7 +141,7 @@ def render(data: dict) -> str:
     top = max_auto // 10  # the last bucket holds full marks
     buckets = Counter(min(int((r["auto"] or 0) // 10), top) for r in rows)
     return _template().render(
-        assignment=ASSIGNMENT,
+        assignment=data.get("assignment", ASSIGNMENT),
         manual_task=MANUAL_TASK,
         n=len(rows),
         graded=sum(r["graded"] for r in rows),
@@ -167,9 +171,11 @@ def _template() -> jinja2.Template:
     return env.get_template("ta_summary.md.j2")
 
 
-def write_summary(course: Path = COURSE_ROOT, db_url: str | None = None) -> Path:
-    data = collect(course, db_url)
-    path = Path(course) / "reports" / f"{ASSIGNMENT}_summary.md"
+def write_summary(
+    course: Path = COURSE_ROOT, db_url: str | None = None, assignment: str = ASSIGNMENT
+) -> Path:
+    data = collect(course, db_url, assignment)
+    path = Layout(course, assignment).reports / f"{assignment}_summary.md"
     path.parent.mkdir(exist_ok=True)
     path.write_text(render(data))
     return path

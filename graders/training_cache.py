@@ -336,16 +336,9 @@ def key_of(ingredients_: dict) -> str:
     return _sha(json.dumps(ingredients_, sort_keys=True, separators=(",", ":")).encode())
 
 
-def compute_key(model, images, labels, *, epochs, batch_size, steps_per_execution) -> str:
-    parts = ingredients(
-        model,
-        images,
-        labels,
-        epochs=epochs,
-        batch_size=batch_size,
-        steps_per_execution=steps_per_execution,
-    )
-    return key_of(parts)
+def compute_key(model, images, labels, **fit_args) -> str:
+    """The key of a training (fit_args: epochs, batch_size, steps_per_execution)."""
+    return key_of(ingredients(model, images, labels, **fit_args))
 
 
 # -- entries ---------------------------------------------------------------------------------
@@ -622,14 +615,10 @@ def fit(model, images, labels, *, epochs, batch_size, steps_per_execution, folde
     try:
         with warnings.catch_warnings():  # e.g. Keras on serializing a lambda: not the cell's
             warnings.simplefilter("ignore")
-            parts = ingredients(
-                model,
-                images,
-                labels,
-                epochs=epochs,
-                batch_size=batch_size,
-                steps_per_execution=steps_per_execution,
+            fit_args = dict(
+                epochs=epochs, batch_size=batch_size, steps_per_execution=steps_per_execution
             )
+            parts = ingredients(model, images, labels, **fit_args)
         info["key"] = key = key_of(parts)
     except Exception as exc:  # Uncacheable, or anything unexpected: train for real
         info["reason"] = f"{type(exc).__name__}: {exc}"

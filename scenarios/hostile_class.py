@@ -14,7 +14,6 @@ outside, by hashing (tests/test_hostile_class.py).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import nbformat
 
 from course.layout import Layout
 from graders import ASSIGNMENT, COURSE_ROOT
-from scenarios.notebook_edits import answer, expect, find_cell, insert_before, solutions
+from scenarios.notebook_edits import expect, find_cell, insert_before, solved_release
 from scenarios.sample_class import build_raises, dense_only, passes_all
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -267,12 +266,7 @@ FLAGGED = {"patches_the_grading", "shadows_the_graders"}
 
 
 def build_submission(name: str, course_root: Path = COURSE_ROOT):
-    layout = Layout(course_root)
-    release = nbformat.read(layout.notebook("release"), as_version=4)
-    source = nbformat.read(layout.notebook("source"), as_version=4)
-    nb = copy.deepcopy(release)
-    for grade_id, text in solutions(source).items():
-        answer(nb, grade_id, text)
+    nb, release = solved_release(course_root)
     attack, _ = HOSTILE_CLASS[name]
     if attack not in (trains_on_test_split,):
         nb = build_raises(nb, release)

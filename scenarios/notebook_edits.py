@@ -5,10 +5,13 @@ from these, and tests use them to write one scenario.
 
 from __future__ import annotations
 
+import copy
 import re
+from pathlib import Path
 
 import nbformat
 
+from course.layout import Layout
 from graders.hidden import POINTS
 
 SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.MULTILINE)
@@ -51,3 +54,14 @@ def replace(nb, grade_id, old, new):
 
 def insert_before(nb, grade_id, source):
     nb.cells.insert(index(nb, grade_id), nbformat.v4.new_code_cell(source))
+
+
+def solved_release(course_root: Path):
+    """(the released notebook with every solution of the source filled in, the release)."""
+    layout = Layout(course_root)
+    release = nbformat.read(layout.notebook("release"), as_version=4)
+    source = nbformat.read(layout.notebook("source"), as_version=4)
+    nb = copy.deepcopy(release)
+    for grade_id, text in solutions(source).items():
+        answer(nb, grade_id, text)
+    return nb, release

@@ -23,7 +23,7 @@ from scenarios.notebook_edits import (
     find_cell,
     insert_before,
     replace,
-    solutions,
+    solved_release,
 )
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -287,12 +287,7 @@ UPLOAD_NAMES = {"week2_spellings_renamed_upload": f"{ASSIGNMENT} (1).ipynb"}
 
 def build_submission(name: str, course_root: Path = COURSE_ROOT) -> nbformat.NotebookNode | str:
     """The notebook student `name` submits, made from release/ and the source's solutions."""
-    layout = Layout(course_root)
-    release = nbformat.read(layout.notebook("release"), as_version=4)
-    source = nbformat.read(layout.notebook("source"), as_version=4)
-    nb = copy.deepcopy(release)
-    for grade_id, text in solutions(source).items():
-        answer(nb, grade_id, text)
+    nb, release = solved_release(course_root)
     for cell in nb.cells:
         if cell.get("id") == "explain_accuracy_gain_answer":
             cell.source = SAMPLE_EXPLANATION
