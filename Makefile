@@ -13,7 +13,7 @@ ASSIGNMENT := c1w3_convolutions
 # Keep TensorFlow's C++ log lines out of notebooks' stderr (nbgrader_config.py sets the same).
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast bench bench-threshold lint clean collect export-lms
+.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast bench bench-threshold bench-pooling lint clean collect export-lms
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ bench: setup postgres  ## benchmarks that print numbers (README tables): lab vs 
 
 bench-threshold: setup  ## the 10-seed accuracy sweep behind the default threshold (~30 min)
 	$(BIN)/python benchmarks/accuracy_distribution.py --seeds 10
+
+bench-pooling: setup  ## dense / conv / no-pooling x 5 seeds: the given table of Part 6e (~17 min)
+	$(BIN)/python benchmarks/pooling_seeds.py --seeds 5
 
 lint: $(VENV)/.installed  ## ruff
 	$(BIN)/ruff check .

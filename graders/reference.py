@@ -18,6 +18,8 @@ def variant(name: str) -> tuple[dict, ...]:
     layers = public_checks().LAB_LAYERS
     if name == "lab":
         return layers
+    if name == "dense":  # last week's baseline: the lab's classifier head on the pixels
+        return tuple(d for d in layers if d["kind"] in ("Flatten", "Dense"))
     if name == "no_pooling":
         return tuple(d for d in layers if d["kind"] != "MaxPooling2D")
     if name == "filters_64":
@@ -97,3 +99,31 @@ def receptive_field(name: str = "lab") -> int:
             size += (d["pool"][0] - 1) * jump
             jump *= d["pool"][0]
     return size
+
+
+def follow(layer: dict, input_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int] | None:
+    """(output shape, parameters) of one layer of the specification on `input_shape`, by the
+    rules the notebook teaches; None when the rules do not apply to that shape.
+
+    Error carried forward: a student's prediction for a layer is also right when it follows
+    from the shape *they* predicted for the layer before. (The Keras-built chain above is the
+    reference; tests check that following the rules from the true shapes reproduces it.)
+    """
+    kind = layer["kind"]
+    if any(not isinstance(d, int) or d <= 0 for d in input_shape):
+        return None
+    if kind == "Conv2D" and len(input_shape) == 3:
+        (kh, kw), (h, w, c) = layer["kernel"], input_shape
+        if h < kh or w < kw:
+            return None
+        return (h - kh + 1, w - kw + 1, layer["filters"]), (kh * kw * c + 1) * layer["filters"]
+    if kind == "MaxPooling2D" and len(input_shape) == 3:
+        (ph, pw), (h, w, c) = layer["pool"], input_shape
+        if h < ph or w < pw:
+            return None
+        return (h // ph, w // pw, c), 0
+    if kind == "Flatten":
+        return (math.prod(input_shape),), 0
+    if kind == "Dense" and len(input_shape) == 1:
+        return (layer["units"],), (input_shape[0] + 1) * layer["units"]
+    return None

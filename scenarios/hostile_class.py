@@ -29,7 +29,9 @@ VICTIM = "build_raises"  # an honest student of the sample class whose files the
 
 # What the base notebook earns: build_conv_model raises, so the two model checks and the
 # accuracy check get 0 and everything else full marks.
-BASE = expect(conv_model_architecture=0, conv_model_compiled=0, conv_test_accuracy=0)
+BASE = expect(
+    conv_model_architecture=0, conv_model_compiled=0, conv_test_accuracy=0, conv_vs_dense=0
+)
 NOTHING = {grade_id: 0.0 for grade_id in BASE}
 
 TRY = '''
@@ -257,7 +259,7 @@ HOSTILE_CLASS: dict[str, tuple[Callable, dict[str, float]]] = {
     "shadows_the_graders": (shadows_the_graders, NOTHING),
     "edits_public_checks": (
         edits_public_checks,
-        expect(conv_model_architecture=0, conv_test_accuracy=0),
+        expect(conv_model_architecture=0, conv_test_accuracy=0, conv_vs_dense=0),
     ),
     "trains_on_test_split": (trains_on_test_split, expect(conv_test_accuracy=0)),
 }

@@ -48,39 +48,71 @@ def test_reference_model_matches_the_course_numbers():
     ids=["tuples", "lists", "batch_dim", "numpy_ints", "whole_floats"],
 )
 def test_natural_formats_get_full_marks(answer):
-    assert hidden.grade("predict_output_shapes", {"predicted_layers": answer}) == 10
+    assert hidden.grade("predict_output_shapes", {"predicted_layers": answer}) == 8
     ns = {"predicted_layers": answer, "predicted_total": 113_386}
-    assert hidden.grade("predict_param_counts", ns) == 10
+    assert hidden.grade("predict_param_counts", ns) == 8
 
 
-def test_partial_credit_item_by_item(capsys):
+def test_partial_credit_item_by_item_with_error_carried_forward(capsys):
+    """Rounding 11/2 up costs the pool2 shape only: the flatten that follows from the
+    student's own (6, 6, 32) is accepted, and its message says so."""
     answer = list(LAB)
     answer[3] = ((6, 6, 32), 0)  # rounds 11/2 up
     answer[4] = ((1152,), 0)
-    assert hidden.grade("predict_output_shapes", {"predicted_layers": answer}) == 7.14
+    assert hidden.grade("predict_output_shapes", {"predicted_layers": answer}) == 6.86
     out = capsys.readouterr().out
-    assert "5 of 7 correct -> 7.14 of 10 points" in out
+    assert "6 of 7 correct -> 6.86 of 8 points" in out
     assert "pool2 (MaxPooling2D) output shape: expected (5, 5, 32), you predicted (6, 6, 32)" in out
+    assert "flatten (Flatten) output shape: (1152,) follows from pool2 shape (6, 6, 32)" in out
+    # a flatten that follows from nothing the student wrote is still wrong, and says what would
+    answer[4] = ((1000,), 0)
+    assert hidden.grade("predict_output_shapes", {"predicted_layers": answer}) == 5.71
+    assert "expected (800,), you predicted (1000,) ((1152,) would follow from pool2 shape" in (
+        capsys.readouterr().out
+    )
 
 
-def test_param_counts_include_the_total():
+def test_param_counts_carry_the_students_own_shapes_and_sum():
     answer = list(LAB)
     answer[0] = ((26, 26, 32), 288)  # forgot the biases
-    ns = {"predicted_layers": answer, "predicted_total": 113_354}
-    assert hidden.grade("predict_param_counts", ns) == 7.5  # 6 of 8
+    ns = {"predicted_layers": answer, "predicted_total": 113_354}  # the sum of their own counts
+    assert hidden.grade("predict_param_counts", ns) == 7.0  # 7 of 8
+    ns["predicted_total"] = 113_000  # neither the model's total nor their own sum
+    assert hidden.grade("predict_param_counts", ns) == 6.0
+    # a dense layer judged from the student's own flatten: (1152 + 1) * 128
+    answer = list(LAB)
+    answer[3], answer[4], answer[5] = ((6, 6, 32), 0), ((1152,), 0), ((128,), 147_584)
+    ns = {"predicted_layers": answer, "predicted_total": 113_386}
+    assert hidden.grade("predict_param_counts", ns) == 8.0
+
+
+def test_following_the_rules_from_the_true_shapes_gives_the_keras_reference():
+    for name in ("lab", "no_pooling", "filters_64", "dense"):
+        shape = checks.LAB_INPUT_SHAPE
+        for spec, (_, want_shape, want_params) in zip(
+            reference.variant(name), reference.expected_layers(name), strict=True
+        ):
+            assert reference.follow(spec, shape) == (want_shape, want_params), (name, spec)
+            shape = want_shape
+    assert reference.follow({"kind": "Dense", "units": 4}, (5, 5, 32)) is None  # no rule
 
 
 def test_variant_and_values_per_image():
     ns = {"no_pooling_layers": NO_POOLING, "no_pooling_total": 2_370_282}
-    assert hidden.grade("predict_no_pooling_variant", ns) == 10
-    assert (
-        hidden.grade(
-            "predict_values_per_image", {"values_per_image": [784, 21632, 5408, 3872, 800]}
-        )
-        == 5
-    )  # noqa: E501
-    values = {"values_per_image": [784, 784, 5408, 3872, 800]}
-    assert hidden.grade("predict_values_per_image", values) == 4
+    assert hidden.grade("predict_no_pooling_variant", ns) == 6
+    ns = {"values_per_image": [784, 21632, 5408, 3872, 800], "fewer_values_than_pixels": "no"}
+    assert hidden.grade("predict_values_per_image", ns) == 6
+    ns["values_per_image"] = [784, 784, 5408, 3872, 800]
+    assert hidden.grade("predict_values_per_image", ns) == 5
+    # error carried forward: counts that follow from the student's own shapes, and the
+    # yes/no judged from their own counts (1152 after pool2 is not fewer than 784 either)
+    answer = list(LAB)
+    answer[3] = ((6, 6, 32), 0)
+    ns = {"values_per_image": [784, 21632, 5408, 3872, 1152], "fewer_values_than_pixels": "No",
+          "predicted_layers": answer}  # fmt: skip
+    assert hidden.grade("predict_values_per_image", ns) == 6
+    ns["fewer_values_than_pixels"] = "yes"
+    assert hidden.grade("predict_values_per_image", ns) == 5
 
 
 @pytest.mark.parametrize(
@@ -93,7 +125,7 @@ def test_variant_and_values_per_image():
         (LAB[:6], "should have 7 entries, one per layer, it has 6"),
         ([("26x26x32", 320)] + LAB[1:], "layer 1, output shape: write an output shape as a tuple"),
         ([((26, 26, 32), "320")] + LAB[1:], "layer 1, parameter count: write a whole number"),
-        ([((26, 26, 32), 320.5)] + LAB[1:], "write a whole number like 9_248, got 320.5"),
+        ([((26, 26, 32), 320.5)] + LAB[1:], "write a whole number like 1_024, got 320.5"),
         ([((26, 26, 32),)] + LAB[1:], "layer 1: write a pair (output_shape, param_count)"),
         (None, "got NoneType"),
     ],
@@ -114,17 +146,103 @@ def test_visible_check_reveals_no_value(capsys):
 
 
 def test_concept_questions_partial_credit():
-    ns = {"dense_equivalent_params": 16_981_120, "receptive_field": 10,
-          "shift_answer": " B ", "pooling_answer": "a"}  # fmt: skip
-    assert hidden.grade("concept_questions", ns) == 7.5
+    ns = {"receptive_field": 10, "why_five": " A ", "pooling_discards": "a"}
+    assert hidden.grade("concept_questions", ns) == 4.0
     ns["receptive_field"] = "ten"
-    assert hidden.grade("concept_questions", ns) == 5.0
+    assert hidden.grade("concept_questions", ns) == 2.0
+
+
+def test_weight_sharing_from_the_students_own_count(capsys):
+    assert hidden.grade("weight_sharing", {"dense_equivalent_params": 16_981_120}) == 4
+    # conv1's outputs miscounted as 21,000 in Part 4: 784 * 21,000 + 21,000 follows from it
+    ns = {"dense_equivalent_params": 16_485_000,
+          "values_per_image": [784, 21_000, 5408, 3872, 800]}  # fmt: skip
+    assert hidden.grade("weight_sharing", ns) == 4
+    assert "error carried forward" in capsys.readouterr().out
+    ns["dense_equivalent_params"] = 784 * 21_632  # forgot the biases
+    assert hidden.grade("weight_sharing", ns) == 0
+
+
+def _probe_results(conv2=0.5, pool2=0.38, conv=(0.886, 0.76), dense=(0.861, 0.58)):
+    return {"conv2": {1: conv2, 2: 0.8}, "pool2": {1: pool2, 2: 0.56},
+            "conv accuracy": {0: conv[0], 1: 0.86, 2: conv[1], 3: 0.53},
+            "dense accuracy": {0: dense[0], 1: 0.8, 2: dense[1], 3: 0.35}}  # fmt: skip
+
+
+def test_shift_reading_is_judged_from_the_students_own_numbers(capsys):
+    ns = {"steadier_stage": "pool2", "robust_model": "conv", "shift_explains_gain": "no",
+          "shift_results": _probe_results()}  # fmt: skip
+    assert hidden.grade("shift_reading", ns) == 6
+    # a run where pool2 moved more than conv2 and dense kept more accuracy: the opposite answers
+    ns["shift_results"] = _probe_results(conv2=0.3, pool2=0.4, conv=(0.88, 0.6), dense=(0.86, 0.7))
+    assert hidden.grade("shift_reading", ns) == 2.0
+    out = capsys.readouterr().out
+    assert "steadier at 1 px: 'conv2' (your probe: conv2 0.300, pool2 0.400 at 1 px)" in out
+    ns.update(steadier_stage="conv2", robust_model="DENSE")
+    assert hidden.grade("shift_reading", ns) == 6
+    # no probe numbers (its cell failed): the course's typical result is the answer
+    del ns["shift_results"]
+    ns.update(steadier_stage="pool2", robust_model="conv")
+    assert hidden.grade("shift_reading", ns) == 6
+
+
+def _run(conv_acc=0.8865, dense_acc=0.8612, coat_gain=0.138):
+    dense = [0.8] * 10
+    conv = [0.8 + (coat_gain if k == 4 else 0.01) for k in range(10)]
+    return {"conv_test_acc": conv_acc, "dense_test_acc": dense_acc, "conv_params": 113_386,
+            "dense_params": 101_770, "per_class": {"conv": conv, "dense": dense}}  # fmt: skip
+
+
+def test_conv_vs_dense_reads_the_students_run_within_a_measured_tolerance(capsys):
+    ns = {"accuracy_gain_points": 2.5, "more_parameters": "conv", "biggest_gain_class": "Coat",
+          **_run()}  # fmt: skip
+    assert hidden.grade("conv_vs_dense", ns) == 6
+    ns["accuracy_gain_points"] = 2.53 + hidden.GAIN_TOLERANCE_POINTS - 0.01  # their machine
+    assert hidden.grade("conv_vs_dense", ns) == 6
+    ns["accuracy_gain_points"] = 0.025  # a fraction, not points
+    assert hidden.grade("conv_vs_dense", ns) == 4.0
+    assert "looks like a fraction" in capsys.readouterr().out
+    ns.update(accuracy_gain_points=2.5, more_parameters="dense")  # the "fewer parameters" trap
+    assert hidden.grade("conv_vs_dense", ns) == 4.0
+    # near-ties of the per-class gain are all accepted
+    ns.update(more_parameters="conv", biggest_gain_class="Trouser", **_run(coat_gain=0.015))
+    assert hidden.grade("conv_vs_dense", ns) == 6
+    for name in ("conv_test_acc", "per_class"):  # nothing measured: those items cannot pass
+        ns.pop(name)
+    assert hidden.grade("conv_vs_dense", ns) == 2.0
+    assert "your notebook measured no conv test accuracy" in capsys.readouterr().out
+
+
+def test_pooling_tradeoff_from_the_given_table():
+    table = checks.SEED_TABLE
+    best = max(table, key=lambda m: table[m]["test_acc"])
+    gap = max(table, key=lambda m: table[m]["train_acc"] - table[m]["test_acc"])
+    ratio = round(table["no_pooling"]["fit_s"] / table["conv"]["fit_s"], 1)
+    ns = {"highest_test_model": best, "largest_gap_model": gap, "params_ratio": 21,
+          "fit_time_ratio": ratio}  # fmt: skip
+    assert hidden.grade("pooling_tradeoff", ns) == 8
+    ns["params_ratio"] = 2_370_282 / 113_386
+    assert hidden.grade("pooling_tradeoff", ns) == 8
+    ns["params_ratio"] = 5  # the compute ratio in the wrong place
+    assert hidden.grade("pooling_tradeoff", ns) == 6
+    # error carried forward: the ratio of the student's own (wrong) totals
+    ns.update(predicted_total=113_322, no_pooling_total=2_360_000, params_ratio=20.8)
+    assert hidden.grade("pooling_tradeoff", ns) == 8
+
+
+def test_conclusion():
+    assert hidden.grade("conclusion", {"gain_source": "b", "pooling_buys": "B"}) == 4
+    assert hidden.grade("conclusion", {"gain_source": "c", "pooling_buys": "a"}) == 0
 
 
 def test_choice_check():
-    checks.check_choice("b", ("a", "b"), "shift_answer")
+    checks.check_choice("b", ("a", "b"), "why_five")
     with pytest.raises(checks.AnswerFormatError, match="answer with one of 'a', 'b', got None"):
-        checks.check_choice(None, ("a", "b"), "shift_answer")
+        checks.check_choice(None, ("a", "b"), "why_five")
+    checks.check_numbers({"params_ratio": 21, "fit_time_ratio": 5.2}, "ratios")
+    for bad in ("21", True, float("nan"), ...):
+        with pytest.raises(checks.AnswerFormatError, match="params_ratio: write a number"):
+            checks.check_numbers({"params_ratio": bad}, "ratios")
 
 
 def test_shift_probe_and_feature_extractor_grade_functions():

@@ -102,15 +102,16 @@ def test_passed_means_every_item_and_at_least_one():
 def test_all_or_nothing_verdicts_give_full_marks_or_zero():
     passed = _report("conv_model_architecture", True).verdict(True)
     failed = _report("conv_model_architecture", True, False).verdict(True)
-    assert (passed.points, passed.passed, passed.failures) == (15, True, [])
+    full = hidden.POINTS["conv_model_architecture"]
+    assert (passed.points, passed.passed, passed.failures) == (full, True, [])
     assert (failed.points, failed.passed, failed.failures) == (0.0, False, ["item 1"])
     assert not _report("conv_model_architecture").verdict(True).passed
 
 
 def test_partial_verdicts_count_items():
     verdict = _report("predict_output_shapes", True, True, True, False).verdict(False)
-    assert verdict.points == 7.5 and not verdict.passed and verdict.failures == ["item 3"]
-    assert "3 of 4 correct -> 7.5 of 10 points" in verdict.text
+    assert verdict.points == 6.0 and not verdict.passed and verdict.failures == ["item 3"]
+    assert "3 of 4 correct -> 6 of 8 points" in verdict.text
     assert _report("predict_output_shapes", True).verdict(False).passed
 
 
@@ -176,7 +177,7 @@ def test_a_hand_written_artifact_is_judged(tmp_path, right):
     verdicts = verify.verify(tmp_path)
     verdict = verdicts["shift_probe"]
     assert verdict.ran and verdict.all_or_nothing
-    assert (verdict.points, verdict.passed) == ((5, True) if right else (0.0, False))
+    assert (verdict.points, verdict.passed) == ((4, True) if right else (0.0, False))
     assert not verdicts["concept_questions"].ran
 
 
@@ -226,11 +227,11 @@ def _graded_notebook():
         cells=[
             new_markdown_cell("# The lab"),
             new_code_cell("x = 1"),
-            _grade_cell("conv_model_architecture", 15, _stdout("model built\n")),
-            _grade_cell("conv_model_compiled", 5),  # the kernel claims full marks
-            _grade_cell("predict_output_shapes", 10),
-            _grade_cell("shift_probe", 5, _error("NameError", "name 'relative_change' ...")),
-            _grade_cell("feature_extractor", 5),  # ran cleanly, left no artifact
+            _grade_cell("conv_model_architecture", 8, _stdout("model built\n")),
+            _grade_cell("conv_model_compiled", 2),  # the kernel claims full marks
+            _grade_cell("predict_output_shapes", 8),
+            _grade_cell("shift_probe", 4, _error("NameError", "name 'relative_change' ...")),
+            _grade_cell("feature_extractor", 4),  # ran cleanly, left no artifact
             _grade_cell("not_a_hidden_check", 3, _stdout("untouched\n")),
         ]
     )
@@ -251,14 +252,14 @@ def test_each_cell_says_its_verdict_and_nbgrader_reads_its_points():
 
     grades = {gid: utils.determine_grade(_cell(nb, gid))[0] for gid in cells}
     assert grades == {
-        "conv_model_architecture": 15,
+        "conv_model_architecture": 8,
         "conv_model_compiled": 0,
-        "predict_output_shapes": 5.0,
+        "predict_output_shapes": 4.0,
         "shift_probe": 0,
         "feature_extractor": 0,
     }
     assert {gid: c.verdict.points for gid, c in cells.items()} == grades
-    assert cells["conv_model_compiled"].kernel_points == 5  # what the kernel's outputs said
+    assert cells["conv_model_compiled"].kernel_points == 2  # what the kernel's outputs said
 
     architecture = _cell(nb, "conv_model_architecture").outputs
     assert architecture[0].text == "model built\n"  # the visible part's print stays
@@ -310,12 +311,12 @@ def test_preprocess_runs_applies_and_records(tmp_path):
     record = integrity.record(tmp_path / "course", "ann", "lab")
     assert record == json.loads((tmp_path / "course/reports/integrity/lab/ann.json").read_text())
     assert record["checks"]["conv_model_architecture"] == {
-        "kernel": 15,
+        "kernel": 8,
         "verified": 0.0,
-        "max": 15,
+        "max": 8,
         "deferred": False,
     }
-    assert "conv_model_architecture: the notebook's kernel reported 15 points" in record["flags"][0]
+    assert "conv_model_architecture: the notebook's kernel reported 8 points" in record["flags"][0]
 
 
 # -- RestoreDeletedCells ----------------------------------------------------------------------

@@ -464,6 +464,57 @@ def check_training_finished(namespace) -> None:
     print(f"Both models trained for all {want:,} steps.")
 
 
+def sequential_copy(model):
+    """The lab's model as a plain Sequential holding `model`'s trained weights: the same
+    computation with exactly one layer per stage (conv1, pool1, conv2, pool2, ...).
+
+    A correct model can be written many ways: a functional model lists its Input as a layer,
+    separate ReLU() layers add layers of their own. The provided cells of Part 6 look inside
+    this copy, so `model.layers[:4]` means conv1..pool2 whatever spelling built the original.
+    """
+    import keras
+
+    layers = [keras.Input(shape=LAB_INPUT_SHAPE)]
+    for spec in LAB_LAYERS:
+        if spec["kind"] == "Conv2D":
+            layers.append(
+                keras.layers.Conv2D(spec["filters"], spec["kernel"], activation=spec["activation"])
+            )
+        elif spec["kind"] == "MaxPooling2D":
+            layers.append(keras.layers.MaxPooling2D(spec["pool"]))
+        elif spec["kind"] == "Flatten":
+            layers.append(keras.layers.Flatten())
+        else:
+            layers.append(keras.layers.Dense(spec["units"], activation=spec["activation"]))
+    with quiet(), preserve_rng():  # building draws random initial weights: leave no trace
+        copy = keras.Sequential(layers)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def accuracy_history(history) -> list[float]:
+    """Training accuracy per epoch from a fit() history, whatever the student named the metric
+    ("accuracy", "acc", SparseCategoricalAccuracy() ...: Keras names the history after it)."""
+    logs = getattr(history, "history", {}) or {}
+    for key in ("accuracy", "acc", "sparse_categorical_accuracy"):
+        if key in logs:
+            return list(logs[key])
+    for key in logs:
+        if "acc" in key and not key.startswith("val_"):
+            return list(logs[key])
+    raise CheckFailed(f"the training history holds no accuracy (it holds {sorted(logs)})")
+
+
+def require_trained_model(namespace, what: str) -> None:
+    """A provided cell of Part 6 that looks inside the trained conv model: refuse, and say why,
+    when Part 5 did not train it (a model that is not the lab's is built but never trained)."""
+    if "conv_test_acc" not in namespace:
+        raise CheckFailed(
+            f"{what} needs the conv model trained in Part 5, and Part 5 did not finish: fix what "
+            "its message says (build_conv_model() in Part 3), then run the cells again"
+        )
+
+
 # ----------------------------------------------------------------- predictions
 
 
@@ -472,11 +523,10 @@ class AnswerFormatError(CheckFailed):
 
 
 def normalize_shape(answer, where: str) -> tuple[int, ...]:
-    """(26, 26, 32), [26, 26, 32] and (None, 26, 26, 32) all become (26, 26, 32)."""
+    """(7, 7, 16), [7, 7, 16] and (None, 7, 7, 16) all become (7, 7, 16)."""
     if isinstance(answer, str) or not hasattr(answer, "__iter__"):
         raise AnswerFormatError(
-            f"{where}: write an output shape as a tuple of integers like (13, 13, 32), "
-            f"got {answer!r}"
+            f"{where}: write an output shape as a tuple of integers like (7, 7, 16), got {answer!r}"
         )
     items = list(answer)
     if items and items[0] is None:
@@ -485,21 +535,20 @@ def normalize_shape(answer, where: str) -> tuple[int, ...]:
         isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items
     ):
         raise AnswerFormatError(
-            f"{where}: write an output shape as a tuple of integers like (13, 13, 32), "
-            f"got {answer!r}"
+            f"{where}: write an output shape as a tuple of integers like (7, 7, 16), got {answer!r}"
         )
     return tuple(int(v) for v in items)
 
 
 def normalize_count(answer, where: str) -> int:
-    """A parameter or value count: an int (113_386) or a float with no fraction."""
+    """A parameter or value count: an int (1_024) or a float with no fraction."""
     if isinstance(answer, bool) or answer is None or answer is ...:
-        raise AnswerFormatError(f"{where}: write a whole number like 9_248, got {answer!r}")
+        raise AnswerFormatError(f"{where}: write a whole number like 1_024, got {answer!r}")
     if isinstance(answer, numbers.Integral):
         return int(answer)
     if isinstance(answer, numbers.Real) and float(answer).is_integer():
         return int(answer)
-    raise AnswerFormatError(f"{where}: write a whole number like 9_248, got {answer!r}")
+    raise AnswerFormatError(f"{where}: write a whole number like 1_024, got {answer!r}")
 
 
 def read_layer_predictions(predictions, n_layers: int, name: str):
@@ -545,11 +594,48 @@ def check_counts(values, n: int, name: str) -> None:
 
 
 def check_choice(answer, options, name: str) -> None:
-    """Visible check for a multiple-choice answer: one of the option letters."""
+    """Visible check for a multiple-choice answer: one of the option letters (or words)."""
     if not isinstance(answer, str) or answer.strip().lower() not in options:
         raise AnswerFormatError(
             f"{name}: answer with one of {', '.join(repr(o) for o in options)}, got {answer!r}"
         )
+
+
+def read_number(answer, where: str) -> float:
+    """A measured quantity: an int or a float (not a string, not a bool, not NaN)."""
+    if isinstance(answer, numbers.Real) and not isinstance(answer, bool):
+        value = float(answer)
+        if value == value and abs(value) != float("inf"):
+            return value
+    raise AnswerFormatError(f"{where}: write a number like 2.5, got {answer!r}")
+
+
+def check_numbers(values, name: str) -> None:
+    """Visible check for a dict of numbers: all there, all numbers. Values are graded later."""
+    for key, value in values.items():
+        read_number(value, key)
+    print(f"{name}: format OK. The values are graded later.")
+
+
+# ------------------------------------------------------------------ given data
+
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
+
+# The three models of Part 6e, each trained with seeds 0-4 and this notebook's recipe (5 epochs,
+# batch 128, adam; TensorFlow 2.21, 2 threads, a 2-core CPU) by the course's
+# benchmarks/pooling_seeds.py. Accuracies are *evaluated* after training on all 60,000
+# training and all 10,000 test images (not the running average that fit() prints);
+# mean and standard deviation over the 5 seeds; fit_s is the training time in seconds.
+SEED_TABLE = {
+    "dense": {"train_acc": 0.8908, "train_sd": 0.0034,
+              "test_acc": 0.8683, "test_sd": 0.0031, "fit_s": 4.1},
+    "conv": {"train_acc": 0.9048, "train_sd": 0.0023,
+             "test_acc": 0.8898, "test_sd": 0.0021, "fit_s": 33.5},
+    "no_pooling": {"train_acc": 0.9552, "train_sd": 0.0033,
+                   "test_acc": 0.9064, "test_sd": 0.0013, "fit_s": 128.9},
+}  # fmt: skip
+SEED_TABLE_SEEDS = 5
 
 
 # ------------------------------------------------------------------- training

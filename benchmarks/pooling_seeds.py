@@ -1,0 +1,347 @@
+"""What pooling buys: the dense baseline, the lab's conv model and the same without pooling.
+
+Backs the lesson's claim that convolution makes the gain over the dense model, while the two
+MaxPooling2D layers buy ~21x fewer parameters, less compute and a smaller train-test gap at
+a cost of ~1-2 points of test accuracy. Three models, each seed in a fresh interpreter (so
+the 2-thread TensorFlow pools really apply), trained with the notebook's recipe:
+``set_random_seed(seed)`` and op determinism, the official 60,000 / 10,000 images scaled to
+[0, 1], ``set_random_seed(seed)`` again right before building the model, adam, 5 epochs,
+batch 128, 16 steps per call.
+
+    dense       Flatten, Dense(128, relu), Dense(10, softmax)
+    conv        the lab's model: 2 x (Conv2D(32, 3x3, relu), MaxPooling2D(2, 2)), Flatten,
+                Dense(128, relu), Dense(10, softmax)
+    no_pooling  the lab's model with both MaxPooling2D layers removed
+
+Per run: parameters, multiply-accumulates per image (from the layer shapes: a conv layer
+costs out_h * out_w * filters * k * k * in_channels, a dense layer in * out, pooling 0), fit
+wall time, training accuracy (``evaluate`` on all 60,000 images, not the history average;
+the last history accuracy is kept too), test accuracy (``evaluate`` on the 10,000, batch
+1000), the train-test gap, per-class test accuracy, and test accuracy with every test image
+shifted right by 0, 1, 2, 3 pixels (zero fill). Then markdown tables of the means.
+
+    .venv/bin/python benchmarks/pooling_seeds.py                  # seeds 0..4, all 3 models
+    .venv/bin/python benchmarks/pooling_seeds.py --seeds 1 --models dense   # smoke test, seed 0
+    .venv/bin/python benchmarks/pooling_seeds.py --seeds 42,0 --models conv,no_pooling
+
+Runs go model by model (all dense seeds, then conv, then no_pooling), so a run cut short
+still has whole models. On a 2-core machine (AMD EPYC, TF 2.21) a dense run took ~10 s, a conv
+run ~35-60 s and a no_pooling run ~2-3 min (5.6x the conv model's MACs): ~17 min for the
+default 15 runs.
+Raw results go to benchmarks/results/pooling_seeds.json (``--out``), rewritten after each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from accuracy_distribution import machine  # noqa: E402  (benchmarks/ is sys.path[0])
+
+EPOCHS = 5  # graders.settings.EPOCHS / BATCH_SIZE; the child checks they still agree
+BATCH_SIZE = 128
+STEPS_PER_CALL = 16  # the notebook's STEPS_PER_CALL
+MODELS = ("dense", "conv", "no_pooling")
+SHIFTS = (0, 1, 2, 3)
+CLASS_NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+RESULT_MARK = "@@RESULT@@ "
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+# ------------------------------------------------------------------ child: one training
+
+
+def build(tf, name: str):
+    """One of the three models, plain Keras layers with default initialisers."""
+    layers = tf.keras.layers
+    if name == "dense":
+        body = [layers.Flatten(), layers.Dense(128, activation="relu")]
+    elif name in ("conv", "no_pooling"):
+        pool = name == "conv"
+        body = [
+            layers.Conv2D(32, (3, 3), activation="relu"),
+            *([layers.MaxPooling2D(2, 2)] if pool else []),
+            layers.Conv2D(32, (3, 3), activation="relu"),
+            *([layers.MaxPooling2D(2, 2)] if pool else []),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+        ]
+    else:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    return tf.keras.models.Sequential(
+        [tf.keras.Input(shape=(28, 28, 1)), *body, layers.Dense(10, activation="softmax")]
+    )
+
+
+def macs_per_image(tf, model) -> int:
+    """Multiply-accumulates of one forward pass, from the layer shapes (biases ignored)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.Conv2D):
+            _, out_h, out_w, _ = layer.output.shape
+            total += out_h * out_w * math.prod(layer.kernel.shape)  # k * k * in_ch * filters
+        elif isinstance(layer, tf.keras.layers.Dense):
+            total += math.prod(layer.kernel.shape)  # in * out
+    return int(total)
+
+
+def shift_right(images, pixels: int):
+    """Every image moved ``pixels`` to the right, zeros entering on the left."""
+    if pixels == 0:
+        return images
+    import numpy as np
+
+    shifted = np.zeros_like(images)
+    shifted[:, :, pixels:, :] = images[:, :, :-pixels, :]
+    return shifted
+
+
+def train(config: dict) -> dict:
+    """One model at one seed, the notebook's recipe (runs in a fresh interpreter)."""
+    import numpy as np
+    import tensorflow as tf
+
+    threads = config["threads"]
+    # Before TensorFlow runs anything (the environment variables were set by the parent too).
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+    from graders import data, settings
+
+    assert (settings.EPOCHS, settings.BATCH_SIZE) == (EPOCHS, BATCH_SIZE), "recipe changed"
+    seed = config["seed"]
+
+    # cell "setup"
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    # cell "load_data"
+    x, y = data.load_split("train")
+    xt, yt = data.load_split("test")
+    x = (x / 255.0).astype("float32").reshape(-1, 28, 28, 1)
+    xt = (xt / 255.0).astype("float32").reshape(-1, 28, 28, 1)
+
+    # the training cell: seed again right before building
+    tf.keras.utils.set_random_seed(seed)
+    model = build(tf, config["model"])
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_CALL,
+    )
+    start = time.perf_counter()
+    history = model.fit(x, y, epochs=settings.EPOCHS, batch_size=settings.BATCH_SIZE, verbose=0)
+    fit_s = time.perf_counter() - start
+
+    train_acc = float(model.evaluate(x, y, batch_size=1000, verbose=0)[1])
+    test_acc = float(model.evaluate(xt, yt, batch_size=1000, verbose=0)[1])
+    predicted = np.argmax(model.predict(xt, batch_size=1000, verbose=0), axis=1)
+    per_class = [float(np.mean(predicted[yt == c] == c)) for c in range(10)]
+    shift_acc = [
+        float(model.evaluate(shift_right(xt, p), yt, batch_size=1000, verbose=0)[1]) for p in SHIFTS
+    ]
+    return {
+        **config,
+        "params": int(model.count_params()),
+        "macs_per_image": macs_per_image(tf, model),
+        "fit_s": round(fit_s, 1),
+        "train_acc": train_acc,
+        "train_acc_history": float(history.history["accuracy"][-1]),
+        "test_acc": test_acc,
+        "gap": train_acc - test_acc,
+        "per_class_test_acc": per_class,
+        "shift_px": list(SHIFTS),
+        "shift_test_acc": shift_acc,
+        "loss_history": history.history["loss"],
+        "tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        "tf_version": tf.__version__,
+    }
+
+
+def child_main(config_json: str) -> None:
+    print(RESULT_MARK + json.dumps(train(json.loads(config_json))), flush=True)
+
+
+# ------------------------------------------------------------ parent: fresh process each
+
+
+def run_in_child(config: dict) -> dict:
+    threads = str(config["threads"])
+    env = dict(os.environ, TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads)
+    repo = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(config)],
+        env=env,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARK)]
+    if proc.returncode or not lines:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"run {config} failed (exit {proc.returncode})")
+    result = json.loads(lines[-1][len(RESULT_MARK) :])
+    result["process_s"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def parse_seeds(values: list[str]) -> list[int]:
+    """'42,0,1' or '42 0 1'; a single bare 'N' means seeds 0..N-1."""
+    if len(values) == 1 and "," not in values[0]:
+        return list(range(int(values[0])))
+    return [int(v) for value in values for v in value.split(",") if v.strip()]
+
+
+def sd(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def mean_sd(values: list[float]) -> str:
+    return f"{statistics.mean(values):.4f} ± {sd(values):.4f}"
+
+
+def tables(rows: list[dict]) -> list[str]:
+    by_model = {m: [r for r in rows if r["model"] == m] for m in MODELS}
+    by_model = {m: rs for m, rs in by_model.items() if rs}
+    out = [
+        "| model | parameters | MACs per image | train acc (evaluated) mean ± sd "
+        "| test acc mean ± sd | gap mean ± sd | fit s mean | runs |",
+        "|---|---:|---:|---|---|---|---:|---:|",
+    ]
+    for m, rs in by_model.items():
+        out.append(
+            f"| {m} | {rs[0]['params']:,} | {rs[0]['macs_per_image']:,} "
+            f"| {mean_sd([r['train_acc'] for r in rs])} "
+            f"| {mean_sd([r['test_acc'] for r in rs])} "
+            f"| {mean_sd([r['gap'] for r in rs])} "
+            f"| {statistics.mean(r['fit_s'] for r in rs):.1f} | {len(rs)} |"
+        )
+    out.append("")
+    for m, rs in by_model.items():
+        test = [r["test_acc"] for r in rs]
+        hist = [r["train_acc_history"] for r in rs]
+        seeds = ",".join(str(r["seed"]) for r in rs)
+        out.append(
+            f"{m}: test acc min {min(test):.4f} max {max(test):.4f} (seeds {seeds}); "
+            f"last-epoch history train acc mean {statistics.mean(hist):.4f}"
+        )
+    if "conv" in by_model and "no_pooling" in by_model:
+        c, n = by_model["conv"], by_model["no_pooling"]
+
+        def avg(rs, key):
+            return statistics.mean(r[key] for r in rs)
+
+        out.append(
+            f"no_pooling / conv: parameters x{n[0]['params'] / c[0]['params']:.1f}, "
+            f"MACs x{n[0]['macs_per_image'] / c[0]['macs_per_image']:.1f}, "
+            f"fit time x{avg(n, 'fit_s') / avg(c, 'fit_s'):.1f}; "
+            f"test acc conv - no_pooling {avg(c, 'test_acc') - avg(n, 'test_acc'):+.4f}, "
+            f"gap conv - no_pooling {avg(c, 'gap') - avg(n, 'gap'):+.4f}"
+        )
+        paired = [(a["test_acc"] - b["test_acc"]) for a in c for b in n if a["seed"] == b["seed"]]
+        if paired:
+            out.append(
+                "paired by seed, test acc conv - no_pooling: "
+                + ", ".join(f"{d:+.4f}" for d in paired)
+            )
+    if "conv" in by_model and "dense" in by_model:
+        c, d = by_model["conv"], by_model["dense"]
+        diff = statistics.mean(r["test_acc"] for r in c) - statistics.mean(r["test_acc"] for r in d)
+        out.append(f"test acc conv - dense: {diff:+.4f}")
+
+    out.append("")
+    shown = [m for m in ("dense", "conv") if m in by_model]
+    if shown:
+        out.append("| class | " + " | ".join(f"{m} test acc" for m in shown) + " |")
+        out.append("|---|" + "---:|" * len(shown))
+        for c, name in enumerate(CLASS_NAMES):
+            cells = [
+                f"{statistics.mean(r['per_class_test_acc'][c] for r in by_model[m]):.4f}"
+                for m in shown
+            ]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out.append("")
+    out.append("| model | " + " | ".join(f"shift {p} px" for p in SHIFTS) + " |")
+    out.append("|---|" + "---:|" * len(SHIFTS))
+    for m, rs in by_model.items():
+        cells = [f"{statistics.mean(r['shift_test_acc'][i] for r in rs):.4f}" for i in SHIFTS]
+        out.append(f"| {m} | " + " | ".join(cells) + " |")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", nargs="+", default=["5"], help="42,0,1 or a count N (0..N-1)")
+    parser.add_argument("--models", default=",".join(MODELS), help=", ".join(MODELS))
+    parser.add_argument("--threads", type=int, default=2, help="TF intra/inter-op threads")
+    parser.add_argument("--out", default="pooling_seeds.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main(args.child)
+        return
+
+    seeds = parse_seeds(args.seeds)
+    models = [m for m in args.models.split(",") if m]
+    for m in models:
+        if m not in MODELS:
+            parser.error(f"unknown model {m!r}; known: {', '.join(MODELS)}")
+    models = [m for m in MODELS if m in models]  # cheapest first: partial runs are useful
+    configs = [{"model": m, "seed": s, "threads": args.threads} for m in models for s in seeds]
+    if not configs:
+        parser.error("nothing to run (--seeds N means seeds 0..N-1; one seed: --seeds 7,)")
+
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / args.out
+    result = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        "recipe": {"epochs": EPOCHS, "batch_size": BATCH_SIZE, "steps_per_call": STEPS_PER_CALL},
+        "rows": [],
+    }
+    print(f"machine: {result['machine']}", flush=True)
+    header = "model      | seed | params    | train acc | test acc | gap     | fit s | process s"
+    print(header + "\n" + "-" * len(header), flush=True)
+    start = time.perf_counter()
+    for config in configs:
+        r = run_in_child(config)
+        result["rows"].append(r)
+        result["tf_version"] = r["tf_version"]
+        result["wall_s"] = round(time.perf_counter() - start, 1)
+        print(
+            f"{r['model']:10s} | {r['seed']:4d} | {r['params']:9,d} | {r['train_acc']:9.4f} | "
+            f"{r['test_acc']:8.4f} | {r['gap']:+.4f} | {r['fit_s']:5.1f} | {r['process_s']:.1f}",
+            flush=True,
+        )
+        out.write_text(json.dumps(result, indent=1))
+    result["tables"] = tables(result["rows"])
+    print("\n" + "\n".join(result["tables"]))
+    out.write_text(json.dumps(result, indent=1))
+    print(f"\ntotal wall time {result['wall_s']:.0f} s; raw results: {out}")
+
+
+if __name__ == "__main__":
+    main()

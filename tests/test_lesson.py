@@ -1,0 +1,169 @@
+"""The lesson as a student meets it: no answer shown before it is asked, given data that
+come from the committed benchmark, and an optional section the grader never runs."""
+
+import json
+import os
+import statistics
+
+import nbformat
+import pytest
+
+from graders import COURSE_ROOT, public_checks, reference
+from tests.test_notebook import RELEASE
+
+checks = public_checks()
+
+# Where each answer is asked (the stub the student fills in), and how its expected values
+# would look if a cell before it gave them away (shapes written as summary() or prose would).
+ANSWERS = {
+    "predictions_answer": [
+        "5x5", "5 x 5", "(5, 5", "26x26", "(26, 26", "13x13", "(13, 13", "11x11", "(11, 11",
+        "800", "21,632", "21632", "21_632", "5,408", "5408", "3,872", "3872", "320", "9,248",
+        "9248", "9_248", "102,528", "102528", "113,386", "113386", "1,290",
+    ],
+    "no_pooling_answer": [
+        "24x24", "(24, 24", "18,432", "18432", "2,359,424", "2,370,282", "2370282", "21 times",
+        "21x",
+    ],
+    "weight_sharing_answer": ["16,981,120", "16981120", "17 million", "16.98"],
+    "concept_answers": ["10x10", "10 x 10", "10 pixels wide"],
+}  # fmt: skip
+
+
+def _release():
+    return nbformat.read(RELEASE, as_version=4)
+
+
+def _grade_id(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+@pytest.mark.parametrize("answer_cell", ANSWERS)
+def test_no_answer_appears_before_the_cell_that_asks_for_it(answer_cell):
+    before = []
+    for cell in _release().cells:
+        before.append(cell.source)
+        if _grade_id(cell) == answer_cell:
+            break
+    else:
+        pytest.fail(f"{answer_cell} is not in the release")
+    text = "\n".join(before)
+    for leak in ANSWERS[answer_cell]:
+        assert leak not in text, f"{leak!r} appears before {answer_cell} asks for it"
+
+
+def test_the_released_checks_module_holds_no_answer():
+    text = (RELEASE.parent / "c1w3_checks.py").read_text()
+    for leaks in ANSWERS.values():
+        for leak in leaks:
+            assert leak not in text, leak
+
+
+def test_the_leak_list_holds_the_graders_expected_values():
+    """The strings above are the real answers (so the test cannot pass by listing others)."""
+    lab = reference.expected_layers("lab")
+    assert f"{lab[3][1][0]}x{lab[3][1][1]}" in ANSWERS["predictions_answer"]
+    assert f"{reference.expected_total('lab'):,}" in ANSWERS["predictions_answer"]
+    assert f"{reference.expected_total('no_pooling'):,}" in ANSWERS["no_pooling_answer"]
+    assert f"{reference.dense_equivalent_params():,}" in ANSWERS["weight_sharing_answer"]
+    field = reference.receptive_field()
+    assert f"{field}x{field}" in ANSWERS["concept_answers"]
+
+
+def test_the_given_table_is_the_committed_benchmarks_result():
+    """SEED_TABLE (printed in Part 6e, read by the pooling_tradeoff grader) is the mean and
+    sd over the seeds of benchmarks/results/pooling_seeds.json, which
+    benchmarks/pooling_seeds.py wrote."""
+    runs = json.loads((COURSE_ROOT / "benchmarks/results/pooling_seeds.json").read_text())["rows"]
+    assert set(checks.SEED_TABLE) == {"dense", "conv", "no_pooling"}
+    for model, row in checks.SEED_TABLE.items():
+        mine = [r for r in runs if r["model"] == model]
+        assert len(mine) == checks.SEED_TABLE_SEEDS >= 5, model
+        for key, field in (("train_acc", "train_acc"), ("test_acc", "test_acc")):
+            values = [r[field] for r in mine]
+            assert row[key] == round(statistics.mean(values), 4), (model, key)
+            sd_key = key.replace("_acc", "_sd")
+            assert row[sd_key] == round(statistics.stdev(values), 4), (model, sd_key)
+        assert row["fit_s"] == round(statistics.mean(r["fit_s"] for r in mine), 1), model
+
+
+def test_the_optional_exploration_never_trains_while_grading_or_validating(monkeypatch):
+    cell = next(c for c in _release().cells if _grade_id(c) == "exploration")
+    assert not cell.metadata["nbgrader"].get("grade")
+    source = cell.source.replace("RUN_EXPLORATION = False", "RUN_EXPLORATION = True")
+    assert source != cell.source
+    for mode in ("autograde", "validate"):
+        monkeypatch.setenv("NBGRADER_EXECUTION", mode)
+        namespace = {"tf": None, "EPOCHS": 5}  # any use of TensorFlow would raise
+        exec(compile(source, "exploration", "exec"), namespace)
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    with pytest.raises(AttributeError):  # and it does train in the student's own session
+        exec(compile(source, "exploration", "exec"), {"tf": None, "EPOCHS": 5})
+    assert os.environ.get("NBGRADER_EXECUTION") is None
+
+
+@pytest.mark.parametrize(
+    "metric",
+    ["accuracy", "acc", "sparse_categorical_accuracy", "SparseCategoricalAccuracy()"],
+)
+def test_the_training_cells_read_accuracy_whatever_the_metric_is_called(metric):
+    """Keras names the history after the metric: the provided cells must not assume
+    "accuracy" (a correct model compiled with SparseCategoricalAccuracy() lost Part 6)."""
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    spelled = keras.metrics.SparseCategoricalAccuracy() if metric.endswith("()") else metric
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=[spelled])
+    rng = np.random.default_rng(0)
+    history = model.fit(
+        rng.random((8, 4)), rng.integers(0, 3, 8), epochs=2, batch_size=4, verbose=0
+    )
+    accuracies = checks.accuracy_history(history)
+    assert len(accuracies) == 2 and all(0.0 <= a <= 1.0 for a in accuracies)
+    with pytest.raises(checks.CheckFailed, match="holds no accuracy"):
+        checks.accuracy_history(type("H", (), {"history": {"loss": [1.0]}})())
+
+
+@pytest.mark.parametrize(
+    "spelling", ["functional_api", "separate_activation_layers", "built_with_add"]
+)
+def test_part_6_looks_inside_every_correct_spelling_the_same_way(spelling):
+    """The provided cells index layers of sequential_copy(conv_model): for a functional model
+    (its Input is a layer) or separate ReLU layers, indexing the original would probe the
+    wrong stages (a correct student once lost shift_reading points to that)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tests.test_spellings import MODELS
+
+    model = MODELS[spelling]("relu", "softmax")
+    plain = checks.sequential_copy(MODELS["sequential_tf_keras"]("relu", "softmax"))
+    plain.set_weights([np.random.default_rng(i).normal(size=w.shape).astype("float32")
+                       for i, w in enumerate(plain.get_weights())])  # fmt: skip
+    model.set_weights(plain.get_weights())
+    images = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+    copy = checks.sequential_copy(model)
+    assert [type(layer).__name__ for layer in copy.layers[:4]] == [
+        "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D"
+    ]  # fmt: skip
+    stages = tf.keras.Model(copy.inputs, [layer.output for layer in copy.layers[:4]])
+    want = tf.keras.Model(plain.inputs, [layer.output for layer in plain.layers[:4]])
+    got_stages = stages.predict(images, verbose=0)  # as the notebook's stage_outputs does
+    for got, expected in zip(got_stages, want.predict(images, verbose=0), strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(copy.predict(images, verbose=0), model.predict(images, verbose=0),
+                               atol=1e-5)  # fmt: skip
+
+
+def test_the_faster_scaling_gives_the_labs_bits_for_every_pixel_value():
+    """load_data converts to float32 before dividing (20x faster, no float64 copy of the
+    training set): bit for bit what the lab's (images / 255.0).astype("float32") gives."""
+    import numpy as np
+
+    pixels = np.arange(256, dtype=np.uint8)
+    lab = (pixels / 255.0).astype("float32")
+    ours = pixels.astype("float32") / 255.0
+    assert ours.dtype == lab.dtype and np.array_equal(ours.view(np.uint32), lab.view(np.uint32))
+    cell = next(c for c in _release().cells if _grade_id(c) == "load_data")
+    assert 'training_images.astype("float32") / 255.0' in cell.source
