@@ -212,7 +212,9 @@ def child_main(config_json: str) -> None:
 # ------------------------------------------------------------ parent: fresh process each
 
 
-def run_in_child(config: dict, max_isa: str | None) -> dict:
+def run_in_child(config: dict, max_isa: str | None, script: str = __file__) -> dict:
+    """One configuration in a fresh interpreter running `script --child CONFIG` (this file's,
+    or another benchmark's with the same protocol: benchmarks/pooling_seeds.py)."""
     threads = str(config["threads"])
     env = dict(os.environ, TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads)
     if max_isa:
@@ -221,7 +223,7 @@ def run_in_child(config: dict, max_isa: str | None) -> dict:
     env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(config)],
+        [sys.executable, script, "--child", json.dumps(config)],
         env=env,
         cwd=repo,
         capture_output=True,

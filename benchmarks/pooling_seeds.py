@@ -38,59 +38,37 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from accuracy_distribution import machine  # noqa: E402  (benchmarks/ is sys.path[0])
+from accuracy_distribution import machine, parse_list, run_in_child, sd  # noqa: E402
+
+from graders import public_checks  # noqa: E402
+
+# (benchmarks/ is sys.path[0]: the same child runner, machine facts and statistics)
 
 EPOCHS = 5  # graders.settings.EPOCHS / BATCH_SIZE; the child checks they still agree
 BATCH_SIZE = 128
 STEPS_PER_CALL = 16  # the notebook's STEPS_PER_CALL
 MODELS = ("dense", "conv", "no_pooling")
 SHIFTS = (0, 1, 2, 3)
-CLASS_NAMES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-RESULT_MARK = "@@RESULT@@ "
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 # ------------------------------------------------------------------ child: one training
 
 
-def build(tf, name: str):
-    """One of the three models, plain Keras layers with default initialisers."""
-    layers = tf.keras.layers
-    if name == "dense":
-        body = [layers.Flatten(), layers.Dense(128, activation="relu")]
-    elif name in ("conv", "no_pooling"):
-        pool = name == "conv"
-        body = [
-            layers.Conv2D(32, (3, 3), activation="relu"),
-            *([layers.MaxPooling2D(2, 2)] if pool else []),
-            layers.Conv2D(32, (3, 3), activation="relu"),
-            *([layers.MaxPooling2D(2, 2)] if pool else []),
-            layers.Flatten(),
-            layers.Dense(128, activation="relu"),
-        ]
-    else:
+def build(name: str):
+    """One of the three models from the course's one specification (graders.reference
+    variants: "conv" is the lab's), plain Keras layers with default initialisers."""
+    from graders import public_checks, reference
+
+    if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    return tf.keras.models.Sequential(
-        [tf.keras.Input(shape=(28, 28, 1)), *body, layers.Dense(10, activation="softmax")]
-    )
+    return public_checks().build_model(reference.variant("lab" if name == "conv" else name))
 
 
 def macs_per_image(tf, model) -> int:
@@ -142,7 +120,7 @@ def train(config: dict) -> dict:
 
     # the training cell: seed again right before building
     tf.keras.utils.set_random_seed(seed)
-    model = build(tf, config["model"])
+    model = build(config["model"])
     model.compile(
         optimizer="adam",
         loss="sparse_categorical_crossentropy",
@@ -180,43 +158,9 @@ def train(config: dict) -> dict:
 
 
 def child_main(config_json: str) -> None:
+    from accuracy_distribution import RESULT_MARK
+
     print(RESULT_MARK + json.dumps(train(json.loads(config_json))), flush=True)
-
-
-# ------------------------------------------------------------ parent: fresh process each
-
-
-def run_in_child(config: dict) -> dict:
-    threads = str(config["threads"])
-    env = dict(os.environ, TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads)
-    repo = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(config)],
-        env=env,
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARK)]
-    if proc.returncode or not lines:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise SystemExit(f"run {config} failed (exit {proc.returncode})")
-    result = json.loads(lines[-1][len(RESULT_MARK) :])
-    result["process_s"] = round(time.perf_counter() - start, 1)
-    return result
-
-
-def parse_seeds(values: list[str]) -> list[int]:
-    """'42,0,1' or '42 0 1'; a single bare 'N' means seeds 0..N-1."""
-    if len(values) == 1 and "," not in values[0]:
-        return list(range(int(values[0])))
-    return [int(v) for value in values for v in value.split(",") if v.strip()]
-
-
-def sd(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def mean_sd(values: list[float]) -> str:
@@ -277,7 +221,7 @@ def tables(rows: list[dict]) -> list[str]:
     if shown:
         out.append("| class | " + " | ".join(f"{m} test acc" for m in shown) + " |")
         out.append("|---|" + "---:|" * len(shown))
-        for c, name in enumerate(CLASS_NAMES):
+        for c, name in enumerate(public_checks().CLASS_NAMES):
             cells = [
                 f"{statistics.mean(r['per_class_test_acc'][c] for r in by_model[m]):.4f}"
                 for m in shown
@@ -304,7 +248,7 @@ def main() -> None:
         child_main(args.child)
         return
 
-    seeds = parse_seeds(args.seeds)
+    seeds = parse_list(args.seeds, count_form=True)
     models = [m for m in args.models.split(",") if m]
     for m in models:
         if m not in MODELS:
@@ -327,7 +271,7 @@ def main() -> None:
     print(header + "\n" + "-" * len(header), flush=True)
     start = time.perf_counter()
     for config in configs:
-        r = run_in_child(config)
+        r = run_in_child(config, None, script=__file__)
         result["rows"].append(r)
         result["tf_version"] = r["tf_version"]
         result["wall_s"] = round(time.perf_counter() - start, 1)

@@ -37,26 +37,12 @@ def build(layers, input_shape=None, seed: int = 0):
     import keras
 
     checks = public_checks()
-    input_shape = input_shape or checks.LAB_INPUT_SHAPE
+
+    def seeded(i):
+        return {"kernel_initializer": keras.initializers.GlorotUniform(seed=seed + i)}
+
     with checks.preserve_rng():
-        model = keras.Sequential([keras.Input(shape=input_shape)])
-        for i, d in enumerate(layers):
-            init = {"kernel_initializer": keras.initializers.GlorotUniform(seed=seed + i)}
-            if d["kind"] == "Conv2D":
-                model.add(
-                    keras.layers.Conv2D(
-                        d["filters"], d["kernel"], activation=d["activation"], **init
-                    )
-                )
-            elif d["kind"] == "MaxPooling2D":
-                model.add(keras.layers.MaxPooling2D(d["pool"]))
-            elif d["kind"] == "Flatten":
-                model.add(keras.layers.Flatten())
-            elif d["kind"] == "Dense":
-                model.add(keras.layers.Dense(d["units"], activation=d["activation"], **init))
-            else:
-                raise ValueError(f"cannot build layer kind {d['kind']!r}")
-    return model
+        return checks.build_model(layers, input_shape or checks.LAB_INPUT_SHAPE, seeded)
 
 
 @functools.cache

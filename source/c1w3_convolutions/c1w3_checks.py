@@ -464,6 +464,31 @@ def check_training_finished(namespace) -> None:
     print(f"Both models trained for all {want:,} steps.")
 
 
+def build_model(layers=LAB_LAYERS, input_shape=LAB_INPUT_SHAPE, initializer=None):
+    """A plain Keras Sequential from a specification like LAB_LAYERS (default initial weights,
+    or ``initializer(i)``: extra keyword arguments for the i-th layer if it has weights)."""
+    import keras
+
+    model = [keras.Input(shape=input_shape)]
+    for i, spec in enumerate(layers):
+        extra = initializer(i) if initializer else {}
+        if spec["kind"] == "Conv2D":
+            model.append(
+                keras.layers.Conv2D(
+                    spec["filters"], spec["kernel"], activation=spec["activation"], **extra
+                )
+            )
+        elif spec["kind"] == "MaxPooling2D":
+            model.append(keras.layers.MaxPooling2D(spec["pool"]))
+        elif spec["kind"] == "Flatten":
+            model.append(keras.layers.Flatten())
+        elif spec["kind"] == "Dense":
+            model.append(keras.layers.Dense(spec["units"], activation=spec["activation"], **extra))
+        else:
+            raise ValueError(f"cannot build layer kind {spec['kind']!r}")
+    return keras.Sequential(model)
+
+
 def sequential_copy(model):
     """The lab's model as a plain Sequential holding `model`'s trained weights: the same
     computation with exactly one layer per stage (conv1, pool1, conv2, pool2, ...).
@@ -472,22 +497,8 @@ def sequential_copy(model):
     separate ReLU() layers add layers of their own. The provided cells of Part 6 look inside
     this copy, so `model.layers[:4]` means conv1..pool2 whatever spelling built the original.
     """
-    import keras
-
-    layers = [keras.Input(shape=LAB_INPUT_SHAPE)]
-    for spec in LAB_LAYERS:
-        if spec["kind"] == "Conv2D":
-            layers.append(
-                keras.layers.Conv2D(spec["filters"], spec["kernel"], activation=spec["activation"])
-            )
-        elif spec["kind"] == "MaxPooling2D":
-            layers.append(keras.layers.MaxPooling2D(spec["pool"]))
-        elif spec["kind"] == "Flatten":
-            layers.append(keras.layers.Flatten())
-        else:
-            layers.append(keras.layers.Dense(spec["units"], activation=spec["activation"]))
     with quiet(), preserve_rng():  # building draws random initial weights: leave no trace
-        copy = keras.Sequential(layers)
+        copy = build_model()
     copy.set_weights(model.get_weights())
     return copy
 
