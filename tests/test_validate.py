@@ -11,6 +11,7 @@ cells, the same output lines); the interrupted one has no cache and trains until
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,12 +71,16 @@ def _broken_relative_change(nb):
     )
 
 
-# A machine too slow for its time limit, made certain: 5 s for each training cell.
+# A machine too slow for its time limit, made certain: 5 s for each training cell. The conv
+# fit can never finish in 5 s on 2 cores (its FLOP floor is ~2.55 TFLOP); the dense fit may
+# (CI's faster machine finished it), and then Part 5 is the one reported. Shorter limits make
+# nbclient itself give up on the kernel's output (a fatal error, not the student's message).
 SLOW_MACHINE = """c = get_config()
 c.Execute.timeout = 60
 c.Execute.timeout_func = lambda cell: 5 if cell.get("metadata", {}).get("nbgrader", {}).get(
     "grade_id", "").startswith("train_") else 60
 """
+UNFINISHED = re.compile(r"the training cell of Part (2|5) did not finish: (dense|conv)_model made")
 
 
 @pytest.fixture(scope="module")
@@ -113,4 +118,4 @@ def test_an_error_after_the_training_cell_is_reported(validated):
 def test_an_interrupted_training_cell_is_never_a_success(validated):
     out = validated["interrupted"]
     assert SUCCESS not in out, out
-    assert "the training cell of Part 2 did not finish: dense_model made" in out, out
+    assert UNFINISHED.search(out), out

@@ -121,14 +121,22 @@ class _Model:
         self.optimizer = type("Opt", (), {"iterations": tf.Variable(steps, dtype="int64")})()
 
 
-def _training_namespace(dense_steps, conv_steps):
+def _training_namespace(dense_steps, conv_steps, conv_model=None):
+    if conv_model is not None:
+        conv_model.optimizer.iterations.assign(conv_steps)
     return {
         "EPOCHS": 5,
         "BATCH_SIZE": 128,
         "training_images": np.zeros((60_000, 1), "uint8"),
         "dense_model": _Model(dense_steps),
-        "conv_model": _Model(conv_steps),
+        "conv_model": conv_model if conv_model is not None else _Model(conv_steps),
     }
+
+
+def _compiled(layers):
+    model = public_checks().build_model(layers)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
 
 
 def test_a_training_stopped_part_way_is_named_with_its_steps():
@@ -137,9 +145,23 @@ def test_a_training_stopped_part_way_is_named_with_its_steps():
         public_checks().check_training_finished(_training_namespace(2345, 1200))
 
 
+@pytest.mark.parametrize(
+    ("dense_steps", "conv_steps", "part"), [(0, 2345, "Part 2"), (2345, 0, "Part 5")]
+)
+def test_a_time_limit_before_the_first_step_is_not_finished(dense_steps, conv_steps, part):
+    """A time limit that lands before the first step (CI's dense cell at 1 s) leaves 0 steps;
+    for the lab's model that is not a refusal."""
+    lab = _compiled(public_checks().LAB_LAYERS)
+    with pytest.raises(public_checks().CheckFailed, match=f"{part} did not finish: .* made 0 of"):
+        public_checks().check_training_finished(_training_namespace(dense_steps, conv_steps, lab))
+
+
 def test_a_refused_or_finished_training_is_left_to_the_grader(capsys):
-    """0 steps: the training cell refused a different model and said why; the grader's
-    message names the difference, not 'interrupted'."""
-    public_checks().check_training_finished(_training_namespace(2345, 0))
+    """0 steps of a model that is not the lab's: the training cell refused it and said why; the
+    grader's message names the difference, not 'interrupted'."""
+    dense_only = _compiled(
+        [{"kind": "Flatten"}, {"kind": "Dense", "units": 10, "activation": "softmax"}]
+    )
+    public_checks().check_training_finished(_training_namespace(2345, 0, dense_only))
     public_checks().check_training_finished(_training_namespace(2345, 2345))
     assert "Both models trained for all 2,345 steps." in capsys.readouterr().out
