@@ -1,6 +1,8 @@
 """What this course plugs into nbgrader 0.9.6 (see nbgrader_config.py): feedback without
 tracebacks, a crash-free restore of deleted test cells, and sandboxed execution."""
 
+from __future__ import annotations
+
 import json
 import shutil
 import signal
@@ -22,6 +24,7 @@ from course.sandbox import Sandbox
 from graders.report import Verdict
 
 GRADING_DIR = "_grading"  # graders.hidden writes the artifacts the verifier judges here
+VERIFIER_AHEAD = "c1w3_verifier_ahead"  # resources key: SandboxedExecute -> VerifyOutsideKernel
 
 
 class HideTracebacks(Preprocessor):
@@ -171,6 +174,10 @@ class SandboxedExecute(Execute):
         path = Path((resources or {}).get("metadata", {}).get("path") or ".")
         # Artifacts are judged after execution; none may come from the submission itself.
         shutil.rmtree(path / GRADING_DIR, ignore_errors=True)
+        if resources is not None:  # the verifier's TensorFlow starts while the kernel runs
+            resources[VERIFIER_AHEAD] = VerifyOutsideKernel(config=self.config).start_ahead(
+                path / GRADING_DIR
+            )
         return super().preprocess(nb, resources, km)
 
     def _get_timeout(self, cell):
@@ -252,15 +259,32 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
     timeout = Integer(300, help="Seconds for the verifier (TensorFlow start + 70,000 images).").tag(
         config=True
     )
+    ahead = Bool(
+        True, help="Start the verifier with the kernel: its TensorFlow start (~2.5 s) overlaps."
+    ).tag(config=True)
 
     def preprocess(self, nb, resources):
         path = Path(resources["metadata"]["path"]).resolve()
-        verdicts, problem = _parsed(*self._verify(path / GRADING_DIR))
+        ahead = resources.pop(VERIFIER_AHEAD, None)
+        verdicts, problem = _parsed(*self._verify(path / GRADING_DIR, ahead))
         cells = self.apply_verdicts(nb, verdicts, problem)
         info = resources["nbgrader"]
         record = integrity.compute(info["student"], info["assignment"], cells, problem)
         integrity.write(CourseDirectory(config=self.config).root, record)
         return nb, resources
+
+    def start_ahead(self, grading: Path) -> _Ahead | None:
+        """Start the verifier (``--wait``) on an empty `grading` folder before the kernel
+        runs, so its TensorFlow start overlaps the notebook's run; None if it cannot (then
+        `_verify` starts one as before, with the same errors)."""
+        if not self.enabled or not self.ahead:
+            return None
+        try:
+            grading.mkdir()
+            return _Ahead(self._start(grading, "--wait"), grading)
+        except Exception as exc:
+            self.log.debug("verifier not started ahead: %s", exc)
+            return None
 
     def apply_verdicts(
         self, nb, verdicts: dict[str, Verdict], problem: str
@@ -286,26 +310,17 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
             cells[grade_id] = integrity.Graded(kernel_points, max_points, verdict)
         return cells
 
-    def _verify(self, grading: Path) -> tuple[dict, str]:
-        if not grading.is_dir():
+    def _verify(self, grading: Path, ahead: _Ahead | None = None) -> tuple[dict, str]:
+        if ahead is not None and not ahead.sees(grading):
+            ahead.cancel()  # the folder was replaced: start one that sees the new one
+            ahead = None
+        if not grading.is_dir() or not any(grading.iterdir()):
+            if ahead is not None:
+                ahead.cancel()
             return {}, ""  # no hidden cell ran: every check is 'not run'
-        from graders import training_cache
-
-        argv = [sys.executable, "-I", "-m", "graders.verify", str(grading)]
-        # The cache's evaluations (read-only): a model whose weights an instructor's run
-        # already evaluated is not evaluated on 70,000 images again (graders.evaluate_model).
-        root = CourseDirectory(config=self.config).root
-        cache = training_cache.TrainingCache(config=self.config).folder(root)
         try:
-            with training_cache.kernel_environment(cache):
-                done, limit = sandbox.run(
-                    argv,
-                    grading,
-                    timeout=self.timeout,
-                    config=self.config,
-                    cwd_writable=False,
-                    extra_readable=[cache] if cache else [],
-                )
+            started = ahead.started if ahead is not None else self._start(grading)
+            done, limit = started.finish("go\n", timeout=self.timeout)
         except sandbox.SandboxError:
             raise  # no sandbox, no grading: nbgrader reports it for this student
         except Exception as exc:
@@ -316,6 +331,45 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
         except (IndexError, ValueError):
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             return {}, limit or f"exit {done.returncode}: {tail[:200]}"
+
+    def _start(self, grading: Path, *options: str) -> sandbox.Started:
+        from graders import training_cache
+
+        argv = [sys.executable, "-I", "-m", "graders.verify", *options, str(grading)]
+        # The cache's evaluations (read-only): a model whose weights an instructor's run
+        # already evaluated is not evaluated on 70,000 images again (graders.evaluate_model).
+        root = CourseDirectory(config=self.config).root
+        cache = training_cache.TrainingCache(config=self.config).folder(root)
+        with training_cache.kernel_environment(cache):
+            return sandbox.start(
+                argv,
+                grading,
+                config=self.config,
+                cwd_writable=False,
+                extra_readable=[cache] if cache else [],
+            )
+
+
+class _Ahead:
+    """A verifier started before the kernel, bound to the grading folder as it was then."""
+
+    def __init__(self, started: sandbox.Started, grading: Path):
+        self.started, self._identity = started, _identity(grading)
+
+    def sees(self, grading: Path) -> bool:
+        """Whether the folder is still the one bound into its sandbox (not replaced)."""
+        return not grading.is_symlink() and _identity(grading) == self._identity
+
+    def cancel(self) -> None:
+        self.started.cancel()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _parsed(results: dict, problem: str) -> tuple[dict[str, Verdict], str]:

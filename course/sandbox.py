@@ -31,6 +31,7 @@ through a watchdog, /tmp and /dev/shm through their tmpfs sizes.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shlex
@@ -441,37 +442,76 @@ class Sandbox(LoggingConfigurable):
         return []
 
 
-def run(
-    argv,
-    cwd: Path,
-    *,
-    timeout: float,
-    config=None,
-    writable=(),
-    cwd_writable=True,
-    extra_readable=(),
-):
-    """Run argv to completion in a fresh sandbox; returns (CompletedProcess, limit hit or '')."""
+class Started:
+    """A process started in its own sandbox, waiting for its input: `finish` sends it and
+    collects the result, `cancel` stops it. Both close the sandbox; either may come first."""
+
+    def __init__(self, box: Sandbox | None, proc: subprocess.Popen, cmd: list[str]):
+        self.box, self.proc, self.cmd = box, proc, cmd
+        self._closed = False
+        atexit.register(self.cancel)  # a grading that fails before `finish` leaves nothing
+
+    def finish(self, input: str | None, timeout: float) -> tuple[subprocess.CompletedProcess, str]:
+        """Send `input`, wait up to `timeout` s; (CompletedProcess, limit hit or '')."""
+        try:
+            try:
+                out, err = self.proc.communicate(input, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                if self.box is not None:
+                    self.box.reason = f"stopped after {timeout:g} s"
+                self._kill()
+                out, err = self.proc.communicate()
+            limit = self.box.limit_hit() if self.box is not None else ""
+            if self.box is None and self.proc.returncode == -signal.SIGKILL:
+                limit = f"stopped after {timeout:g} s"
+            return subprocess.CompletedProcess(self.cmd, self.proc.returncode, out, err), limit
+        finally:
+            self._close()
+
+    def cancel(self) -> None:
+        if not self._closed:
+            self._kill()
+            self.proc.communicate()
+            self._close()
+
+    def _kill(self) -> None:
+        if self.box is not None:
+            self.box.kill()
+        else:
+            self.proc.kill()
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            atexit.unregister(self.cancel)
+            if self.box is not None:
+                self.box.close()
+
+
+def start(
+    argv, cwd: Path, *, config=None, writable=(), cwd_writable=True, extra_readable=()
+) -> Started:
+    """Start argv in a fresh sandbox (its stdin a pipe); SandboxError if there is none."""
+    pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     box = Sandbox(config=config)
     if not box.enabled:
-        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-        return done, ""
+        return Started(None, subprocess.Popen(argv, cwd=cwd, **pipes), list(argv))
     box.create_cgroups()
     try:
         cmd = box.command(
             argv, cwd, writable=writable, extra_readable=extra_readable, cwd_writable=cwd_writable
         )
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, **pipes)
         box.watch(proc.pid, [Path(p) for p in writable] + ([Path(cwd)] if cwd_writable else []))
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            box.reason = f"stopped after {timeout:g} s"
-            box.kill()
-            out, err = proc.communicate()
-        return subprocess.CompletedProcess(cmd, proc.returncode, out, err), box.limit_hit()
-    finally:
+    except BaseException:
         box.close()
+        raise
+    return Started(box, proc, cmd)
+
+
+def run(argv, cwd: Path, *, timeout: float, input: str | None = None, **sandbox_options):
+    """Run argv to completion in a fresh sandbox; returns (CompletedProcess, limit hit or '')."""
+    return start(argv, cwd, **sandbox_options).finish(input, timeout)
 
 
 # -- tiers -------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Keras imports matplotlib.pyplot (~0.4 s) only for plotting helpers; this process never draws.
+sys.modules.setdefault("matplotlib.pyplot", None)
 
 
 def evaluate(path: str) -> dict:

@@ -5,6 +5,7 @@ RestoreDeletedCells) a SQLite gradebook in tmp_path."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import shutil
@@ -156,12 +157,21 @@ def test_an_empty_grading_folder_ran_nothing(tmp_path):
         assert verdict.failures == ["the grader's part of this cell did not run"]
 
 
-def test_verify_prints_the_verdicts_as_json(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("sys.argv", ["graders.verify", str(tmp_path)])
-    assert verify.main() == 0
+@pytest.mark.parametrize("argv", [[], ["--wait"]])
+def test_verify_prints_the_verdicts_as_json(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.setattr("sys.stdin", io.StringIO("go\n"))  # read only with --wait
+    assert verify.main([*argv, str(tmp_path)]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(printed) == set(hidden.POINTS)
     assert {Verdict.from_json(v).ran for v in printed.values()} == {False}
+
+
+@pytest.mark.parametrize("stdin", ["", "stop\n"])
+def test_a_waiting_verifier_without_go_judges_nothing(tmp_path, monkeypatch, capsys, stdin):
+    """Started with the kernel, told nothing (the grading failed first): no verdicts."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert verify.main(["--wait", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == ""
 
 
 def _relative_change() -> float:
@@ -293,6 +303,35 @@ def test_malformed_verifier_output_is_a_problem_not_a_crash():
     good = {"shift_probe": _report("shift_probe", True).verdict(True).to_json()}
     verdicts, problem = nbgrader_plugins._parsed(good, "")
     assert problem == "" and verdicts["shift_probe"].passed
+
+
+def _plain_verifier() -> VerifyOutsideKernel:
+    config = Config()
+    config.Sandbox.enabled = False  # the sandbox itself: tests/test_sandbox.py
+    return VerifyOutsideKernel(config=config)
+
+
+@pytest.mark.parametrize("replaced", [False, True])
+def test_a_verifier_started_ahead_judges_the_folder_after_the_kernel(tmp_path, replaced):
+    """Started before the kernel (its TensorFlow loads meanwhile), it judges what is in the
+    folder after `go`; a folder the notebook replaced is judged by a fresh verifier."""
+    plugin, grading = _plain_verifier(), tmp_path / "_grading"
+    ahead = plugin.start_ahead(grading)
+    assert ahead is not None and grading.is_dir() and not any(grading.iterdir())
+    if replaced:
+        shutil.rmtree(grading)
+        grading.mkdir()
+    artifacts.write("shift_probe", {"value": _relative_change() + 0.5 * replaced}, grading)
+    results, problem = plugin._verify(grading, ahead)
+    assert problem == "" and results["shift_probe"]["points"] == (0.0 if replaced else 4)
+    assert ahead.started.proc.returncode is not None  # finished, or cancelled and replaced
+
+
+def test_a_verifier_started_ahead_of_a_notebook_that_saved_nothing_is_stopped(tmp_path):
+    plugin, grading = _plain_verifier(), tmp_path / "_grading"
+    ahead = plugin.start_ahead(grading)
+    assert plugin._verify(grading, ahead) == ({}, "")
+    assert ahead.started.proc.returncode is not None
 
 
 def test_preprocess_runs_applies_and_records(tmp_path):
