@@ -102,6 +102,38 @@ def test_the_optional_exploration_never_trains_while_grading_or_validating(monke
     assert os.environ.get("NBGRADER_EXECUTION") is None
 
 
+def test_the_exploration_draws_training_curves_with_a_validation_split(monkeypatch):
+    """Run for real, as in a student's session, on 300 images for one epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import tensorflow as tf
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    cell = next(c for c in _release().cells if _grade_id(c) == "exploration")
+    source = cell.source.replace("RUN_EXPLORATION = False", "RUN_EXPLORATION = True")
+    images = np.random.default_rng(0).random((300, 28, 28, 1), dtype=np.float32)
+    labels = np.arange(300) % 10
+    namespace = dict(tf=tf, plt=plt, EPOCHS=1, BATCH_SIZE=64, training_images=images,
+                     training_labels=labels, test_images=images[:50], test_labels=labels[:50],
+                     accuracy_history=checks.accuracy_history)  # fmt: skip
+    monkeypatch.setattr(plt, "show", lambda: None)
+    exec(compile(source, "exploration", "exec"), namespace)
+    history = namespace["explore_history"].history
+    assert (
+        len(history["val_accuracy"]) == 1
+        and len(checks.accuracy_history(namespace["explore_history"])) == 1
+    )
+    lines = plt.gca().get_lines()
+    assert [line.get_label() for line in lines] == [
+        "train (the first 90%)",
+        "validation (the last 10%)",
+    ]
+    plt.close("all")
+
+
 @pytest.mark.parametrize(
     "metric",
     ["accuracy", "acc", "sparse_categorical_accuracy", "SparseCategoricalAccuracy()"],
