@@ -60,7 +60,7 @@ demo: doctor release warm validate  ## the main job: release, autograde the samp
 	$(BIN)/python -m course demo
 
 test: setup test-packages lint postgres  ## lint, PostgreSQL up, then all tests (real training, real nbgrader, the hostile class)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25  # the slowest 25: where make test spends its time
 
 test-fast: setup test-packages postgres  ## only the tests that do not train
 	$(BIN)/python -m pytest -m "not slow"
