@@ -183,16 +183,16 @@ class Sandbox(LoggingConfigurable):
             ) from exc
 
     def remove_cgroups(self) -> None:
-        for group in self._cgroups:
-            _kill_cgroup(group)
         deadline = time.monotonic() + 5  # killed processes take a moment to leave
         for group in self._cgroups:
             while group.exists():
+                # Killed again on every try: a fork bomb's children fork while a kill lands.
+                _kill_cgroup(group)
                 try:
                     group.rmdir()
                 except OSError:
                     if time.monotonic() > deadline:
-                        break
+                        break  # left for the next sandbox's sweep (_sweep_leftovers)
                     time.sleep(0.05)
         self._cgroups = []
 
@@ -636,12 +636,36 @@ def _own_cgroups() -> dict[str, str]:
     return result
 
 
+# A sandbox's cgroup older than this is no longer in use by any grading (one notebook runs at
+# most c.SandboxedExecute.submission_seconds, 900 s by default, then the verifier).
+LEFTOVER_AGE_S = 3600
+
+
+def _sweep_leftovers(
+    parents: list[Path], max_age_s: float = LEFTOVER_AGE_S, pattern: str = "c1w3-sandbox-*"
+) -> int:
+    """Remove this course's empty sandbox cgroups older than `max_age_s` under `parents`: ones
+    a sandbox could not remove in time (a fork bomb still dying) would otherwise pile up."""
+    removed = 0
+    for parent in parents:
+        for group in parent.glob(pattern):
+            try:
+                old = time.time() - group.stat().st_mtime > max_age_s
+                if old and not (group / "cgroup.procs").read_text().strip():
+                    group.rmdir()
+                    removed += 1
+            except OSError:
+                continue  # in use, or removed meanwhile by another grader
+    return removed
+
+
 def _make_cgroups(name: str, memory_mb: int, max_processes: int) -> list[Path]:
     own = _own_cgroups()
     memory = str(memory_mb * 1024 * 1024)
     if (CGROUP_ROOT / "memory").is_dir() and "memory" in own and "pids" in own:  # v1
         mem = CGROUP_ROOT / "memory" / own["memory"].lstrip("/") / name
         pids = CGROUP_ROOT / "pids" / own["pids"].lstrip("/") / name
+        _sweep_leftovers([mem.parent, pids.parent])
         mem.mkdir()
         pids.mkdir()
         (mem / "memory.limit_in_bytes").write_text(memory)
@@ -659,6 +683,7 @@ def _make_cgroups(name: str, memory_mb: int, max_processes: int) -> list[Path]:
                 " ".join(f"+{c}" for c in wanted - enabled)
             )
         group = parent / name
+        _sweep_leftovers([parent])
         group.mkdir()
         (group / "memory.max").write_text(memory)
         if (group / "memory.swap.max").exists():

@@ -450,6 +450,33 @@ def execute(tmp_path, *sources: str, timeout: int = 5, tier: str = "cgroup"):
     return [[o.get("ename") or o.get("text", "") for o in cell.outputs] for cell in nb.cells]
 
 
+def test_old_empty_sandbox_cgroups_are_swept_and_busy_ones_kept():
+    """A cgroup a sandbox could not remove in time (a fork bomb still dying) is removed by a
+    later sandbox once it is empty and older than any grading; one with a process is kept."""
+    if sandbox._probe("cgroup", "bwrap"):
+        pytest.skip(f"the cgroup tier is not available here: {sandbox._probe('cgroup', 'bwrap')}")
+    groups = sandbox._make_cgroups(f"c1w3-sandbox-test-{os.getpid()}", 256, 16)
+    busy = sandbox._make_cgroups(f"c1w3-sandbox-test-busy-{os.getpid()}", 256, 16)
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        for group in busy:
+            (group / "cgroup.procs").write_text(str(sleeper.pid))
+        parents = sorted({group.parent for group in groups + busy})
+        mine = "c1w3-sandbox-test-*"  # never another grading's cgroups
+        sandbox._sweep_leftovers(parents, pattern=mine)  # young: kept
+        assert all(group.exists() for group in groups + busy)
+        sandbox._sweep_leftovers(parents, max_age_s=-1, pattern=mine)
+        assert not any(group.exists() for group in groups)
+        assert all(group.exists() for group in busy)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        box = sandbox.Sandbox()
+        box._cgroups = [*groups, *busy]
+        box.remove_cgroups()
+    assert not any(group.exists() for group in groups + busy)
+
+
 @pytest.fixture(params=["cgroup", "userns"])
 def kernel_tier(request):
     if request.param == "cgroup" and sandbox._probe("cgroup", "bwrap"):
