@@ -316,7 +316,7 @@ def test_student_validate_names_what_is_missing_in_the_release(browser, release,
 # ------------------------------------------------------------------ the TA
 
 SCORE = 7
-COMMENT = "Clear on weight sharing; say why pooling adds tolerance to small shifts."
+COMMENT = "Clear on weight sharing; add why shifts cannot explain the gain on centred images."
 
 
 # The manual grading page is ready when its grades and comments are fetched and bound to the
