@@ -3,6 +3,7 @@ tracebacks, a crash-free restore of deleted test cells, and sandboxed execution.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -84,6 +85,20 @@ class RestoreDeletedCells(OverwriteCells):
 # -- Sandboxed execution (README, "Threat model") -------------------------------------------
 
 
+@contextlib.contextmanager
+def readable_training_cache(config):
+    """The training cache (graders/training_cache.py) for a sandbox about to start: yields
+    the folders to bind read-only ([] without a cache), named by an NBGRADER_* variable while
+    the command line is made (the sandbox forwards those). c.TrainingCache.enabled = False or
+    C1W3_TRAINING_CACHE=off: no cache, every submission trains for real."""
+    from graders import training_cache
+
+    root = CourseDirectory(config=config).root
+    cache = training_cache.TrainingCache(config=config).folder(root)
+    with training_cache.kernel_environment(cache):
+        yield [cache] if cache else []
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel that runs in course.sandbox: no network (it talks to nbgrader over IPC
     sockets in a private folder), writes only its working copy, inside memory/process limits."""
@@ -104,16 +119,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         argv = super().format_kernel_cmd(extra_arguments)
-        # The training cache (graders/training_cache.py): read-only for the kernel, named by
-        # an NBGRADER_* variable (the sandbox forwards those); c.TrainingCache.enabled = False
-        # or C1W3_TRAINING_CACHE=off: no cache, every submission trains for real.
-        from graders import training_cache
-
-        root = CourseDirectory(config=self.config).root
-        cache = training_cache.TrainingCache(config=self.config).folder(root)
-        with training_cache.kernel_environment(cache):
+        with readable_training_cache(self.config) as cache:
             return self.sandbox.command(
-                argv, self._cwd, writable=[self._runtime], extra_readable=[cache] if cache else []
+                argv, self._cwd, writable=[self._runtime], extra_readable=cache
             )
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
@@ -333,20 +341,12 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
             return {}, limit or f"exit {done.returncode}: {tail[:200]}"
 
     def _start(self, grading: Path, *options: str) -> sandbox.Started:
-        from graders import training_cache
-
         argv = [sys.executable, "-I", "-m", "graders.verify", *options, str(grading)]
-        # The cache's evaluations (read-only): a model whose weights an instructor's run
-        # already evaluated is not evaluated on 70,000 images again (graders.evaluate_model).
-        root = CourseDirectory(config=self.config).root
-        cache = training_cache.TrainingCache(config=self.config).folder(root)
-        with training_cache.kernel_environment(cache):
+        # The cache's evaluations: a model whose weights an instructor's run already
+        # evaluated is not evaluated on 70,000 images again (graders.evaluate_model).
+        with readable_training_cache(self.config) as cache:
             return sandbox.start(
-                argv,
-                grading,
-                config=self.config,
-                cwd_writable=False,
-                extra_readable=[cache] if cache else [],
+                argv, grading, config=self.config, cwd_writable=False, extra_readable=cache
             )
 
 
