@@ -319,8 +319,8 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
         return cells
 
     def _verify(self, grading: Path, ahead: _Ahead | None = None) -> tuple[dict, str]:
-        if ahead is not None and not ahead.sees(grading):
-            ahead.cancel()  # the folder was replaced: start one that sees the new one
+        if ahead is not None and not ahead.usable(grading):
+            ahead.cancel()  # it ended early, or the folder was replaced: start a fresh one
             ahead = None
         if not grading.is_dir() or not any(grading.iterdir()):
             if ahead is not None:
@@ -356,9 +356,10 @@ class _Ahead:
     def __init__(self, started: sandbox.Started, grading: Path):
         self.started, self._identity = started, _identity(grading)
 
-    def sees(self, grading: Path) -> bool:
-        """Whether the folder is still the one bound into its sandbox (not replaced)."""
-        return not grading.is_symlink() and _identity(grading) == self._identity
+    def usable(self, grading: Path) -> bool:
+        """Still waiting for `go`, on the folder bound into its sandbox (not replaced)."""
+        alive = self.started.proc.poll() is None
+        return alive and not grading.is_symlink() and _identity(grading) == self._identity
 
     def cancel(self) -> None:
         self.started.cancel()

@@ -365,7 +365,8 @@ def test_ta_grades_the_explanation_in_formgrader(browser, tmp_path):
         with page.expect_response(_saved("/api/comment/"), timeout=60_000) as saved:
             comment.press("Tab")
         assert saved.value.ok, saved.value.status
-        score.evaluate("el => el.closest('.panel').scrollIntoView({block: 'start'})")
+        # The comment in the middle: the rubric's end above it, the student's answer below.
+        comment.evaluate("el => el.scrollIntoView({block: 'center'})")
         page.screenshot(path=shots / "ta_formgrader_manual_grade.png")
 
     with gradebook.open_gradebook(course, url) as gb:

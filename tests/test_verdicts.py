@@ -311,19 +311,24 @@ def _plain_verifier() -> VerifyOutsideKernel:
     return VerifyOutsideKernel(config=config)
 
 
-@pytest.mark.parametrize("replaced", [False, True])
-def test_a_verifier_started_ahead_judges_the_folder_after_the_kernel(tmp_path, replaced):
+@pytest.mark.parametrize("what", ["kept", "replaced", "died"])
+def test_a_verifier_started_ahead_judges_the_folder_after_the_kernel(tmp_path, what):
     """Started before the kernel (its TensorFlow loads meanwhile), it judges what is in the
-    folder after `go`; a folder the notebook replaced is judged by a fresh verifier."""
+    folder after `go`; a folder the notebook replaced, or a verifier that ended before `go`,
+    gets a fresh verifier."""
     plugin, grading = _plain_verifier(), tmp_path / "_grading"
     ahead = plugin.start_ahead(grading)
     assert ahead is not None and grading.is_dir() and not any(grading.iterdir())
-    if replaced:
+    if what == "replaced":
         shutil.rmtree(grading)
         grading.mkdir()
-    artifacts.write("shift_probe", {"value": _relative_change() + 0.5 * replaced}, grading)
+    if what == "died":
+        ahead.started.proc.kill()
+        ahead.started.proc.wait()
+    wrong = 0.5 if what == "replaced" else 0.0
+    artifacts.write("shift_probe", {"value": _relative_change() + wrong}, grading)
     results, problem = plugin._verify(grading, ahead)
-    assert problem == "" and results["shift_probe"]["points"] == (0.0 if replaced else 4)
+    assert problem == "" and results["shift_probe"]["points"] == (0.0 if wrong else 4)
     assert ahead.started.proc.returncode is not None  # finished, or cancelled and replaced
 
 
