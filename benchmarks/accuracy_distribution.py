@@ -54,6 +54,34 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # ------------------------------------------------------------------ child: one training
 
 
+def notebook_start(tf, config: dict):
+    """A child's first steps, as the notebook's first cells: TensorFlow's thread pools before
+    it runs anything (the parent set the environment variables too), the recipe check, cell
+    "setup" (seed, op determinism) and cell "load_data" (graders.data: the same arrays as
+    fashion_mnist.load_data(), verified). Returns (x, y, xt, yt), scaled as the lab scales."""
+    tf.config.threading.set_intra_op_parallelism_threads(config["threads"])
+    tf.config.threading.set_inter_op_parallelism_threads(config["threads"])
+    from graders import data, settings
+
+    assert (settings.EPOCHS, settings.BATCH_SIZE) == (EPOCHS, BATCH_SIZE), "recipe changed"
+    tf.keras.utils.set_random_seed(config["seed"])
+    tf.config.experimental.enable_op_determinism()
+    x, y = data.load_split("train")
+    xt, yt = data.load_split("test")
+    x = (x / 255.0).astype("float32").reshape(-1, 28, 28, 1)
+    xt = (xt / 255.0).astype("float32").reshape(-1, 28, 28, 1)
+    return x, y, xt, yt
+
+
+def tf_facts(tf) -> dict:
+    """What TensorFlow ran with, recorded beside each result."""
+    return {
+        "tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        "tf_version": tf.__version__,
+    }
+
+
 def build_conv(tf, spelling: str):
     """The lab's model in one of three spellings, compiled as the solution compiles it."""
     layers = tf.keras.layers
@@ -105,25 +133,11 @@ def train_notebook_order(config: dict) -> dict:
     """One configuration, in the order of the notebook's cells (runs in a fresh interpreter)."""
     import tensorflow as tf
 
-    threads = config["threads"]
-    # Before TensorFlow runs anything (the environment variables were set by the parent too).
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from graders import public_checks
 
-    from graders import data, public_checks, settings
-
-    assert (settings.EPOCHS, settings.BATCH_SIZE) == (EPOCHS, BATCH_SIZE), "recipe changed"
+    x, y, xt, yt = notebook_start(tf, config)  # cells "setup" and "load_data"
     checks = public_checks()
     seed, spelling = config["seed"], config["spelling"]
-
-    # cell "setup"
-    tf.keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    # cell "load_data" (graders.data: the same arrays as fashion_mnist.load_data(), verified)
-    x, y = data.load_split("train")
-    xt, yt = data.load_split("test")
-    x = (x / 255.0).astype("float32").reshape(-1, 28, 28, 1)
-    xt = (xt / 255.0).astype("float32").reshape(-1, 28, 28, 1)
 
     # cell "train_dense_model" (the notebook re-seeds here; a no-op right after the seeding)
     if config["order"] == "reseed":
@@ -170,9 +184,7 @@ def train_notebook_order(config: dict) -> dict:
         "dense_test_acc": float(dense_test),
         "dense_fit_s": round(dense_fit_s, 1),
         "architecture_problems": problems,
-        "tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-        "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
-        "tf_version": tf.__version__,
+        **tf_facts(tf),
     }
 
 
@@ -180,16 +192,9 @@ def train_no_pooling(config: dict) -> dict:
     """The no-pooling variant once (the number the notebook quotes as given data)."""
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(config["threads"])
-    tf.config.threading.set_inter_op_parallelism_threads(config["threads"])
-    from graders import data, reference
+    from graders import reference
 
-    tf.keras.utils.set_random_seed(config["seed"])
-    tf.config.experimental.enable_op_determinism()
-    x, y = data.load_split("train")
-    xt, yt = data.load_split("test")
-    x = (x / 255.0).astype("float32").reshape(-1, 28, 28, 1)
-    xt = (xt / 255.0).astype("float32").reshape(-1, 28, 28, 1)
+    x, y, xt, yt = notebook_start(tf, config)
     model = reference.build(reference.variant("no_pooling"), seed=config["seed"])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()

@@ -44,15 +44,22 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from accuracy_distribution import machine, parse_list, run_in_child, sd  # noqa: E402
+from accuracy_distribution import (  # noqa: E402
+    BATCH_SIZE,
+    EPOCHS,
+    STEPS_PER_CALL,
+    machine,
+    notebook_start,
+    parse_list,
+    run_in_child,
+    sd,
+    tf_facts,
+)
 
 from graders import public_checks  # noqa: E402
 
 # (benchmarks/ is sys.path[0]: the same child runner, machine facts and statistics)
 
-EPOCHS = 5  # graders.settings.EPOCHS / BATCH_SIZE; the child checks they still agree
-BATCH_SIZE = 128
-STEPS_PER_CALL = 16  # the notebook's STEPS_PER_CALL
 MODELS = ("dense", "conv", "no_pooling")
 SHIFTS = (0, 1, 2, 3)
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -99,27 +106,9 @@ def train(config: dict) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    threads = config["threads"]
-    # Before TensorFlow runs anything (the environment variables were set by the parent too).
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-    from graders import data, settings
-
-    assert (settings.EPOCHS, settings.BATCH_SIZE) == (EPOCHS, BATCH_SIZE), "recipe changed"
-    seed = config["seed"]
-
-    # cell "setup"
-    tf.keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    # cell "load_data"
-    x, y = data.load_split("train")
-    xt, yt = data.load_split("test")
-    x = (x / 255.0).astype("float32").reshape(-1, 28, 28, 1)
-    xt = (xt / 255.0).astype("float32").reshape(-1, 28, 28, 1)
-
+    x, y, xt, yt = notebook_start(tf, config)  # cells "setup" and "load_data"
     # the training cell: seed again right before building
-    tf.keras.utils.set_random_seed(seed)
+    tf.keras.utils.set_random_seed(config["seed"])
     model = build(config["model"])
     model.compile(
         optimizer="adam",
@@ -128,7 +117,7 @@ def train(config: dict) -> dict:
         steps_per_execution=STEPS_PER_CALL,
     )
     start = time.perf_counter()
-    history = model.fit(x, y, epochs=settings.EPOCHS, batch_size=settings.BATCH_SIZE, verbose=0)
+    history = model.fit(x, y, epochs=EPOCHS, batch_size=BATCH_SIZE, verbose=0)
     fit_s = time.perf_counter() - start
 
     train_acc = float(model.evaluate(x, y, batch_size=1000, verbose=0)[1])
@@ -151,9 +140,7 @@ def train(config: dict) -> dict:
         "shift_px": list(SHIFTS),
         "shift_test_acc": shift_acc,
         "loss_history": history.history["loss"],
-        "tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-        "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
-        "tf_version": tf.__version__,
+        **tf_facts(tf),
     }
 
 

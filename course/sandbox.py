@@ -456,13 +456,10 @@ class Started:
         try:
             try:
                 out, err = self.proc.communicate(input, timeout=timeout)
+                limit = self.box.limit_hit() if self.box is not None else ""
             except subprocess.TimeoutExpired:
-                if self.box is not None:
-                    self.box.reason = f"stopped after {timeout:g} s"
                 self._kill()
                 out, err = self.proc.communicate()
-            limit = self.box.limit_hit() if self.box is not None else ""
-            if self.box is None and self.proc.returncode == -signal.SIGKILL:
                 limit = f"stopped after {timeout:g} s"
             return subprocess.CompletedProcess(self.cmd, self.proc.returncode, out, err), limit
         finally:
