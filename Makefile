@@ -65,7 +65,7 @@ test: setup test-packages lint postgres  ## lint, PostgreSQL up, then all tests 
 test-fast: setup test-packages postgres  ## only the tests that do not train
 	$(BIN)/python -m pytest -m "not slow"
 
-bench: setup postgres  ## benchmarks that print numbers (README tables): lab vs miss vs hit, sandbox cost, class throughput
+bench: setup postgres  ## benchmarks that print numbers (docs/benchmarks.md): lab vs miss vs hit, sandbox cost, class throughput
 	$(BIN)/python benchmarks/grading.py --runs 3
 	$(BIN)/python benchmarks/class_throughput.py --students 6 --cache
 	$(BIN)/python benchmarks/class_throughput.py

@@ -13,7 +13,7 @@ mean / sd / min over the plain-spelling runs, min of the seed-42 rows, the sprea
 by the thread count alone at each fixed seed, and whether each alternative spelling is
 bit-identical to the plain one at the same seed and threads.
 
-    # the threshold measurement (README, "Threshold"): 9 trainings + 2 spellings
+    # the threshold measurement (docs/threshold.md): 9 trainings + 2 spellings
     .venv/bin/python benchmarks/accuracy_distribution.py --threads 1,2,4 --seeds 42,0,1 \\
         --spellings functional,input_shape_relu_layers
 

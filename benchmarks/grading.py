@@ -1,4 +1,4 @@
-"""Grading cost on this machine, printed as one table (numbers copied into the README).
+"""Grading cost on this machine, printed as one table (numbers copied into docs/benchmarks.md).
 
 Side by side, in one run (issue 14, item 6):
 * the lab's code as the course wrote it (batch 32), as a plain Python process;

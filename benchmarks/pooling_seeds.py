@@ -60,8 +60,29 @@ from graders import public_checks  # noqa: E402
 
 # (benchmarks/ is sys.path[0]: the same child runner, machine facts and statistics)
 
-MODELS = ("dense", "conv", "no_pooling")
-SHIFTS = (0, 1, 2, 3)
+# The two controls: dense models sized like the conv model, one by parameters and depth, one
+# by compute (layer dicts in the vocabulary of c1w3_checks.LAB_LAYERS).
+CONTROLS = {
+    # depth control: ~the conv model's parameters (118,282 vs 113,386), two hidden layers
+    "dense2": (
+        {"kind": "Flatten"},
+        {"kind": "Dense", "units": 128, "activation": "relu"},
+        {"kind": "Dense", "units": 128, "activation": "relu"},
+        {"kind": "Dense", "units": 10, "activation": "softmax"},
+    ),
+    # compute control: 784 * 1780 + 1780 * 10 = 1,413,320 multiply-adds per image, 0.013 %
+    # below the conv model's 1,413,504 (1779 and 1781 units miss by 0.07 % and 0.04 %)
+    "dense_wide": (
+        {"kind": "Flatten"},
+        {"kind": "Dense", "units": 1780, "activation": "relu"},
+        {"kind": "Dense", "units": 10, "activation": "softmax"},
+    ),
+}
+MODELS = ("dense", "dense2", "dense_wide", "conv", "no_pooling")  # cheapest fit first
+BASELINES = ("dense", "dense2", "dense_wide")  # the dense family conv is compared with
+SHIFTS = (-3, -2, -1, 0, 1, 2, 3)  # horizontal, pixels to the right (negative: left)
+VSHIFTS = (-2, -1, 0, 1, 2)  # vertical, pixels down (negative: up)
+SIMILAR_CLASSES = (0, 6, 2, 4)  # T-shirt/top, Shirt, Pullover, Coat: the confusable tops
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -69,12 +90,15 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def build(name: str):
-    """One of the three models from the course's one specification (graders.reference
-    variants: "conv" is the lab's), plain Keras layers with default initialisers."""
+    """One of the models, plain Keras layers with default initialisers: dense, conv (the
+    lab's) and no_pooling from the course's one specification (graders.reference variants),
+    the two controls from CONTROLS above."""
     from graders import public_checks, reference
 
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    if name in CONTROLS:
+        return public_checks().build_model(CONTROLS[name])
     return public_checks().build_model(reference.variant("lab" if name == "conv" else name))
 
 
@@ -90,14 +114,19 @@ def macs_per_image(tf, model) -> int:
     return int(total)
 
 
-def shift_right(images, pixels: int):
-    """Every image moved ``pixels`` to the right, zeros entering on the left."""
-    if pixels == 0:
+def shift(images, right: int = 0, down: int = 0):
+    """Every image moved ``right`` pixels to the right (negative: to the left) and ``down``
+    pixels down (negative: up); zeros enter where the image left."""
+    if right == 0 and down == 0:
         return images
     import numpy as np
 
+    def spans(d: int, n: int) -> tuple[slice, slice]:  # (to, from) along one axis
+        return slice(max(d, 0), n + min(d, 0)), slice(max(-d, 0), n - max(d, 0))
+
+    (to_y, from_y), (to_x, from_x) = spans(down, images.shape[1]), spans(right, images.shape[2])
     shifted = np.zeros_like(images)
-    shifted[:, :, pixels:, :] = images[:, :, :-pixels, :]
+    shifted[:, to_y, to_x, :] = images[:, from_y, from_x, :]
     return shifted
 
 
@@ -124,9 +153,18 @@ def train(config: dict) -> dict:
     test_acc = float(model.evaluate(xt, yt, batch_size=1000, verbose=0)[1])
     predicted = np.argmax(model.predict(xt, batch_size=1000, verbose=0), axis=1)
     per_class = [float(np.mean(predicted[yt == c] == c)) for c in range(10)]
-    shift_acc = [
-        float(model.evaluate(shift_right(xt, p), yt, batch_size=1000, verbose=0)[1]) for p in SHIFTS
-    ]
+    # rows: true class, columns: predicted class, counts of test images
+    confusion = np.bincount(yt.astype(np.int64) * 10 + predicted, minlength=100).reshape(10, 10)
+    shifted_acc = {}
+
+    def acc_shifted(right: int, down: int) -> float:
+        if (right, down) not in shifted_acc:
+            moved = shift(xt, right, down)
+            shifted_acc[right, down] = float(
+                model.evaluate(moved, yt, batch_size=1000, verbose=0)[1]
+            )
+        return shifted_acc[right, down]
+
     return {
         **config,
         "params": int(model.count_params()),
@@ -137,8 +175,11 @@ def train(config: dict) -> dict:
         "test_acc": test_acc,
         "gap": train_acc - test_acc,
         "per_class_test_acc": per_class,
+        "confusion": confusion.tolist(),
         "shift_px": list(SHIFTS),
-        "shift_test_acc": shift_acc,
+        "shift_test_acc": [acc_shifted(p, 0) for p in SHIFTS],
+        "vshift_px": list(VSHIFTS),
+        "vshift_test_acc": [acc_shifted(0, p) for p in VSHIFTS],
         "loss_history": history.history["loss"],
         **tf_facts(tf),
     }
@@ -154,9 +195,25 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {sd(values):.4f}"
 
 
+def mean_at(rs: list[dict], px_key: str, acc_key: str, p: int) -> str:
+    """Mean accuracy at shift ``p`` over the runs that measured it (matched by value)."""
+    values = [r[acc_key][r[px_key].index(p)] for r in rs if p in r.get(px_key, ())]
+    return f"{statistics.mean(values):.4f}" if values else "-"
+
+
 def tables(rows: list[dict]) -> list[str]:
     by_model = {m: [r for r in rows if r["model"] == m] for m in MODELS}
     by_model = {m: rs for m, rs in by_model.items() if rs}
+    names = public_checks().CLASS_NAMES
+
+    def avg(rs, key):
+        return statistics.mean(r[key] for r in rs)
+
+    def paired(a, b, key="test_acc"):
+        """a - b per seed, over the seeds both models ran."""
+        twin = {r["seed"]: r for r in b}
+        return [(r["seed"], r[key] - twin[r["seed"]][key]) for r in a if r["seed"] in twin]
+
     out = [
         "| model | parameters | MACs per image | train acc (evaluated) mean ± sd "
         "| test acc mean ± sd | gap mean ± sd | fit s mean | runs |",
@@ -168,57 +225,107 @@ def tables(rows: list[dict]) -> list[str]:
             f"| {mean_sd([r['train_acc'] for r in rs])} "
             f"| {mean_sd([r['test_acc'] for r in rs])} "
             f"| {mean_sd([r['gap'] for r in rs])} "
-            f"| {statistics.mean(r['fit_s'] for r in rs):.1f} | {len(rs)} |"
+            f"| {avg(rs, 'fit_s'):.1f} | {len(rs)} |"
         )
     out.append("")
     for m, rs in by_model.items():
         test = [r["test_acc"] for r in rs]
         hist = [r["train_acc_history"] for r in rs]
         seeds = ",".join(str(r["seed"]) for r in rs)
+        fit = [r["fit_s"] for r in rs]
         out.append(
             f"{m}: test acc min {min(test):.4f} max {max(test):.4f} (seeds {seeds}); "
-            f"last-epoch history train acc mean {statistics.mean(hist):.4f}"
+            f"last-epoch history train acc mean {statistics.mean(hist):.4f}; "
+            f"fit {min(fit):.1f}-{max(fit):.1f} s"
         )
-    if "conv" in by_model and "no_pooling" in by_model:
-        c, n = by_model["conv"], by_model["no_pooling"]
-
-        def avg(rs, key):
-            return statistics.mean(r[key] for r in rs)
-
-        out.append(
-            f"no_pooling / conv: parameters x{n[0]['params'] / c[0]['params']:.1f}, "
-            f"MACs x{n[0]['macs_per_image'] / c[0]['macs_per_image']:.1f}, "
-            f"fit time x{avg(n, 'fit_s') / avg(c, 'fit_s'):.1f}; "
-            f"test acc conv - no_pooling {avg(c, 'test_acc') - avg(n, 'test_acc'):+.4f}, "
-            f"gap conv - no_pooling {avg(c, 'gap') - avg(n, 'gap'):+.4f}"
-        )
-        paired = [(a["test_acc"] - b["test_acc"]) for a in c for b in n if a["seed"] == b["seed"]]
-        if paired:
+    if "conv" in by_model:
+        c = by_model["conv"]
+        for m, n in by_model.items():
+            if m == "conv":
+                continue
             out.append(
-                "paired by seed, test acc conv - no_pooling: "
-                + ", ".join(f"{d:+.4f}" for d in paired)
+                f"{m} / conv: parameters x{n[0]['params'] / c[0]['params']:.2f}, "
+                f"MACs x{n[0]['macs_per_image'] / c[0]['macs_per_image']:.3f}, "
+                f"fit time x{avg(n, 'fit_s') / avg(c, 'fit_s'):.2f}; "
+                f"test acc conv - {m} {avg(c, 'test_acc') - avg(n, 'test_acc'):+.4f}, "
+                f"gap conv - {m} {avg(c, 'gap') - avg(n, 'gap'):+.4f}"
             )
-    if "conv" in by_model and "dense" in by_model:
-        c, d = by_model["conv"], by_model["dense"]
-        diff = statistics.mean(r["test_acc"] for r in c) - statistics.mean(r["test_acc"] for r in d)
-        out.append(f"test acc conv - dense: {diff:+.4f}")
+            diffs = paired(c, n)
+            if diffs:
+                out.append(
+                    f"paired by seed, test acc conv - {m}: "
+                    + ", ".join(f"{d:+.4f}" for _, d in diffs)
+                    + f" (conv ahead in {sum(d > 0 for _, d in diffs)} of {len(diffs)})"
+                )
 
     out.append("")
-    shown = [m for m in ("dense", "conv") if m in by_model]
-    if shown:
-        out.append("| class | " + " | ".join(f"{m} test acc" for m in shown) + " |")
-        out.append("|---|" + "---:|" * len(shown))
-        for c, name in enumerate(public_checks().CLASS_NAMES):
-            cells = [
-                f"{statistics.mean(r['per_class_test_acc'][c] for r in by_model[m]):.4f}"
-                for m in shown
-            ]
-            out.append(f"| {name} | " + " | ".join(cells) + " |")
+    shown = list(by_model)
+    gains = [b for b in BASELINES if b in by_model and "conv" in by_model]
+    out.append(
+        "| class | "
+        + " | ".join(f"{m} test acc" for m in shown)
+        + "".join(f" | conv - {b}" for b in gains)
+        + " |"
+    )
+    out.append("|---|" + "---:|" * (len(shown) + len(gains)))
+    for k, name in enumerate(names):
+        means = {m: statistics.mean(r["per_class_test_acc"][k] for r in by_model[m]) for m in shown}
+        cells = [f"{means[m]:.4f}" for m in shown]
+        cells += [f"{means['conv'] - means[b]:+.4f}" for b in gains]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out.append("")
+    for b in gains:
+        per_seed = []
+        for r in by_model["conv"]:
+            twin = [t for t in by_model[b] if t["seed"] == r["seed"]]
+            if twin:
+                delta = [
+                    x - y
+                    for x, y in zip(
+                        r["per_class_test_acc"], twin[0]["per_class_test_acc"], strict=True
+                    )
+                ]
+                k = max(range(10), key=delta.__getitem__)
+                per_seed.append(f"seed {r['seed']} {names[k]} {delta[k]:+.4f}")
+        if per_seed:
+            out.append(f"conv's biggest per-class gain over {b}, per seed: " + "; ".join(per_seed))
+    if gains:
         out.append("")
-    out.append("| model | " + " | ".join(f"shift {p} px" for p in SHIFTS) + " |")
+
+    with_confusion = {m: [r for r in rs if "confusion" in r] for m, rs in by_model.items()}
+    with_confusion = {m: rs for m, rs in with_confusion.items() if rs}
+    if with_confusion:
+        labels = [names[k] for k in SIMILAR_CLASSES]
+        out.append(
+            "Test-set confusion among " + ", ".join(labels) + " (rows: true class, columns: "
+            "predicted; images of the 1,000 per class, mean over the seeds):"
+        )
+        out.append("")
+        out.append("| model | true \\ predicted | " + " | ".join(labels) + " |")
+        out.append("|---|---|" + "---:|" * len(labels))
+        for m, rs in with_confusion.items():
+            for i in SIMILAR_CLASSES:
+                cells = [
+                    f"{statistics.mean(r['confusion'][i][j] for r in rs):.1f}"
+                    for j in SIMILAR_CLASSES
+                ]
+                out.append(f"| {m} | {names[i]} | " + " | ".join(cells) + " |")
+        out.append("")
+
+    out.append("Test acc with every test image shifted horizontally (negative: left, zero fill):")
+    out.append("")
+    out.append("| model | " + " | ".join(f"{p:+d} px" if p else "0 px" for p in SHIFTS) + " |")
     out.append("|---|" + "---:|" * len(SHIFTS))
     for m, rs in by_model.items():
-        cells = [f"{statistics.mean(r['shift_test_acc'][i] for r in rs):.4f}" for i in SHIFTS]
+        cells = [mean_at(rs, "shift_px", "shift_test_acc", p) for p in SHIFTS]
+        out.append(f"| {m} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("Test acc with every test image shifted vertically (negative: up, zero fill):")
+    out.append("")
+    out.append("| model | " + " | ".join(f"{p:+d} px" if p else "0 px" for p in VSHIFTS) + " |")
+    out.append("|---|" + "---:|" * len(VSHIFTS))
+    for m, rs in by_model.items():
+        cells = [mean_at(rs, "vshift_px", "vshift_test_acc", p) for p in VSHIFTS]
         out.append(f"| {m} | " + " | ".join(cells) + " |")
     return out
 

@@ -31,7 +31,7 @@ from course import gradebook, runner
 from graders import ASSIGNMENT, COURSE_ROOT
 
 # Cores one grading gets by default. A training submission grades in ~140 s on two cores,
-# ~260 s on one: on a 2-core machine one worker grades as fast as two (README, benchmarks).
+# ~260 s on one: on a 2-core machine one worker grades as fast as two (docs/benchmarks.md).
 CORES_PER_TASK = int(os.environ.get("C1W3_CORES_PER_TASK", "2"))
 # Times the scheduler re-runs a task whose worker died (Dask's own count, separate from
 # `retries`, which is for exceptions). Applies to the LocalCluster made here; an external

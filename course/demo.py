@@ -1,7 +1,8 @@
 """The package's main job on the sample class, in this course folder (``make demo``):
 
 generate_assignment -> submitted/ (the sample class) -> autograde -> generate_feedback ->
-export (grades.csv) -> TA summary, then the grade table and where everything is.
+export (grades.csv) -> TA summary, similarity report and item analysis (reports/), then the
+grade table and where everything is.
 Safe to re-run: every step overwrites its own output.
 """
 

@@ -1,5 +1,6 @@
 """Grade what is in submitted/ (``make grade``): autograde one process per student, then
-generate_feedback, export grades.csv and write the TA summary; print the grade table.
+generate_feedback, export grades.csv and write the TA summary (with the similarity report and
+the item analysis beside it); print the grade table.
 
     python -m course.grade [--course DIR] [--students ID ...]
 
@@ -31,6 +32,17 @@ def one_by_one(course: Path, names) -> list[runner.GradingRun]:
     return runner.grade_class(course, names)
 
 
+def score_table(rows) -> str:
+    """The grade table: rows of (student, points, max points, seconds); every column as wide
+    as its widest cell, so long student ids stay aligned."""
+    cells = [("student", "points so far (TA grades 10 more)", "graded in")]
+    cells += [(s, f"{p:6.2f} of {m:g}", f"{t:.0f} s") for s, p, m, t in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(3)]
+    return "\n".join(
+        f"{a:<{widths[0]}} | {b:<{widths[1]}} | {c:>{widths[2]}}".rstrip() for a, b, c in cells
+    )
+
+
 def grade_assignment(course: Path, names=None, grade=one_by_one) -> list[runner.GradingRun]:
     """data check -> grade(course, names) -> feedback -> grades.csv -> TA summary -> table.
     `grade` autogrades (one_by_one, or course.cluster on Dask); returns its runs."""
@@ -51,19 +63,21 @@ def grade_assignment(course: Path, names=None, grade=one_by_one) -> list[runner.
     # every student's last run, whether graded now or (only what changed) before
     last_runs = runner.recorded_runs(course, names)
     seconds = {r.student: r.seconds for r in last_runs}
-    print(f"\n{'student':25s} | points so far (TA grades 10 more) | graded in")
     with open(course / "grades.csv") as fh:
-        for row in csv.DictReader(fh):
-            if row["assignment"] == ASSIGNMENT and row["student_id"] in seconds:
-                print(
-                    f"{row['student_id']:25s} | {float(row['raw_score']):6.2f} of "
-                    f"{float(row['max_score']):g}{'':20s} | {seconds[row['student_id']]:5.0f} s"
-                )
+        rows = [
+            (sid, float(r["raw_score"]), float(r["max_score"]), seconds[sid])
+            for r in csv.DictReader(fh)
+            if (sid := r["student_id"]) in seconds and r["assignment"] == ASSIGNMENT
+        ]
+    print("\n" + score_table(rows))
     failed = [r for r in last_runs if not r.ok]
     print(f"\nnot graded: {', '.join(f'{r.student} ({r.reason})' for r in failed) or 'none'}")
     print(f"feedback:   {Layout(course).notebook('feedback', '<student>')}")
     print(f"grades:     {course / 'grades.csv'}")
     print(f"TA summary: {report}")
+    # beside it (course/summary.py): for a person to look at, never a grade
+    print(f"similarity: {report.parent / f'{ASSIGNMENT}_similarity.html'}")
+    print(f"items:      {report.parent / f'{ASSIGNMENT}_items.csv'}")
     print(f"took {time.perf_counter() - start:.0f} s")
     return runs
 

@@ -33,9 +33,20 @@ class Graded(NamedTuple):
     verdict: Verdict
 
 
-def compute(student: str, assignment: str, cells: dict[str, Graded], problem: str = "") -> dict:
-    """The integrity record of one submission; `problem`: why the verifier failed, if it did."""
-    from graders.hidden import DEFERRED_IN_AUTOGRADE
+def compute(
+    student: str,
+    assignment: str,
+    cells: dict[str, Graded],
+    problem: str = "",
+    declared_id: str | None = None,
+) -> dict:
+    """The integrity record of one submission; `problem`: why the verifier failed, if it did;
+    `declared_id`: the STUDENT_ID the notebook wrote (Part 4's model is derived from it)."""
+    from graders.hidden import DEFERRED_IN_AUTOGRADE, VARIANT_GRADE_IDS
+
+    # A notebook written for another id: its kernel judged Part 4 on that id's model, the
+    # verifier on this student's. That difference is the copy flag below, not tampering.
+    other_id = declared_id is not None and declared_id != student
 
     checks = {
         grade_id: {
@@ -43,17 +54,27 @@ def compute(student: str, assignment: str, cells: dict[str, Graded], problem: st
             "verified": cell.verdict.points,
             "max": cell.max_points,
             # The kernel does not judge these while autograding: nothing to compare.
-            "deferred": grade_id in DEFERRED_IN_AUTOGRADE,
+            "deferred": grade_id in DEFERRED_IN_AUTOGRADE
+            or (other_id and grade_id in VARIANT_GRADE_IDS),
         }
         for grade_id, cell in cells.items()
     }
     record = {"student": student, "assignment": assignment, "checks": checks}
+    if declared_id is not None:
+        record["declared_id"] = declared_id
     record["flags"] = [
         f"{gid}: the notebook's kernel reported {c['kernel']:g} points, the grader "
         f"verified {c['verified']:g}"
         for gid, c in checks.items()
         if not c["deferred"] and abs((c["kernel"] or 0) - c["verified"]) > 1e-6
     ]
+    if other_id:
+        record["flags"].insert(
+            0,
+            f"STUDENT_ID {declared_id!r}: this notebook was written for another student's "
+            "model (copied or handed in under a second id?); Part 4 was graded on this "
+            "student's own model",
+        )
     if problem:
         record["verifier_error"] = problem
         record["flags"].append(f"the verifier failed: {problem}")

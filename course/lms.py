@@ -52,7 +52,7 @@ from traitlets import Enum, Float, Unicode
 from graders import ASSIGNMENT, COURSE_ROOT
 
 LMSES = ("canvas", "moodle")
-# Which roster column becomes the nbgrader student id (README, "LMS: Canvas and Moodle").
+# Which roster column becomes the nbgrader student id (docs/lms.md).
 DEFAULT_ID_COLUMN = {"canvas": "SIS Login ID", "moodle": "Email address"}
 # The roster columns copied into the LMS's import CSV, in the LMS's own order.
 CANVAS_STUDENT_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")

@@ -82,7 +82,7 @@ class RestoreDeletedCells(OverwriteCells):
         return nb, resources
 
 
-# -- Sandboxed execution (README, "Threat model") -------------------------------------------
+# -- Sandboxed execution (docs/threat-model.md) -------------------------------------------
 
 
 @contextlib.contextmanager
@@ -184,7 +184,7 @@ class SandboxedExecute(Execute):
         shutil.rmtree(path / GRADING_DIR, ignore_errors=True)
         if resources is not None:  # the verifier's TensorFlow starts while the kernel runs
             resources[VERIFIER_AHEAD] = VerifyOutsideKernel(config=self.config).start_ahead(
-                path / GRADING_DIR
+                path / GRADING_DIR, resources.get("nbgrader", {}).get("student")
             )
         return super().preprocess(nb, resources, km)
 
@@ -274,14 +274,20 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         path = Path(resources["metadata"]["path"]).resolve()
         ahead = resources.pop(VERIFIER_AHEAD, None)
-        verdicts, problem = _parsed(*self._verify(path / GRADING_DIR, ahead))
-        cells = self.apply_verdicts(nb, verdicts, problem)
         info = resources["nbgrader"]
-        record = integrity.compute(info["student"], info["assignment"], cells, problem)
+        student = info["student"]
+        if ahead is not None and ahead.student != student:
+            ahead.cancel()
+            ahead = None
+        verdicts, problem = _parsed(*self._verify(path / GRADING_DIR, ahead, student))
+        cells = self.apply_verdicts(nb, verdicts, problem)
+        record = integrity.compute(
+            student, info["assignment"], cells, problem, declared_id(path / GRADING_DIR)
+        )
         integrity.write(CourseDirectory(config=self.config).root, record)
         return nb, resources
 
-    def start_ahead(self, grading: Path) -> _Ahead | None:
+    def start_ahead(self, grading: Path, student: str | None = None) -> _Ahead | None:
         """Start the verifier (``--wait``) on an empty `grading` folder before the kernel
         runs, so its TensorFlow start overlaps the notebook's run; None if it cannot (then
         `_verify` starts one as before, with the same errors)."""
@@ -289,7 +295,7 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
             return None
         try:
             grading.mkdir()
-            return _Ahead(self._start(grading, "--wait"), grading)
+            return _Ahead(self._start(grading, "--wait", *_student(student)), grading, student)
         except Exception as exc:
             self.log.debug("verifier not started ahead: %s", exc)
             return None
@@ -318,7 +324,9 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
             cells[grade_id] = integrity.Graded(kernel_points, max_points, verdict)
         return cells
 
-    def _verify(self, grading: Path, ahead: _Ahead | None = None) -> tuple[dict, str]:
+    def _verify(
+        self, grading: Path, ahead: _Ahead | None = None, student: str | None = None
+    ) -> tuple[dict, str]:
         if ahead is not None and not ahead.usable(grading):
             ahead.cancel()  # it ended early, or the folder was replaced: start a fresh one
             ahead = None
@@ -327,7 +335,9 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
                 ahead.cancel()
             return {}, ""  # no hidden cell ran: every check is 'not run'
         try:
-            started = ahead.started if ahead is not None else self._start(grading)
+            started = (
+                ahead.started if ahead is not None else self._start(grading, *_student(student))
+            )
             done, limit = started.finish("go\n", timeout=self.timeout)
         except sandbox.SandboxError:
             raise  # no sandbox, no grading: nbgrader reports it for this student
@@ -353,8 +363,8 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
 class _Ahead:
     """A verifier started before the kernel, bound to the grading folder as it was then."""
 
-    def __init__(self, started: sandbox.Started, grading: Path):
-        self.started, self._identity = started, _identity(grading)
+    def __init__(self, started: sandbox.Started, grading: Path, student: str | None):
+        self.started, self._identity, self.student = started, _identity(grading), student
 
     def usable(self, grading: Path) -> bool:
         """Still waiting for `go`, on the folder bound into its sandbox (not replaced)."""
@@ -363,6 +373,29 @@ class _Ahead:
 
     def cancel(self) -> None:
         self.started.cancel()
+
+
+def _student(student: str | None) -> list[str]:
+    """The verifier's option naming the student graded (Part 4's model is theirs)."""
+    return ["--student", student] if student else []
+
+
+def declared_id(grading: Path) -> str | None:
+    """The STUDENT_ID the notebook declared, as its Part 4 check saved it. The file is the
+    submission's (untrusted): a regular file of at most 1 MB, or nothing is read."""
+    from graders import hidden
+
+    for grade_id in sorted(hidden.VARIANT_GRADE_IDS):
+        path = grading / f"{grade_id}.json"
+        try:
+            if path.is_symlink() or not path.is_file() or path.stat().st_size > 2**20:
+                continue
+            declared = json.loads(path.read_text()).get("declared_id")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(declared, str):
+            return declared[:200]
+    return None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

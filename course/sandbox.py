@@ -1,6 +1,6 @@
 """Run untrusted code (a student's kernel, the out-of-kernel verifier) in a bubblewrap sandbox.
 
-What the sandboxed process sees (README, "Threat model"):
+What the sandboxed process sees (docs/threat-model.md):
 - read-only: /usr and the few /etc files programs need, this Python (the venv and its base
   interpreter), the ``graders`` package, the instructor's ``c1w3_checks.py``, and the
   official Fashion-MNIST files;

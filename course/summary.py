@@ -1,5 +1,8 @@
 """TA summary of one assignment: scores from nbgrader's gradebook API, messages and flags
-from the autograded notebooks, written as Markdown to ``reports/<assignment>_summary.md``.
+from the autograded notebooks, written as Markdown to ``reports/<assignment>_summary.md``;
+beside it the similarity report (``<assignment>_similarity.html``, course/similarity.py) and
+the item analysis (``<assignment>_items.csv``, course/item_analysis.py), summarised in the
+page's "Possible copying" and "Items" sections. Neither changes a grade.
 
     python -m course.summary [--course DIR]
 """
@@ -16,7 +19,7 @@ from pathlib import Path
 import jinja2
 import nbformat
 
-from course import gradebook, integrity
+from course import gradebook, integrity, item_analysis, similarity
 from course.layout import Layout
 from graders import ASSIGNMENT, COURSE_ROOT
 
@@ -123,6 +126,9 @@ def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGN
         for student, run in runs.items():
             if not run["ok"] and student not in flagged:
                 flagged[student] = [f"not graded: {run['reason']}"]
+    graded = {
+        r["student"]: {g: (s[0], s[1]) for g, s in r["scores"].items()} for r in rows if r["graded"]
+    }
     return {
         "assignment": assignment_id,
         "rows": rows,
@@ -131,7 +137,69 @@ def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGN
         "failures": failures,
         "flagged": flagged,
         "manual": manual,
+        **class_reports(course, assignment_id, graded, grade_ids),
     }
+
+
+def class_reports(course: Path, assignment: str, grades: dict, grade_ids: list[str]) -> dict:
+    """The similarity report and the item analysis of the submitted notebooks: "copying" and
+    "items" for the page, "_similarity" and "_items" for the files beside it. A failure here
+    is written on the page; it never stops the summary (the grades are already recorded)."""
+    layout = Layout(Path(course), assignment)
+    out = {}
+    try:
+        template = similarity.load_template(layout)
+        subs, skipped = similarity.read_class(course, assignment, template)
+    except Exception as error:  # noqa: BLE001
+        problem = f"{type(error).__name__}: {error}"
+        return {
+            "copying": {**NO_COPYING, "error": problem},
+            "items": {**NO_ITEMS, "error": problem},
+        }
+    try:
+        result = similarity.compare(
+            subs,
+            template,
+            grades,
+            solution=similarity.solution_fingerprints(layout, template),
+            skipped=skipped,
+            assignment=assignment,
+        )
+        out["_similarity"] = result
+        out["copying"] = {
+            **NO_COPYING,
+            "n": len(result.students),
+            "pairs": similarity.summary_rows(result),
+            "listed": len(result.pairs),
+            "skipped": result.skipped,
+            "notes": result.notes,
+            "report": f"reports/{assignment}_similarity.html",
+        }
+    except Exception as error:  # noqa: BLE001
+        out["copying"] = {**NO_COPYING, "error": f"{type(error).__name__}: {error}"}
+    try:
+        analysis = item_analysis.analyse(grades, grade_ids, subs, template)
+        out["_items"] = analysis
+        out["items"] = {
+            **NO_ITEMS,
+            **item_analysis.summary_data(analysis),
+            "csv": f"reports/{assignment}_items.csv",
+        }
+    except Exception as error:  # noqa: BLE001
+        out["items"] = {**NO_ITEMS, "error": f"{type(error).__name__}: {error}"}
+    return out
+
+
+NO_COPYING = {
+    "n": 0,
+    "pairs": [],
+    "listed": 0,
+    "skipped": [],
+    "notes": [],
+    "report": "",
+    "error": "",
+}
+NO_ITEMS = {"n": 0, "grades": [], "answers": [], "csv": "", "error": ""}
 
 
 def render(data: dict) -> str:
@@ -153,6 +221,9 @@ def render(data: dict) -> str:
         flagged=sorted(data["flagged"].items()),
         manual=data["manual"],
         rows=rows,
+        copying={**NO_COPYING, **data.get("copying", {})},
+        items={**NO_ITEMS, **data.get("items", {})},
+        min_points=similarity.REPORT_MIN,
     )
 
 
@@ -168,6 +239,7 @@ def _template() -> jinja2.Template:
     )
     env.filters["g"] = lambda x: f"{x:g}"
     env.filters["percent"] = lambda x: f"{x:.0%}"
+    env.filters["cell"] = lambda x: str(x).replace("|", "\\|").replace("\n", " ")
     return env.get_template("ta_summary.md.j2")
 
 
@@ -175,8 +247,13 @@ def write_summary(
     course: Path = COURSE_ROOT, db_url: str | None = None, assignment: str = ASSIGNMENT
 ) -> Path:
     data = collect(course, db_url, assignment)
-    path = Layout(course, assignment).reports / f"{assignment}_summary.md"
-    path.parent.mkdir(exist_ok=True)
+    reports = Layout(course, assignment).reports
+    reports.mkdir(exist_ok=True)
+    if "_similarity" in data:
+        similarity.write_report(course, data["_similarity"])
+    if "_items" in data:
+        item_analysis.write_csv(data["_items"], reports / f"{assignment}_items.csv")
+    path = reports / f"{assignment}_summary.md"
     path.write_text(render(data))
     return path
 

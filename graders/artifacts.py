@@ -42,6 +42,12 @@ def plain(value, depth: int = 0):
             return plain(item(), depth + 1)
         except Exception:
             pass
+    tolist = getattr(value, "tolist", None)  # numpy arrays: np.array([784, ...]) is a list
+    if callable(tolist) and getattr(value, "ndim", 0) >= 1:
+        try:
+            return plain(list(tolist()), depth + 1)
+        except Exception:
+            pass
     if isinstance(value, tuple):
         return {"__tuple__": [plain(v, depth + 1) for v in value]}
     if isinstance(value, list):

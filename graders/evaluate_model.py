@@ -41,7 +41,7 @@ def evaluate(path: str) -> dict:
     if known is not None:
         return {**result, **known, "evaluation": "known"}
     # The training split too: a model that scores higher on test images than on the images
-    # it was trained on has seen the test set (README, "Threat model").
+    # it was trained on has seen the test set (docs/threat-model.md).
     for split, name in (("test", "accuracy"), ("train", "train_accuracy")):
         try:
             images, labels = data.load_split(split)

@@ -1,8 +1,10 @@
-"""Expected answers, computed by building the reference model in Keras from LAB_LAYERS.
+"""Expected answers, computed from a model specification by the notebook's rules.
 
-Nothing here is a table of numbers: shapes, parameter counts, values per image and the
-receptive field all follow from the one specification in c1w3_checks.py, so a change to
-the specification changes every expected answer with it.
+Nothing here is a table of numbers: shapes, parameter counts, values per image, multiply-adds
+and the receptive field all follow from the one specification in c1w3_checks.py (the lab's
+LAB_LAYERS, or a student's own variant from ``variant_for``), so a change to the
+specification changes every expected answer with it. tests/test_predictions.py checks the
+rules against models Keras builds.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ def variant(name: str) -> tuple[dict, ...]:
         return tuple(d for d in layers if d["kind"] in ("Flatten", "Dense"))
     if name == "no_pooling":
         return tuple(d for d in layers if d["kind"] != "MaxPooling2D")
+    if name == "dense2":  # depth control: two hidden layers, about the conv model's parameters
+        hidden = next(d for d in layers if d["kind"] == "Dense")
+        return ({"kind": "Flatten"}, hidden, hidden, layers[-1])
+    if name == "dense_wide":  # compute control: about the conv model's multiply-adds per image
+        return ({"kind": "Flatten"}, {"kind": "Dense", "units": 1780, "activation": "relu"},
+                layers[-1])  # fmt: skip
     if name == "filters_64":
         return tuple({**d, "filters": 64} if d["kind"] == "Conv2D" else d for d in layers)
     raise KeyError(f"unknown variant {name!r}")
@@ -45,46 +53,96 @@ def build(layers, input_shape=None, seed: int = 0):
         return checks.build_model(layers, input_shape or checks.LAB_INPUT_SHAPE, seeded)
 
 
+def model_spec(name: str = "lab") -> dict:
+    """{"input_shape", "layers"} of a named model: the lab's, or one of its variants."""
+    return {"input_shape": tuple(public_checks().LAB_INPUT_SHAPE), "layers": variant(name)}
+
+
+def student_spec(student_id: str) -> dict:
+    """The model student `student_id` predicts in Part 4 (c1w3_checks.variant_for)."""
+    return public_checks().variant_for(student_id)
+
+
+def without_pooling(spec: dict) -> dict:
+    layers = tuple(d for d in spec["layers"] if d["kind"] != "MaxPooling2D")
+    return {"input_shape": spec["input_shape"], "layers": layers}
+
+
+def _spec(spec) -> dict:
+    return model_spec(spec) if isinstance(spec, str) else spec
+
+
+def expected_layers(spec="lab") -> tuple[tuple[str, tuple[int, ...], int], ...]:
+    """((kind, output shape without batch, parameter count), ...) by the notebook's rules
+    (:func:`follow`); tests check that Keras builds the same for every kind of variant."""
+    spec = _spec(spec)
+    shape, rows = tuple(spec["input_shape"]), []
+    for layer in spec["layers"]:
+        shape, params = follow(layer, shape)
+        rows.append((layer["kind"], shape, params))
+    return tuple(rows)
+
+
 @functools.cache
-def expected_layers(name: str = "lab") -> tuple[tuple[str, tuple[int, ...], int], ...]:
-    """((kind, output shape without batch, parameter count), ...) for a variant."""
-    model = build(variant(name))
+def keras_layers(name: str = "lab") -> tuple[tuple[str, tuple[int, ...], int], ...]:
+    """The same as :func:`expected_layers` for a named model, read off a Keras-built model."""
+    return keras_layers_of(model_spec(name))
+
+
+def keras_layers_of(spec: dict) -> tuple[tuple[str, tuple[int, ...], int], ...]:
+    model = build(spec["layers"], spec["input_shape"])
     return tuple(
         (type(layer).__name__, tuple(layer.output.shape[1:]), int(layer.count_params()))
         for layer in model.layers
     )
 
 
-def expected_total(name: str = "lab") -> int:
-    return sum(params for _, _, params in expected_layers(name))
+def expected_total(spec="lab") -> int:
+    return sum(params for _, _, params in expected_layers(spec))
 
 
-def values_per_image(name: str = "lab") -> tuple[int, ...]:
+def values_per_image(spec="lab") -> tuple[int, ...]:
     """Numbers per image: the input, then after each conv/pool stage up to the Flatten."""
-    checks = public_checks()
-    sizes = [math.prod(checks.LAB_INPUT_SHAPE)]
-    for kind, shape, _ in expected_layers(name):
+    spec = _spec(spec)
+    sizes = [math.prod(spec["input_shape"])]
+    for kind, shape, _ in expected_layers(spec):
         if kind in ("Conv2D", "MaxPooling2D"):
             sizes.append(math.prod(shape))
     return tuple(sizes)
 
 
-def dense_equivalent_params(name: str = "lab") -> int:
+def dense_equivalent_params(spec="lab") -> int:
     """Weights of a Dense layer mapping the input pixels to conv1's outputs (weight sharing)."""
-    pixels, after_conv1 = values_per_image(name)[:2]
+    pixels, after_conv1 = values_per_image(spec)[:2]
     return pixels * after_conv1 + after_conv1
 
 
-def receptive_field(name: str = "lab") -> int:
+def receptive_field(spec="lab") -> int:
     """Side of the input patch one unit after the last pooling layer sees."""
     size, jump = 1, 1
-    for d in variant(name):
+    for d in _spec(spec)["layers"]:
         if d["kind"] == "Conv2D":
             size += (d["kernel"][0] - 1) * jump
         elif d["kind"] == "MaxPooling2D":
             size += (d["pool"][0] - 1) * jump
             jump *= d["pool"][0]
     return size
+
+
+def macs_per_image(spec="lab") -> int:
+    """Multiply-adds of one forward pass (biases ignored): a conv layer costs
+    out_h * out_w * filters * k * k * in_channels, a dense layer inputs * units."""
+    spec = _spec(spec)
+    shape, total = tuple(spec["input_shape"]), 0
+    for layer in spec["layers"]:
+        out, _ = follow(layer, shape)
+        if layer["kind"] == "Conv2D":
+            kh, kw = layer["kernel"]
+            total += math.prod(out) * kh * kw * shape[-1]
+        elif layer["kind"] == "Dense":
+            total += shape[0] * layer["units"]
+        shape = out
+    return total
 
 
 def follow(layer: dict, input_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int] | None:

@@ -16,9 +16,13 @@ class Report:
     grade_id: str
     max_points: float
     lines: list[tuple[bool, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # shown, never scored
 
     def item(self, ok: bool, message: str) -> None:
         self.lines.append((ok, message))
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
 
     @property
     def correct(self) -> int:
@@ -47,7 +51,7 @@ class Report:
             f"-> {self.points:g} of {self.max_points:g} points"
         )
         body = [f"  {'ok  ' if ok else 'WRONG'} {message}" for ok, message in self.lines]
-        return "\n".join([head, *body])
+        return "\n".join([head, *(f"  NOTE  {n}" for n in self.notes), *body])
 
     def partial(self, show: bool = True) -> float:
         """Print the report and return the points (the hidden cell's last expression)."""

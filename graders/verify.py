@@ -1,7 +1,8 @@
 """The verdicts that count: judge a submission's saved artifacts outside the student's kernel.
 
-Run as ``python -I -m graders.verify GRADING_DIR`` (course.nbgrader_plugins does, in the
-sandbox, after the notebook ran), or as ``... graders.verify --wait GRADING_DIR``: started
+Run as ``python -I -m graders.verify [--student ID] GRADING_DIR`` (course.nbgrader_plugins
+does, in the sandbox, after the notebook ran), or as ``... graders.verify --wait [--student
+ID] GRADING_DIR``: started
 with the kernel, it imports TensorFlow while the notebook runs and judges once it reads
 ``go`` on stdin (anything else, or end of input: it exits having judged nothing). Isolated
 mode keeps the submission's folder off ``sys.path``, nothing the notebook did in its kernel
@@ -27,15 +28,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.modules.setdefault("matplotlib.pyplot", None)
 
 
-def verify(directory: Path) -> dict[str, Verdict]:
-    """grade id -> Verdict, for every hidden check (``ran`` False where it left no artifact)."""
+def verify(directory: Path, student: str | None = None) -> dict[str, Verdict]:
+    """grade id -> Verdict, for every hidden check (``ran`` False where it left no artifact).
+
+    `student`: the id nbgrader grades under; Part 4's answers are judged on that student's
+    own model (graders.hidden.graded_spec)."""
     from graders import artifacts, hidden
 
     verdicts = {}
     for grade_id in hidden.POINTS:
         payload = artifacts.read(grade_id, directory)
         # This process is already a fresh isolated interpreter: models are evaluated here.
-        report, all_or_nothing = hidden.judge(grade_id, payload, directory, in_process=True)
+        report, all_or_nothing = hidden.judge(
+            grade_id, payload, directory, in_process=True, student=student
+        )
         verdicts[grade_id] = report.verdict(all_or_nothing, ran=payload is not None)
     return verdicts
 
@@ -56,7 +62,10 @@ def main(argv: list[str]) -> int:
         if sys.stdin.readline().strip() != "go":
             return 0  # the grading stopped before the notebook ended: nothing to judge
         argv = argv[1:]
-    verdicts = verify(Path(argv[0]))
+    student = None
+    if argv[:1] == ["--student"]:
+        student, argv = argv[1], argv[2:]
+    verdicts = verify(Path(argv[0]), student)
     sys.stdout.flush()
     print(json.dumps({grade_id: v.to_json() for grade_id, v in verdicts.items()}))
     return 0

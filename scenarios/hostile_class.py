@@ -3,7 +3,7 @@
 Each starts from a notebook that earns exactly ``BASE`` (every answer right except
 build_conv_model, which has a typo: nothing trains, so the batch stays quick) and adds
 the attack in cells a student can edit or insert. ``HOSTILE_CLASS`` says what each one
-must score: never more than it earned honestly (README, "Threat model").
+must score: never more than it earned honestly (docs/threat-model.md).
 
 The attacks print what they tried and what happened, so the autograded notebook is also
 a record of what the sandbox stopped. "succeeded" means the call returned: a course folder
@@ -27,10 +27,15 @@ from scenarios.sample_class import build_raises, dense_only, passes_all
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 VICTIM = "build_raises"  # an honest student of the sample class whose files the attacks target
 
-# What the base notebook earns: build_conv_model raises, so the two model checks and the
-# accuracy check get 0 and everything else full marks.
+# What the base notebook earns: build_conv_model raises, so the two model checks, the
+# accuracy check and the two readings of the trained model (its shift probe, conv vs dense)
+# get 0 and everything else full marks.
 BASE = expect(
-    conv_model_architecture=0, conv_model_compiled=0, conv_test_accuracy=0, conv_vs_dense=0
+    conv_model_architecture=0,
+    conv_model_compiled=0,
+    conv_test_accuracy=0,
+    conv_vs_dense=0,
+    shift_reading=0,
 )
 NOTHING = {grade_id: 0.0 for grade_id in BASE}
 
@@ -268,7 +273,7 @@ FLAGGED = {"patches_the_grading", "shadows_the_graders"}
 
 
 def build_submission(name: str, course_root: Path = COURSE_ROOT):
-    nb, release = solved_release(course_root)
+    nb, release = solved_release(course_root, name)
     attack, _ = HOSTILE_CLASS[name]
     if attack not in (trains_on_test_split,):
         nb = build_raises(nb, release)

@@ -56,12 +56,25 @@ def insert_before(nb, grade_id, source):
     nb.cells.insert(index(nb, grade_id), nbformat.v4.new_code_cell(source))
 
 
-def solved_release(course_root: Path):
-    """(the released notebook with every solution of the source filled in, the release)."""
+def as_student(nb, student: str):
+    """The notebook written by `student`: their STUDENT_ID (Part 4's model is theirs), and the
+    source's solutions, which apply the rules to whatever model that id gives."""
+    cell = find_cell(nb, "student_id_answer")
+    written = re.compile(r"^STUDENT_ID = (['\"]).*\1$", re.MULTILINE)  # not the `...` stub
+    assert written.search(cell.source), cell.source
+    cell.source = written.sub(lambda _: f"STUDENT_ID = {student!r}", cell.source)
+    return nb
+
+
+def solved_release(course_root: Path, student: str | None = None):
+    """(the released notebook with every solution of the source filled in, the release);
+    written by `student` (their STUDENT_ID) when given."""
     layout = Layout(course_root)
     release = nbformat.read(layout.notebook("release"), as_version=4)
     source = nbformat.read(layout.notebook("source"), as_version=4)
     nb = copy.deepcopy(release)
     for grade_id, text in solutions(source).items():
         answer(nb, grade_id, text)
+    if student is not None:
+        as_student(nb, student)
     return nb, release

@@ -19,6 +19,7 @@ from graders import ASSIGNMENT, COURSE_ROOT
 from scenarios.notebook_edits import (
     FULL,
     answer,
+    as_student,
     expect,
     find_cell,
     insert_before,
@@ -29,13 +30,14 @@ from scenarios.notebook_edits import (
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 
 SAMPLE_EXPLANATION = (
-    "Nothing useful is lost early: conv1 turns 784 pixels into 21,632 values per image and even "
-    "pool2 keeps 800, more than the pixels; pooling drops 3 of every 4 values per window. With "
-    "320 shared weights conv1 does what a dense layer would need 16,981,120 for. The conv model "
-    "reached 0.887 test accuracy against 0.861 for the dense one, gaining most on coats. Pooling "
-    "is not the reason: without it the model has 21 times the parameters, trains 5 times slower "
-    "and overfits more, yet tests about 1 point higher. pool2 changed less than conv2 under a "
-    "1-pixel shift, but the test set is centred, so that cannot explain the gain."
+    "Half right: pooling does throw detail away, but nothing is lost before it. conv1 turns 784 "
+    "pixels into 21,632 values computed from them; pooling keeps the largest of each window, and "
+    "the same model without pooling tests about 1.7 points higher, so the gain comes despite "
+    "pooling. With 320 shared weights conv1 does what a dense layer would need 16,981,120 for. "
+    "Conv reached 0.887 and dense 0.861, gaining most on coats, which dense took for pullovers. "
+    "Depth and compute are not it either: dense2 and dense_wide stay below conv. pool2 changed "
+    "less than conv2 under a 1-pixel shift, but the test set is centred and conv's advantage at "
+    "0 px is small, so whole-image shifts do not explain the gain: convolution does."
 )
 
 
@@ -154,23 +156,20 @@ def activation_layers_built_with_add(nb, release):
 
 
 def wrong_shape_predictions(nb, release):
-    """Rounds 11 / 2 up instead of down: pool2 and flatten wrong, 5 of 7 shapes right."""
-    replace(nb, "predictions_answer", "((5, 5, 32), 0),", "((6, 6, 32), 0),")
-    replace(nb, "predictions_answer", "((800,), 0),", "((1152,), 0),")
+    """An off-by-one in the convolution rule (h - k instead of h - k + 1), in Part 4 and in
+    the no-pooling model: each conv shape is wrong, what follows from them is carried forward."""
+    replace(nb, "predictions_answer", "(h - k + 1, w - k + 1,", "(h - k, w - k,")
     return nb
 
 
 def wrong_param_predictions(nb, release):
-    """Forgets the biases of both convolutions: 5 of 8 counts right."""
-    replace(nb, "predictions_answer", "((26, 26, 32), 320),", "((26, 26, 32), 288),")
-    replace(nb, "predictions_answer", "((11, 11, 32), 9_248),", "((11, 11, 32), 9_216),")
-    replace(nb, "predictions_answer", "predicted_total = 113_386", "predicted_total = 113_322")
+    """Forgets the biases of every convolution (in Part 4 and in the no-pooling model)."""
+    replace(nb, "predictions_answer", "(k * k * c + 1) * layer", "k * k * c * layer")
     return nb
 
 
 def wrong_predictions(nb, release):
-    """Both slips in one notebook (one training run instead of two): 5 of 7 shapes and
-    5 of 8 counts right."""
+    """Both slips in one notebook (one training run instead of two)."""
     return wrong_param_predictions(wrong_shape_predictions(nb, release), release)
 
 
@@ -200,9 +199,9 @@ def deleted_test_cells(nb, release):
 
 
 def infinite_loop(nb, release):
-    """`while True: pass` in the predictions cell, and the build typo of build_raises (so
+    """`while True: pass` in the concept answers, and the build typo of build_raises (so
     this notebook trains nothing): the loop costs its own cell and the cells that need it."""
-    answer(nb, "predictions_answer", "while True:\n    pass\n")
+    answer(nb, "concept_answers", "while True:\n    pass\n")
     return build_raises(nb, release)
 
 
@@ -232,6 +231,29 @@ conv_test_acc = conv_model.evaluate(test_images, test_labels, verbose=0)[1]
     return nb
 
 
+def copies_passes_all(nb, release):
+    """passes_all's notebook handed in under a second id: Part 4 is judged on this student's
+    own model (and its STUDENT_ID flags the copy for the TA)."""
+    return as_student(nb, "passes_all")
+
+
+def reads_another_machine(nb, release):
+    """Readings typed from the student's own laptop run, which differs from the grader's
+    within the measured spread (docs/machine_spread.md: 1 thread, AVX2: conv 0.8908, dense
+    0.8616, a 2.92-point gain; Coat gains most): full marks."""
+    answer(
+        nb,
+        "conv_vs_dense_answer",
+        'accuracy_gain_points = 2.9\nmore_parameters = "conv"\nbiggest_gain_class = "Coat"\n',
+    )
+    answer(
+        nb,
+        "shift_reading_answer",
+        'steadier_stage = "pool2"\nrobust_model = "conv"\nadvantage_at_0px = "smaller"\n',
+    )
+    return nb
+
+
 def passes_all(nb, release):
     return nb
 
@@ -243,9 +265,10 @@ def broken_notebook_file(nb, release):
 
 
 # A model that is not the lab's: Part 5 refuses to train it, so there is no conv accuracy to
-# grade and none for conv_vs_dense to read (its answer cell stops at conv_test_acc). The other
-# readings need nothing the model gives (shift_reading falls back to the course's result).
-WRONG_MODEL = expect(conv_model_architecture=0, conv_test_accuracy=0, conv_vs_dense=0)
+# grade and nothing for conv_vs_dense or shift_reading to read (no answer without a measurement).
+WRONG_MODEL = expect(
+    conv_model_architecture=0, conv_test_accuracy=0, conv_vs_dense=0, shift_reading=0
+)
 
 # name -> (scenario, expected automatic points per grade id, or None: cannot be graded).
 # One table, used everywhere.
@@ -258,36 +281,50 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "course_input_shape_idiom": (course_input_shape_idiom, expect()),
     "week2_spellings_renamed_upload": (week2_spellings_renamed_upload, expect()),
     "activation_layers_built_with_add": (activation_layers_built_with_add, expect()),
+    # off-by-one convolutions and forgotten biases: each conv item wrong, the rest carried
+    # forward (its model: 32x32x1, Conv2D 8 and 64 of 3x3, 3x3 pooling, Dense 96)
     "wrong_predictions": (
         wrong_predictions,
-        expect(predict_output_shapes=6.86, predict_param_counts=6.0),
+        expect(
+            predict_output_shapes=5.33, predict_param_counts=4.8, predict_no_pooling_variant=3.33
+        ),
     ),
     "build_raises": (
         build_raises,
         dict(WRONG_MODEL, conv_model_compiled=0),
     ),
     "edited_hidden_tests": (edited_hidden_tests, WRONG_MODEL),
-    "deleted_test_cells": (deleted_test_cells, expect(predict_output_shapes=6.86)),
+    "deleted_test_cells": (
+        deleted_test_cells,
+        expect(predict_output_shapes=5.33, predict_no_pooling_variant=4.67),
+    ),
     "infinite_loop": (
         infinite_loop,
-        expect(
-            conv_model_architecture=0,
-            conv_model_compiled=0,
-            conv_test_accuracy=0,
-            predict_output_shapes=0,
-            predict_param_counts=0,
-            predict_values_per_image=0,
-            conv_vs_dense=0,
-        ),
+        dict(WRONG_MODEL, conv_model_compiled=0, concept_questions=0),
     ),
-    # its zeroed model predicts T-shirt/top for every image: that is the class its own
-    # per-class table shows gaining most, not the Coat it wrote
+    # its zeroed model's conv2 and pool2 are all zeros: the probe's relative changes are NaN,
+    # nothing to read for steadier_stage (its other readings follow its own numbers)
     "monkeypatched_evaluate": (
         monkeypatched_evaluate,
-        expect(conv_test_accuracy=0, conv_vs_dense=4.0),
+        expect(conv_test_accuracy=0, shift_reading=4.0),
     ),
     "overwritten_test_data": (overwritten_test_data, expect()),
     "broken_notebook_file": (broken_notebook_file, None),
+    "reads_another_machine": (reads_another_machine, expect()),
+    # Part 4 judged on its own model (30x30x1, Conv2D 64 of 5x5 and 64 of 3x3, 2x2 pooling, Dense
+    # 384) from answers for passes_all's (30x30x1, 16 and 64 of 5x5, 3x3 pooling, Dense 96): only
+    # what both models share scores; the TA summary flags the copy
+    "copies_passes_all": (
+        copies_passes_all,
+        expect(
+            predict_output_shapes=1.33,
+            predict_param_counts=0,
+            predict_values_per_image=4.0,
+            predict_no_pooling_variant=0.67,
+            weight_sharing=0,
+            concept_questions=4.0,
+        ),
+    ),
 }
 
 
@@ -297,7 +334,7 @@ UPLOAD_NAMES = {"week2_spellings_renamed_upload": f"{ASSIGNMENT} (1).ipynb"}
 
 def build_submission(name: str, course_root: Path = COURSE_ROOT) -> nbformat.NotebookNode | str:
     """The notebook student `name` submits, made from release/ and the source's solutions."""
-    nb, release = solved_release(course_root)
+    nb, release = solved_release(course_root, name)
     for cell in nb.cells:
         if cell.get("id") == "explain_accuracy_gain_answer":
             cell.source = SAMPLE_EXPLANATION

@@ -58,7 +58,7 @@ def test_monkeypatching_the_kernel_does_not_change_the_grade(
 
 def test_dense_baseline_fails_on_its_architecture_whatever_its_accuracy(tmp_path):
     """The dense baseline (test accuracy 0.860-0.873 over seeds) can reach the bar, which is
-    set for the conv model's fairness margin (README, "Threshold"); the grade refuses it
+    set for the conv model's fairness margin (docs/threshold.md); the grade refuses it
     because test accuracy is graded for the lab's architecture only, before its accuracy or
     its steps are looked at (so this one needs no training: 2,345 steps are set as if)."""
     import tensorflow as tf

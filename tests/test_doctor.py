@@ -31,31 +31,38 @@ def _as_plain_user(argv, env):
 
 
 def test_without_root_and_packages_setup_stops_at_once_with_the_apt_line():
-    # Under /tmp itself: pytest's own temporary folders are private to root.
+    # Under /tmp itself: pytest's own temporary folders are private to root. The plain user
+    # runs a copy of the script from there, in that folder: the clone may sit under a folder
+    # it cannot enter (a 0700 home such as /root).
     tmp_path = Path(tempfile.mkdtemp(prefix="c1w3-nopkgs-"))
-    bindir = tmp_path / "bin"  # a PATH with the shell and apt-get, and no bwrap or chromium
-    bindir.mkdir()
-    for tool in ("bash", "id", "env", "apt-get"):
-        found = shutil.which(tool)
-        if found:
-            (bindir / tool).symlink_to(found)
-    tmp_path.chmod(0o755)
-    env = {
-        "PATH": str(bindir),
-        "HOME": str(tmp_path),
-        "KERAS_HOME": str(tmp_path / "keras"),
-        "C1W3_SYSTEM_ROOT": str(tmp_path / "empty-root"),
-    }
-    done = subprocess.run(
-        _as_plain_user([str(bindir / "bash"), str(SCRIPT), "test"], env),
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert (
-        "sudo apt-get install -y --no-install-recommends bubblewrap dataset-fashion-mnist "
-        "chromium postgresql" in done.stderr
-    )
-    shutil.rmtree(tmp_path)
+    try:
+        bindir = tmp_path / "bin"  # a PATH with the shell and apt-get, and no bwrap or chromium
+        bindir.mkdir()
+        for tool in ("bash", "id", "env", "apt-get"):
+            found = shutil.which(tool)
+            if found:
+                (bindir / tool).symlink_to(found)
+        script = tmp_path / SCRIPT.name
+        shutil.copyfile(SCRIPT, script)
+        script.chmod(0o755)
+        tmp_path.chmod(0o755)
+        env = {
+            "PATH": str(bindir),
+            "HOME": str(tmp_path),
+            "KERAS_HOME": str(tmp_path / "keras"),
+            "C1W3_SYSTEM_ROOT": str(tmp_path / "empty-root"),
+        }
+        done = subprocess.run(
+            _as_plain_user([str(bindir / "bash"), str(script), "test"], env),
+            capture_output=True, text=True, timeout=30, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert (
+            "sudo apt-get install -y --no-install-recommends bubblewrap dataset-fashion-mnist "
+            "chromium postgresql" in done.stderr
+        )
+    finally:
+        shutil.rmtree(tmp_path)
 
 
 def test_with_everything_present_the_step_installs_nothing():

@@ -13,21 +13,12 @@ from tests.test_notebook import RELEASE
 
 checks = public_checks()
 
-# Where each answer is asked (the stub the student fills in), and how its expected values
-# would look if a cell before it gave them away (shapes written as summary() or prose would).
+# Where each answer about the lab's model is asked, and how its expected values would look if
+# a cell before it gave them away. (Part 4, 6b and the receptive field are about each
+# student's own model: see the tests of show_variant below.)
 ANSWERS = {
-    "predictions_answer": [
-        "5x5", "5 x 5", "(5, 5", "26x26", "(26, 26", "13x13", "(13, 13", "11x11", "(11, 11",
-        "800", "21,632", "21632", "21_632", "5,408", "5408", "3,872", "3872", "320", "9,248",
-        "9248", "9_248", "102,528", "102528", "113,386", "113386", "1,290",
-    ],
-    "no_pooling_answer": [
-        "24x24", "(24, 24", "18,432", "18432", "2,359,424", "2,370,282", "2370282", "21 times",
-        "21x",
-    ],
-    "weight_sharing_answer": ["16,981,120", "16981120", "17 million", "16.98"],
-    "concept_answers": ["10x10", "10 x 10", "10 pixels wide"],
-}  # fmt: skip
+    "pooling_tradeoff_answer": ["5.6 times", "5.56", "x5.6", "20.9", "21 times", "x21"],
+}
 
 
 def _release():
@@ -61,21 +52,40 @@ def test_the_released_checks_module_holds_no_answer():
 
 def test_the_leak_list_holds_the_graders_expected_values():
     """The strings above are the real answers (so the test cannot pass by listing others)."""
-    lab = reference.expected_layers("lab")
-    assert f"{lab[3][1][0]}x{lab[3][1][1]}" in ANSWERS["predictions_answer"]
-    assert f"{reference.expected_total('lab'):,}" in ANSWERS["predictions_answer"]
-    assert f"{reference.expected_total('no_pooling'):,}" in ANSWERS["no_pooling_answer"]
-    assert f"{reference.dense_equivalent_params():,}" in ANSWERS["weight_sharing_answer"]
-    field = reference.receptive_field()
-    assert f"{field}x{field}" in ANSWERS["concept_answers"]
+    macs = reference.macs_per_image("no_pooling") / reference.macs_per_image("lab")
+    params = reference.expected_total("no_pooling") / reference.expected_total("lab")
+    assert f"{macs:.1f} times" in ANSWERS["pooling_tradeoff_answer"]
+    assert f"{params:.1f}" in ANSWERS["pooling_tradeoff_answer"]
+
+
+def test_only_the_student_sees_their_own_model_and_no_cell_works_it_out():
+    """Part 4's model is shown as sizes only (show_variant); no provided cell builds,
+    summarises or counts it; the released module has the sizes, never a shape or a count."""
+    release = _release()
+    uses = [_grade_id(c) for c in release.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("locked")
+            and ("STUDENT_ID" in c.source or "variant_for" in c.source)]  # fmt: skip
+    assert uses == ["show_your_model"]
+    import contextlib
+    import io
+
+    for i in range(50):
+        spec = reference.student_spec(f"s{i}")
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            checks.show_variant(f"s{i}")
+        shown = out.getvalue()
+        for _, shape, params in reference.expected_layers(spec):
+            assert str(shape) not in shown
+            assert params < 100 or f"{params:,}" not in shown  # (10 classes, 0 for pooling)
+        assert f"{reference.expected_total(spec):,}" not in shown
 
 
 def test_the_given_table_is_the_committed_benchmarks_result():
-    """SEED_TABLE (printed in Part 6e, read by the pooling_tradeoff grader) is the mean and
-    sd over the seeds of benchmarks/results/pooling_seeds.json, which
-    benchmarks/pooling_seeds.py wrote."""
+    """SEED_TABLE (printed in Part 6e, read by the pooling_tradeoff and conclusion graders) is
+    the mean and sd over the seeds of benchmarks/results/pooling_seeds.json, which
+    benchmarks/pooling_seeds.py wrote; parameters and multiply-adds are the reference's."""
     runs = json.loads((COURSE_ROOT / "benchmarks/results/pooling_seeds.json").read_text())["rows"]
-    assert set(checks.SEED_TABLE) == {"dense", "conv", "no_pooling"}
+    assert list(checks.SEED_TABLE) == ["dense", "dense2", "dense_wide", "conv", "no_pooling"]
     for model, row in checks.SEED_TABLE.items():
         mine = [r for r in runs if r["model"] == model]
         assert len(mine) == checks.SEED_TABLE_SEEDS >= 5, model
@@ -84,7 +94,12 @@ def test_the_given_table_is_the_committed_benchmarks_result():
             assert row[key] == round(statistics.mean(values), 4), (model, key)
             sd_key = key.replace("_acc", "_sd")
             assert row[sd_key] == round(statistics.stdev(values), 4), (model, sd_key)
-        assert row["fit_s"] == round(statistics.mean(r["fit_s"] for r in mine), 1), model
+        at2 = [(r["shift_test_acc"][r["shift_px"].index(2)]
+                + r["shift_test_acc"][r["shift_px"].index(-2)]) / 2 for r in mine]  # fmt: skip
+        assert row["shift2_acc"] == round(statistics.mean(at2), 4), model
+        name = "lab" if model == "conv" else model
+        assert row["params"] == mine[0]["params"] == reference.expected_total(name), model
+        assert row["macs"] == mine[0]["macs_per_image"] == reference.macs_per_image(name), model
 
 
 def test_the_optional_exploration_never_trains_while_grading_or_validating(monkeypatch):

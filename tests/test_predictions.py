@@ -1,5 +1,6 @@
-"""Predictions: expected values come from Keras, answers in natural formats are accepted,
-and partial credit is item by item."""
+"""Predictions: every student predicts their own model; expected values follow the rules,
+which match what Keras builds; answers in natural formats are accepted, and partial credit
+is item by item."""
 
 import random
 
@@ -22,10 +23,32 @@ LAB = [
 NO_POOLING = [((26, 26, 32), 320), ((24, 24, 32), 9_248), ((18_432,), 0),
               ((128,), 2_359_424), ((10,), 1_290)]  # fmt: skip
 
+# Student "ada" predicts her own model (c1w3_checks.variant_for): 30x30x1 input, Conv2D 64 of
+# 3x3, 3x3 pooling, Conv2D 24 of 3x3, 3x3 pooling, Dense 160. Worked out by hand from the rules:
+ADA = "ada"
+ADA_LAYERS = [
+    ((28, 28, 64), 640),  # 30-3+1; (3*3*1+1)*64
+    ((9, 9, 64), 0),  # 28 // 3
+    ((7, 7, 24), 13_848),  # (3*3*64+1)*24
+    ((2, 2, 24), 0),  # 7 // 3
+    ((96,), 0),
+    ((160,), 15_520),  # (96+1)*160
+    ((10,), 1_610),  # (160+1)*10
+]
+ADA_TOTAL = 31_618
+# Student "chen": 32x32x3 input, Conv2D 48 of 5x5, 2x2 pooling, Conv2D 8 of 5x5, Dense 24.
+CHEN = "chen"
+CHEN_LAYERS = [((28, 28, 48), 3_648), ((14, 14, 48), 0), ((10, 10, 8), 9_608), ((5, 5, 8), 0),
+               ((200,), 0), ((24,), 4_824), ((10,), 250)]  # fmt: skip
+CHEN_NO_POOLING = [((28, 28, 48), 3_648), ((24, 24, 8), 9_608), ((4_608,), 0),
+                   ((24,), 110_616), ((10,), 250)]  # fmt: skip
+
 
 def test_reference_model_matches_the_course_numbers():
-    """Independent numbers from the course notes, checked against the Keras-built reference."""
+    """Independent numbers from the course notes, checked against the reference rules and
+    the Keras-built model."""
     assert [(s, p) for _, s, p in reference.expected_layers("lab")] == LAB
+    assert reference.keras_layers("lab") == reference.expected_layers("lab")
     assert reference.expected_total("lab") == 113_386
     assert [(s, p) for _, s, p in reference.expected_layers("no_pooling")] == NO_POOLING
     assert reference.expected_total("no_pooling") == 2_370_282
@@ -34,55 +57,131 @@ def test_reference_model_matches_the_course_numbers():
     assert reference.dense_equivalent_params() == 16_981_120
     assert reference.receptive_field() == 10
     assert reference.receptive_field("no_pooling") == 5
+    assert reference.macs_per_image("lab") == 1_413_504
+    assert reference.macs_per_image("dense") == 101_632
+
+
+def test_students_variants_match_the_hand_worked_numbers():
+    ada, chen = reference.student_spec(ADA), reference.student_spec(CHEN)
+    assert [(s, p) for _, s, p in reference.expected_layers(ada)] == ADA_LAYERS
+    assert reference.expected_total(ada) == ADA_TOTAL
+    assert reference.receptive_field(ada) == 1 + 2 + 2 + 2 * 3 + 2 * 3  # 17
+    assert [(s, p) for _, s, p in reference.expected_layers(chen)] == CHEN_LAYERS
+    no_pooling = reference.without_pooling(chen)
+    assert [(s, p) for _, s, p in reference.expected_layers(no_pooling)] == CHEN_NO_POOLING
+    assert reference.values_per_image(chen) == (3_072, 37_632, 9_408, 800, 200)
+    assert reference.dense_equivalent_params(chen) == 3_072 * 37_632 + 37_632
+    assert reference.receptive_field(chen) == 1 + 4 + 1 + 4 * 2 + 1 * 2  # 16
+
+
+def test_every_kind_of_variant_follows_the_rules_as_keras_builds_it():
+    """The rules the grader uses against models Keras builds: every input shape with every
+    kernel/pool combination a student can get, with and without pooling."""
+    rng = random.Random(0)
+    for input_shape in checks.VARIANT_INPUTS:
+        for k1 in checks.VARIANT_KERNELS:
+            for k2 in checks.VARIANT_KERNELS:
+                for p in checks.VARIANT_POOLS:
+                    spec = {"input_shape": input_shape, "layers": (
+                        {"kind": "Conv2D", "filters": rng.choice(checks.VARIANT_FILTERS),
+                         "kernel": (k1, k1), "activation": "relu"},
+                        {"kind": "MaxPooling2D", "pool": (p, p)},
+                        {"kind": "Conv2D", "filters": rng.choice(checks.VARIANT_FILTERS),
+                         "kernel": (k2, k2), "activation": "relu"},
+                        {"kind": "MaxPooling2D", "pool": (p, p)},
+                        {"kind": "Flatten"},
+                        {"kind": "Dense", "units": rng.choice(checks.VARIANT_UNITS),
+                         "activation": "relu"},
+                        {"kind": "Dense", "units": 10, "activation": "softmax"},
+                    )}  # fmt: skip
+                    for s in (spec, reference.without_pooling(spec)):
+                        assert reference.expected_layers(s) == reference.keras_layers_of(s), s
+
+
+def test_variants_differ_between_students_and_never_show_the_labs_receptive_field():
+    ids = [f"student{i:03d}" for i in range(300)]
+    variants = [checks.variant_for(i) for i in ids]
+    keys = {repr(v) for v in variants}
+    assert len(keys) >= 270  # 2,800 variants: a few of 300 students share one by chance
+    assert all(reference.receptive_field(v) != reference.receptive_field("lab") for v in variants)
+    assert checks.variant_for(" ada ") == checks.variant_for("ada")  # stray spaces
+    with pytest.raises(checks.CheckFailed, match="STUDENT_ID: write your nbgrader student id"):
+        checks.variant_for(...)
+
+
+def test_show_variant_prints_sizes_not_answers(capsys, monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    checks.show_variant(CHEN)
+    out = capsys.readouterr().out
+    assert "32x32x3" in out and "48 filters of 5x5" in out and "Dense: 24 units" in out
+    for answer in ("28, 28", "3648", "3,648", "18330", "18,330", "(200,)"):
+        assert answer not in out
+    monkeypatch.setenv("JUPYTERHUB_USER", "chen2")
+    checks.show_variant(CHEN)
+    assert "signed in to JupyterHub as 'chen2'" in capsys.readouterr().out
+
+
+def _ada(**answers):
+    return {"STUDENT_ID": ADA, **answers}
 
 
 @pytest.mark.parametrize(
     "answer",
     [
-        LAB,
-        [[list(shape), params] for shape, params in LAB],  # lists instead of tuples
-        [((None, *shape), params) for shape, params in LAB],  # with the batch dimension
-        [(tuple(np.int64(v) for v in shape), np.int32(p)) for shape, p in LAB],  # numpy ints
-        [(shape, float(params)) for shape, params in LAB],  # 320.0
+        ADA_LAYERS,
+        [[list(shape), params] for shape, params in ADA_LAYERS],  # lists instead of tuples
+        [((None, *shape), params) for shape, params in ADA_LAYERS],  # with the batch dimension
+        [(tuple(np.int64(v) for v in shape), np.int32(p)) for shape, p in ADA_LAYERS],  # numpy
+        [(shape, float(params)) for shape, params in ADA_LAYERS],  # 640.0
     ],
     ids=["tuples", "lists", "batch_dim", "numpy_ints", "whole_floats"],
 )
 def test_natural_formats_get_full_marks(answer):
-    assert hidden.grade("predict_output_shapes", {"predicted_layers": answer}) == 8
-    ns = {"predicted_layers": answer, "predicted_total": 113_386}
+    assert hidden.grade("predict_output_shapes", _ada(predicted_layers=answer)) == 8
+    ns = _ada(predicted_layers=answer, predicted_total=ADA_TOTAL)
     assert hidden.grade("predict_param_counts", ns) == 8
 
 
+def test_the_labs_numbers_from_summary_score_nothing_for_a_variant():
+    """Part 5's summary() prints the lab's model: copied into Part 4 it is wrong for every
+    student (their own model differs from the lab's in kernel or pooling size)."""
+    ns = _ada(predicted_layers=LAB, predicted_total=113_386)
+    # not even the flatten that follows from the copied pool2: its 32 channels are not ada's 24
+    assert hidden.grade("predict_output_shapes", ns) == 0
+    assert hidden.grade("predict_param_counts", ns) == 0
+
+
 def test_partial_credit_item_by_item_with_error_carried_forward(capsys):
-    """Rounding 11/2 up costs the pool2 shape only: the flatten that follows from the
-    student's own (6, 6, 32) is accepted, and its message says so."""
-    answer = list(LAB)
-    answer[3] = ((6, 6, 32), 0)  # rounds 11/2 up
-    answer[4] = ((1152,), 0)
-    assert hidden.grade("predict_output_shapes", {"predicted_layers": answer}) == 6.86
+    """Rounding 7/3 up costs the pool2 shape only: the flatten that follows from the
+    student's own (3, 3, 24) is accepted, and its message says so. (Six shapes are judged:
+    the last layer's (10,) is given by the 10 classes.)"""
+    answer = list(ADA_LAYERS)
+    answer[3] = ((3, 3, 24), 0)  # rounds 7/3 up
+    answer[4] = ((216,), 0)
+    assert hidden.grade("predict_output_shapes", _ada(predicted_layers=answer)) == 6.67
     out = capsys.readouterr().out
-    assert "6 of 7 correct -> 6.86 of 8 points" in out
-    assert "pool2 (MaxPooling2D) output shape: expected (5, 5, 32), you predicted (6, 6, 32)" in out
-    assert "flatten (Flatten) output shape: (1152,) follows from pool2 shape (6, 6, 32)" in out
+    assert "5 of 6 correct -> 6.67 of 8 points" in out
+    assert "pool2 (MaxPooling2D) output shape: expected (2, 2, 24), you predicted (3, 3, 24)" in out
+    assert "flatten (Flatten) output shape: (216,) follows from pool2 shape (3, 3, 24)" in out
     # a flatten that follows from nothing the student wrote is still wrong, and says what would
-    answer[4] = ((1000,), 0)
-    assert hidden.grade("predict_output_shapes", {"predicted_layers": answer}) == 5.71
-    assert "expected (800,), you predicted (1000,) ((1152,) would follow from pool2 shape" in (
+    answer[4] = ((100,), 0)
+    assert hidden.grade("predict_output_shapes", _ada(predicted_layers=answer)) == 5.33
+    assert "expected (96,), you predicted (100,) ((216,) would follow from pool2 shape" in (
         capsys.readouterr().out
     )
 
 
 def test_param_counts_carry_the_students_own_shapes_and_sum():
-    answer = list(LAB)
-    answer[0] = ((26, 26, 32), 288)  # forgot the biases
-    ns = {"predicted_layers": answer, "predicted_total": 113_354}  # the sum of their own counts
-    assert hidden.grade("predict_param_counts", ns) == 7.0  # 7 of 8
-    ns["predicted_total"] = 113_000  # neither the model's total nor their own sum
-    assert hidden.grade("predict_param_counts", ns) == 6.0
-    # a dense layer judged from the student's own flatten: (1152 + 1) * 128
-    answer = list(LAB)
-    answer[3], answer[4], answer[5] = ((6, 6, 32), 0), ((1152,), 0), ((128,), 147_584)
-    ns = {"predicted_layers": answer, "predicted_total": 113_386}
+    answer = list(ADA_LAYERS)
+    answer[0] = ((28, 28, 64), 576)  # forgot the biases
+    ns = _ada(predicted_layers=answer, predicted_total=ADA_TOTAL - 64)  # their own sum
+    assert hidden.grade("predict_param_counts", ns) == 6.4  # 4 of 5: 4 weighted layers + total
+    ns["predicted_total"] = 31_000  # neither the model's total nor their own sum
+    assert hidden.grade("predict_param_counts", ns) == 4.8
+    # a dense layer judged from the student's own flatten: (216 + 1) * 160
+    answer = list(ADA_LAYERS)
+    answer[3], answer[4], answer[5] = ((3, 3, 24), 0), ((216,), 0), ((160,), 34_720)
+    ns = _ada(predicted_layers=answer, predicted_total=ADA_TOTAL)
     assert hidden.grade("predict_param_counts", ns) == 8.0
 
 
@@ -90,29 +189,52 @@ def test_following_the_rules_from_the_true_shapes_gives_the_keras_reference():
     for name in ("lab", "no_pooling", "filters_64", "dense"):
         shape = checks.LAB_INPUT_SHAPE
         for spec, (_, want_shape, want_params) in zip(
-            reference.variant(name), reference.expected_layers(name), strict=True
+            reference.variant(name), reference.keras_layers(name), strict=True
         ):
             assert reference.follow(spec, shape) == (want_shape, want_params), (name, spec)
             shape = want_shape
     assert reference.follow({"kind": "Dense", "units": 4}, (5, 5, 32)) is None  # no rule
 
 
-def test_variant_and_values_per_image():
-    ns = {"no_pooling_layers": NO_POOLING, "no_pooling_total": 2_370_282}
+def test_no_pooling_variant_and_values_per_image():
+    ns = {"STUDENT_ID": CHEN, "no_pooling_layers": CHEN_NO_POOLING, "no_pooling_total": 124_122}
     assert hidden.grade("predict_no_pooling_variant", ns) == 6
-    ns = {"values_per_image": [784, 21632, 5408, 3872, 800], "fewer_values_than_pixels": "no"}
+    values = [3_072, 37_632, 9_408, 800, 200]
+    ns = {"STUDENT_ID": CHEN, "values_per_image": values, "fewer_values_than_pixels": "yes"}
     assert hidden.grade("predict_values_per_image", ns) == 6
-    ns["values_per_image"] = [784, 784, 5408, 3872, 800]
+    ns["values_per_image"] = np.array(values)  # a numpy array is a list of numbers too
+    assert hidden.grade("predict_values_per_image", ns) == 6
+    ns["values_per_image"] = (3_072, 3_072, 9_408, 800, 200)
     assert hidden.grade("predict_values_per_image", ns) == 5
     # error carried forward: counts that follow from the student's own shapes, and the
-    # yes/no judged from their own counts (1152 after pool2 is not fewer than 784 either)
-    answer = list(LAB)
-    answer[3] = ((6, 6, 32), 0)
-    ns = {"values_per_image": [784, 21632, 5408, 3872, 1152], "fewer_values_than_pixels": "No",
-          "predicted_layers": answer}  # fmt: skip
+    # yes/no judged from their own counts (a 6x6x8 pool2 holds 288, still fewer than 3,072)
+    answer = list(CHEN_LAYERS)
+    answer[3] = ((6, 6, 8), 0)
+    ns = {"STUDENT_ID": CHEN, "values_per_image": [3_072, 37_632, 9_408, 800, 288],
+          "fewer_values_than_pixels": "Yes", "predicted_layers": answer}  # fmt: skip
     assert hidden.grade("predict_values_per_image", ns) == 6
-    ns["fewer_values_than_pixels"] = "yes"
+    ns["fewer_values_than_pixels"] = "no"
     assert hidden.grade("predict_values_per_image", ns) == 5
+
+
+def test_a_copied_notebook_is_judged_on_the_grading_students_model(tmp_path):
+    """Chen's correct answers handed in under ada's id: autograde judges them on ada's model
+    (Validate, in the kernel, on the notebook's own id); the report names both ids."""
+    ns = {"STUDENT_ID": CHEN, "predicted_layers": CHEN_LAYERS, "predicted_total": 18_330}
+    payload = hidden.collect("predict_param_counts", ns, tmp_path)
+    assert payload["declared_id"] == CHEN
+    own, _ = hidden.judge("predict_param_counts", payload, tmp_path)
+    assert own.points == 8
+    copied, _ = hidden.judge("predict_param_counts", payload, tmp_path, student=ADA)
+    assert copied.points == 0
+    assert "this notebook's STUDENT_ID is 'chen', but it is graded as 'ada'" in copied.text()
+    # no STUDENT_ID at all: Validate says what to write; autograde judges the grading id's model
+    del ns["STUDENT_ID"]
+    ns.update(predicted_layers=ADA_LAYERS, predicted_total=ADA_TOTAL)
+    payload = hidden.collect("predict_param_counts", ns, tmp_path)
+    report, _ = hidden.judge("predict_param_counts", payload, tmp_path)
+    assert "STUDENT_ID is not set" in report.text()
+    assert hidden.judge("predict_param_counts", payload, tmp_path, student=ADA)[0].points == 8
 
 
 @pytest.mark.parametrize(
@@ -122,7 +244,7 @@ def test_variant_and_values_per_image():
             {"conv1": ((26, 26, 32), 320)},
             "should be a list with one (output_shape, param_count) pair per layer",
         ),  # noqa: E501
-        (LAB[:6], "should have 7 entries, one per layer, it has 6"),
+        (LAB[:6], "should have 7 entries, one per layer, it has 6"),  # fmt: skip
         ([("26x26x32", 320)] + LAB[1:], "layer 1, output shape: write an output shape as a tuple"),
         ([((26, 26, 32), "320")] + LAB[1:], "layer 1, parameter count: write a whole number"),
         ([((26, 26, 32), 320.5)] + LAB[1:], "write a whole number like 1_024, got 320.5"),
@@ -135,7 +257,7 @@ def test_bad_formats_get_a_clear_message_from_the_visible_check(answer, words):
         checks.check_layer_predictions(answer, 113_386, name="predicted_layers")
     assert words in str(err.value)
     with pytest.raises(checks.CheckFailed):  # the hidden check says the same, and scores 0
-        hidden.grade("predict_output_shapes", {"predicted_layers": answer})
+        hidden.grade("predict_output_shapes", _ada(predicted_layers=answer))
 
 
 def test_visible_check_reveals_no_value(capsys):
@@ -146,44 +268,69 @@ def test_visible_check_reveals_no_value(capsys):
 
 
 def test_concept_questions_partial_credit():
-    ns = {"receptive_field": 10, "why_five": " A ", "pooling_discards": "a"}
+    ns = _ada(receptive_field=17, why_five=" A ", pooling_discards="a")
     assert hidden.grade("concept_questions", ns) == 4.0
+    ns["receptive_field"] = 10  # the lab's, measured after the question: not ada's model
+    assert hidden.grade("concept_questions", ns) == 2.0
     ns["receptive_field"] = "ten"
     assert hidden.grade("concept_questions", ns) == 2.0
 
 
 def test_weight_sharing_from_the_students_own_count(capsys):
-    assert hidden.grade("weight_sharing", {"dense_equivalent_params": 16_981_120}) == 4
-    # conv1's outputs miscounted as 21,000 in Part 4: 784 * 21,000 + 21,000 follows from it
-    ns = {"dense_equivalent_params": 16_485_000,
-          "values_per_image": [784, 21_000, 5408, 3872, 800]}  # fmt: skip
+    want = 3_072 * 37_632 + 37_632
+    ns = {"STUDENT_ID": CHEN, "dense_equivalent_params": want}
+    assert hidden.grade("weight_sharing", ns) == 4
+    # conv1 predicted 29x29x48 in Part 4 (an off-by-one): 3,072 * 40,368 + 40,368 follows
+    slipped = [((29, 29, 48), 3_648), *CHEN_LAYERS[1:]]
+    ns.update(dense_equivalent_params=3_073 * 40_368, values_per_image=[3_072, 40_368, 1, 1, 1],
+              predicted_layers=slipped)  # fmt: skip
     assert hidden.grade("weight_sharing", ns) == 4
     assert "error carried forward" in capsys.readouterr().out
-    ns["dense_equivalent_params"] = 784 * 21_632  # forgot the biases
+    # a conv1 count that follows from no shape of theirs (or from another model's) carries none
+    ns["predicted_layers"] = [((29, 29, 8), 3_648), *CHEN_LAYERS[1:]]
+    assert hidden.grade("weight_sharing", ns) == 0
+    ns["dense_equivalent_params"] = 3_072 * 37_632  # forgot the biases
+    assert hidden.grade("weight_sharing", ns) == 0
+    ns["dense_equivalent_params"] = 16_981_120  # the lab's model's number
     assert hidden.grade("weight_sharing", ns) == 0
 
 
 def _probe_results(conv2=0.5, pool2=0.38, conv=(0.886, 0.76), dense=(0.861, 0.58)):
-    return {"conv2": {1: conv2, 2: 0.8}, "pool2": {1: pool2, 2: 0.56},
-            "conv accuracy": {0: conv[0], 1: 0.86, 2: conv[1], 3: 0.53},
-            "dense accuracy": {0: dense[0], 1: 0.8, 2: dense[1], 3: 0.35}}  # fmt: skip
+    """A shift probe as the notebook records it: relative changes at -2..2 px (not 0), test
+    accuracies at -3..3 px; left and right alike except where a test sets them apart."""
+    return {"conv2": {1: conv2, -1: conv2, 2: 0.8, -2: 0.8},
+            "pool2": {1: pool2, -1: pool2, 2: 0.56, -2: 0.56},
+            "conv accuracy": {0: conv[0], 1: 0.86, -1: 0.86, 2: conv[1], -2: conv[1],
+                              3: 0.53, -3: 0.53},
+            "dense accuracy": {0: dense[0], 1: 0.8, -1: 0.8, 2: dense[1], -2: dense[1],
+                               3: 0.35, -3: 0.35}}  # fmt: skip
 
 
 def test_shift_reading_is_judged_from_the_students_own_numbers(capsys):
-    ns = {"steadier_stage": "pool2", "robust_model": "conv", "shift_explains_gain": "no",
+    ns = {"steadier_stage": "pool2", "robust_model": "conv", "advantage_at_0px": "smaller",
           "shift_results": _probe_results()}  # fmt: skip
     assert hidden.grade("shift_reading", ns) == 6
     # a run where pool2 moved more than conv2 and dense kept more accuracy: the opposite answers
     ns["shift_results"] = _probe_results(conv2=0.3, pool2=0.4, conv=(0.88, 0.6), dense=(0.86, 0.7))
-    assert hidden.grade("shift_reading", ns) == 2.0
+    assert hidden.grade("shift_reading", ns) == 0
     out = capsys.readouterr().out
     assert "steadier at 1 px: 'conv2' (your probe: conv2 0.300, pool2 0.400 at 1 px)" in out
-    ns.update(steadier_stage="conv2", robust_model="DENSE")
+    ns.update(steadier_stage="conv2", robust_model="DENSE", advantage_at_0px="larger")
     assert hidden.grade("shift_reading", ns) == 6
-    # no probe numbers (its cell failed): the course's typical result is the answer
+    # left and right are averaged: a right shift alone does not decide
+    results = _probe_results()
+    results["pool2"][1], results["pool2"][-1] = 0.30, 0.58  # mean 0.44 < conv2's 0.50
+    ns.update(steadier_stage="pool2", robust_model="conv", advantage_at_0px="smaller")
+    ns["shift_results"] = results
+    assert hidden.grade("shift_reading", ns) == 6
+    # a near-tie within the spread measured across machines: both answers
+    results["pool2"][1] = results["pool2"][-1] = 0.5 - hidden.SHIFT_CHANGE_TIE / 2
+    ns["steadier_stage"] = "conv2"
+    assert hidden.grade("shift_reading", ns) == 6
+    # no probe numbers (its cell failed because Part 5 trained nothing): no answer to read
     del ns["shift_results"]
-    ns.update(steadier_stage="pool2", robust_model="conv")
-    assert hidden.grade("shift_reading", ns) == 6
+    assert hidden.grade("shift_reading", ns) == 0
+    assert "your notebook measured nothing to read" in capsys.readouterr().out
 
 
 def _run(conv_acc=0.8865, dense_acc=0.8612, coat_gain=0.138):
@@ -210,36 +357,45 @@ def test_conv_vs_dense_reads_the_students_run_within_a_measured_tolerance(capsys
     for name in ("conv_test_acc", "per_class"):  # nothing measured: those items cannot pass
         ns.pop(name)
     assert hidden.grade("conv_vs_dense", ns) == 2.0
-    assert "your notebook measured no conv test accuracy" in capsys.readouterr().out
+    assert "accuracy gain: your notebook measured nothing to read" in capsys.readouterr().out
+    ns.pop("conv_params")  # Part 5 never counted the conv model: no fallback to the lab's
+    assert hidden.grade("conv_vs_dense", ns) == 0
 
 
 def test_pooling_tradeoff_from_the_given_table():
     table = checks.SEED_TABLE
     best = max(table, key=lambda m: table[m]["test_acc"])
     gap = max(table, key=lambda m: table[m]["train_acc"] - table[m]["test_acc"])
-    ratio = round(table["no_pooling"]["fit_s"] / table["conv"]["fit_s"], 1)
+    kept = max(("conv", "no_pooling"), key=lambda m: table[m]["shift2_acc"])
+    macs = 7_863_680 / 1_413_504  # exact counts: 5.56
     ns = {"highest_test_model": best, "largest_gap_model": gap, "params_ratio": 21,
-          "fit_time_ratio": ratio}  # fmt: skip
+          "macs_ratio": round(macs, 1), "shift_kept_by": kept}  # fmt: skip
     assert hidden.grade("pooling_tradeoff", ns) == 8
-    ns["params_ratio"] = 2_370_282 / 113_386
+    ns.update(params_ratio=2_370_282 / 113_386, macs_ratio=macs)  # unrounded is fine too
     assert hidden.grade("pooling_tradeoff", ns) == 8
-    ns["params_ratio"] = 5  # the compute ratio in the wrong place
-    assert hidden.grade("pooling_tradeoff", ns) == 6
-    # error carried forward: the ratio of the student's own (wrong) totals
-    ns.update(predicted_total=113_322, no_pooling_total=2_360_000, params_ratio=20.8)
-    assert hidden.grade("pooling_tradeoff", ns) == 8
+    ns["params_ratio"] = 5.6  # the compute ratio in the wrong place
+    assert hidden.grade("pooling_tradeoff", ns) == 6.4
+    ns.update(params_ratio=21, macs_ratio=5.5)  # truncated instead of rounded
+    assert hidden.grade("pooling_tradeoff", ns) == 6.4
+    ns.update(macs_ratio=5.6, shift_kept_by="no_pooling" if kept == "conv" else "conv")
+    assert hidden.grade("pooling_tradeoff", ns) == 6.4
 
 
 def test_conclusion():
     assert hidden.grade("conclusion", {"gain_source": "b", "pooling_buys": "B"}) == 4
     assert hidden.grade("conclusion", {"gain_source": "c", "pooling_buys": "a"}) == 0
+    table = checks.SEED_TABLE  # the answer 'b' is what the given table shows
+    assert table["no_pooling"]["test_acc"] > table["conv"]["test_acc"]  # not pooling
+    for control in ("dense2", "dense_wide"):  # not depth, not compute
+        assert table[control]["test_acc"] + 2 * table[control]["test_sd"] < table["conv"]["test_acc"]
+    assert table["no_pooling"]["params"] > 10 * table["conv"]["params"]  # pooling buys size
 
 
 def test_choice_check():
     checks.check_choice("b", ("a", "b"), "why_five")
     with pytest.raises(checks.AnswerFormatError, match="answer with one of 'a', 'b', got None"):
         checks.check_choice(None, ("a", "b"), "why_five")
-    checks.check_numbers({"params_ratio": 21, "fit_time_ratio": 5.2}, "ratios")
+    checks.check_numbers({"params_ratio": 21, "macs_ratio": 5.6}, "ratios")
     for bad in ("21", True, float("nan"), ...):
         with pytest.raises(checks.AnswerFormatError, match="params_ratio: write a number"):
             checks.check_numbers({"params_ratio": bad}, "ratios")
@@ -290,8 +446,8 @@ def test_grading_leaves_the_kernels_random_state_alone():
     control = student_like_model().get_weights()[0]
     tf.keras.utils.set_random_seed(42)
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    reference.expected_layers.cache_clear()
-    hidden.grade("predict_output_shapes", {"predicted_layers": LAB})
+    reference.keras_layers.cache_clear()
+    hidden.grade("predict_output_shapes", _ada(predicted_layers=ADA_LAYERS))
     hidden.grade(
         "conv_model_architecture",
         {"build_conv_model": lambda: student_like_model() and build_conv_model()},

@@ -1,7 +1,7 @@
 """The sandbox on its own: what a sandboxed process can see, write and use (no nbgrader).
 
 Each test runs a few lines of Python in course.sandbox exactly as a student's kernel runs,
-in every tier this machine offers (README, "Threat model"): the cgroup tier (root), the
+in every tier this machine offers (docs/threat-model.md): the cgroup tier (root), the
 user-namespace tier forced on a root grader (``c.Sandbox.tier = "userns"``), and the tier a
 plain user gets on their own (``c.Sandbox.tier = "auto"`` run through ``runuser``; here the
 user-namespace one). The hostile class (tests/test_hostile_class.py) shows the same walls

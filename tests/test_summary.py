@@ -78,6 +78,72 @@ def class_data() -> dict:
             ("cyd", "Convolutions share weights."),
             ("dee", "(no written answer: the cell still reads 'YOUR ANSWER HERE')"),
         ],
+        "copying": {
+            "n": 4,
+            "pairs": [
+                {
+                    "rank": 1,
+                    "a": "ada",
+                    "b": "dee",
+                    "score": 11.0,
+                    "reasons": [
+                        "dee's notebook declares ada's STUDENT_ID",
+                        "50 rare code fingerprints shared (in build_conv_model_answer)",
+                    ],
+                },
+                {
+                    "rank": 2,
+                    "a": "bob",
+                    "b": "cyd",
+                    "score": 2.0,
+                    "reasons": ['same wrong answers: why_five = "d" (nobody else wrote it)'],
+                },
+            ],
+            "listed": 2,
+            "skipped": [("eve", "unreadable notebook (NotJSONError)")],
+            "notes": ["dee: the notebook declares STUDENT_ID 'ada', the id of ada"],
+            "report": "reports/c1w3_convolutions_similarity.html",
+        },
+        "items": {
+            "n": 3,
+            "grades": [
+                {
+                    "grade_id": "conv_model_architecture",
+                    "n": 3,
+                    "mean": "8/8",
+                    "full": "100%",
+                    "r": "n/a",
+                    "d": "n/a",
+                    "flags": "nobody misses it",
+                },
+                {
+                    "grade_id": "conv_test_accuracy",
+                    "n": 3,
+                    "mean": "3.33/10",
+                    "full": "33%",
+                    "r": "0.87",
+                    "d": "n/a",
+                    "flags": "",
+                },
+            ],
+            "answers": [
+                {
+                    "name": "why_five",
+                    "checked_by": "`concept_questions`",
+                    "answered": 3,
+                    "wrong": '`"d"` (2)',
+                    "options": "a 1, b 0, c 0, d 2",
+                },
+                {
+                    "name": "predicted_total",
+                    "checked_by": "`predict_output_shapes`, `predict_param_counts`",
+                    "answered": 2,
+                    "wrong": "none",
+                    "options": "",
+                },
+            ],
+            "csv": "reports/c1w3_convolutions_items.csv",
+        },
     }
 
 
@@ -117,3 +183,31 @@ def test_flags_and_answers_reach_the_page():
     assert "> Pooling keeps the strongest activations.\n> Fewer parameters" in text
     assert f"`{summary.MANUAL_TASK}` |" not in text  # graded by hand, not a pass rate
     assert "| cyd | 42.5/90 | 42.5/100 |" in text
+
+
+def test_copying_and_items_reach_the_page():
+    text = summary.render(class_data())
+    copying = text.split("## Possible copying")[1].split("## Free-text")[0]
+    assert "never changes a grade" in text.split("## Possible copying")[1].splitlines()[0]
+    assert (
+        "1. **ada** and **dee**, 11.0 points: dee's notebook declares ada's STUDENT_ID; "
+        "50 rare code fingerprints shared (in build_conv_model_answer)"
+    ) in copying
+    assert "`reports/c1w3_convolutions_similarity.html`" in copying
+    assert "Not compared: eve: unreadable notebook (NotJSONError)." in copying
+    items = text.split("## Items")[1].split("## Most common failure")[0]
+    assert "| `conv_model_architecture` | 3 | 8/8 | 100% | n/a | n/a | nobody misses it |" in items
+    assert '| `why_five` | `concept_questions` | 3 | `"d"` (2) | a 1, b 0, c 0, d 2 |' in items
+
+
+def test_a_value_with_a_bar_stays_in_its_table_cell():
+    data = class_data()
+    data["items"]["answers"][0]["wrong"] = "`a | b` (1)"
+    text = summary.render(data)
+    assert "| `a \\| b` (1) |" in text
+
+
+def test_sections_without_data_say_so():
+    text = summary.render(empty_data())
+    assert "No graded submissions." in text.split("## Items")[1]
+    assert "No pair shares more than independent work would." in text

@@ -476,6 +476,31 @@ def test_compute_flags_a_kernel_that_claimed_points_the_grader_did_not_give():
     assert "verifier_error" not in record
 
 
+def test_compute_flags_a_notebook_written_for_another_students_model(tmp_path):
+    """Its kernel judged Part 4 on the notebook's own STUDENT_ID, the verifier on the grading
+    student's: that difference is the copy flag, not a kernel claiming points."""
+    from course.nbgrader_plugins import declared_id
+
+    cells = {"predict_param_counts": _graded(8, 0.0, "predict_param_counts", 8)}
+    record = integrity.compute("bo", "lab", cells, declared_id="ann")
+    assert record["declared_id"] == "ann"
+    assert record["flags"] == [
+        "STUDENT_ID 'ann': this notebook was written for another student's model (copied or "
+        "handed in under a second id?); Part 4 was graded on this student's own model"
+    ]
+    assert integrity.compute("ann", "lab", cells, declared_id="ann")["flags"] == [
+        "predict_param_counts: the notebook's kernel reported 8 points, the grader verified 0"
+    ]
+    # the id is read from the submission's own artifact: a regular, small file, or nothing
+    grading = tmp_path / "_grading"
+    grading.mkdir()
+    assert declared_id(grading) is None
+    (grading / "weight_sharing.json").write_text('{"answers": [1], "declared_id": "ann"}')
+    assert declared_id(grading) == "ann"
+    (grading / "weight_sharing.json").write_text("x" * (2**20 + 1))
+    assert declared_id(grading) is None
+
+
 def test_compute_flags_a_failed_verifier():
     record = integrity.compute("ann", "lab", {}, "exit 1: boom")
     assert record["verifier_error"] == "exit 1: boom"

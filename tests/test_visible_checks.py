@@ -67,7 +67,53 @@ def _per_image_no_mean(before, after):
     return np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)
 
 
+def _flat(before, after):
+    n = len(before)
+    return np.asarray(before).reshape(n, -1), np.asarray(after).reshape(n, -1)
+
+
+def _no_division(before, after):
+    b, a = _flat(before, after)
+    return float(np.mean(np.linalg.norm(a - b, axis=1)))
+
+
+def _squared_ratio(before, after):
+    b, a = _flat(before, after)
+    return float(np.mean((np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)) ** 2))
+
+
+def _l1_ratio(before, after):
+    b, a = _flat(before, after)
+    return float(np.mean(np.abs(a - b).sum(axis=1) / np.abs(b).sum(axis=1)))
+
+
+def _max_abs_ratio(before, after):
+    b, a = _flat(before, after)
+    return float(np.mean(np.abs(a - b).max(axis=1) / np.abs(b).max(axis=1)))
+
+
+def _batch_difference_over_n(before, after):
+    b, a = _flat(before, after)
+    return float(np.linalg.norm(a - b) / len(b))
+
+
+def _ratio_of_means(before, after):
+    b, a = _flat(before, after)
+    return float(np.mean(np.linalg.norm(a - b, axis=1)) / np.mean(np.linalg.norm(b, axis=1)))
+
+
 WRONG = {  # (check cell, the name it reads, a wrong implementation)
+    # the five that passed the earlier hand-worked pair (issue 21), and two more
+    "relative_change_no_division": ("shift_probe", "relative_change", _no_division),
+    "relative_change_squared_ratio": ("shift_probe", "relative_change", _squared_ratio),
+    "relative_change_l1_ratio": ("shift_probe", "relative_change", _l1_ratio),
+    "relative_change_max_abs_ratio": ("shift_probe", "relative_change", _max_abs_ratio),
+    "relative_change_batch_difference_over_n": (
+        "shift_probe",
+        "relative_change",
+        _batch_difference_over_n,
+    ),
+    "relative_change_ratio_of_means": ("shift_probe", "relative_change", _ratio_of_means),
     "stage_outputs_returns_every_layer": ("feature_extractor", "stage_outputs", _all_layers),
     "stage_outputs_of_other_images": (
         "feature_extractor",
@@ -113,7 +159,9 @@ def test_every_name_a_check_reads_is_named_before_it_in_the_release():
         seen += cell.source + "\n"
     stubs = [c.source for c in released.cells if c.metadata.get("nbgrader", {}).get("solution")]
     placeholders = {m for stub in stubs for m in re.findall(r"^(\w+) = \.\.\.$", stub, re.M)}
-    assert {"predicted_layers", "no_pooling_total", "gain_source", "fit_time_ratio"} <= placeholders
+    assert {"STUDENT_ID", "predicted_layers", "no_pooling_total", "gain_source", "macs_ratio"} <= (
+        placeholders
+    )
 
 
 class _Model:

@@ -1,0 +1,1106 @@
+"""Which submissions share more than independent work would: evidence for a person to look at.
+
+Read from what the grader already has -- the submitted notebooks (nothing is executed: code is
+lexed, answers are read with ``ast``) and, when given, the gradebook's score per grade id --
+and compared pair by pair through five channels:
+
+code
+    every solution cell (nbgrader ``solution: true``) minus the lines of the released template,
+    as Python tokens with the student's own names and every literal normalised (a renamed,
+    reformatted copy still matches), cut into k-token fingerprints. A fingerprint that the
+    instructor's solution has, or that more than ``RARE_SHARE`` of the class has, counts for
+    nothing: the lab's model is ten lines everybody writes alike. Of the rest, a pair counts
+    those in runs of ``MIN_RUN`` or more (a copied block, not one line written alike), each
+    ``2 / k`` when ``k`` students have it.
+answers
+    the values assigned to the template's answer names; two students with the same value
+    count ``2 / k`` (``k`` students wrote it), nothing when more than ``COMMON_ANSWER`` of those
+    who answered wrote it or when it is right for both (full marks on the grade ids that check
+    it), half when the grades do not say.
+written
+    the free-text answer (cell ``explain_accuracy_gain_answer``) as 3-word shingles, minus
+    the shingles of the release's own text, compared by weighted Jaccard.
+student id
+    two notebooks declaring the same ``STUDENT_ID`` (or one declaring the other's id).
+outputs
+    identical saved outputs that carry a timing (a training log): no two runs print those.
+
+A pair's score is the sum of its channels' points; pairs above ``REPORT_MIN`` are ranked.
+The report never changes a grade (docs/similarity.md).
+
+    python -m course.similarity [--course DIR] [--assignment NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import functools
+import json
+import keyword
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+import jinja2
+import nbformat
+
+from course.layout import Layout
+from graders import ASSIGNMENT, COURSE_ROOT
+
+K_TOKENS = 8  # tokens per code fingerprint: about half a line of the lab's model
+MIN_RUN = 30  # rare shared fingerprints a block needs: more than one line of the model ...
+MAX_GAP = 6  # ... with at most this many others between two of them (less than a line)
+SHINGLE_WORDS = 3
+RARE_SHARE = 0.2  # a fingerprint or shingle in more than this share of the class: no evidence
+COMMON_ANSWER = 0.5  # an answer more than half the class wrote: no evidence
+REPORT_MIN = 1.5  # a pair below this many points is not listed
+TOP_PAIRS = 50  # pairs shown side by side in the HTML report
+
+CODE_POINTS_PER = 0.1  # per (weighted) rare fingerprint ...
+CODE_POINTS_MAX = 5.0  # ... up to this
+WRITTEN_POINTS = 6.0  # times the weighted Jaccard of the written answers
+WRITTEN_MIN_SHARED = 3  # fewer shared rare shingles than this is a coincidence
+UNKNOWN_ANSWER = 0.5  # an identical answer whose correctness is unknown counts half
+ID_POINTS = 6.0
+OUTPUT_POINTS = 2.0  # per identical saved output with a timing
+OUTPUT_POINTS_MAX = 6.0
+
+WRITTEN_ANSWER_ID = "explain_accuracy_gain_answer"  # the cell id of the Part 7 answer
+WRITTEN_TASK = "explain_accuracy_gain"  # its task cell (the answer follows it)
+STUDENT_ID = "STUDENT_ID"
+TIMING = re.compile(r"\d(?:ms|us|µs|s)(?:/step)?\b|\d\s+(?:ms|s|seconds?)\b")
+
+# ------------------------------------------------------------------ reading notebooks
+
+_TOKEN = re.compile(
+    r"""
+     (?P<ws>\s+|\\\n)
+    |(?P<comment>\#[^\n]*)
+    |(?P<string>(?:[rRbBuUfF]{1,2})?(?:'''[\s\S]*?(?:'''|\Z)|\"\"\"[\s\S]*?(?:\"\"\"|\Z)
+                 |'(?:\\.|[^'\\\n])*'?|"(?:\\.|[^"\\\n])*"?))
+    |(?P<number>(?:0[xXoObB][0-9a-fA-F_]+|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?)
+                 [jJ]?)
+    |(?P<name>[^\W\d]\w*)
+    |(?P<op>\*\*=?|//=?|>>=?|<<=?|->|:=|\.\.\.|[-+*/%&|^@<>=!]=|[-+*/%&|^@~<>=.,:;()\[\]{}])
+    |(?P<other>\S)
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    norm: str  # what is compared: V for the student's own names, N and S for literals
+    start: int  # character offsets in the cell's source
+    end: int
+
+
+def _bound_names(source: str) -> set[str] | None:
+    """Names the cell itself binds (variables, functions, arguments, imports): the student's
+    to choose. None if the cell does not parse."""
+    try:
+        tree = _parse(source)
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def tokens(source: str, drop_lines: Iterable[str] = ()) -> list[Token]:
+    """The cell as normalised tokens, without comments and without the lines whose stripped
+    text is one of `drop_lines` (the released template's)."""
+    drop = {line.strip() for line in drop_lines if line.strip()}
+    bound = _bound_names(source)
+    line_starts = [0] + [m.end() for m in re.finditer("\n", source)]
+    kept_lines = [
+        source[start : (line_starts[i + 1] if i + 1 < len(line_starts) else len(source))].strip()
+        not in drop
+        for i, start in enumerate(line_starts)
+    ]
+    out, line, previous = [], 0, ""
+    for m in _TOKEN.finditer(source):
+        kind, text, start = m.lastgroup, m.group(), m.start()
+        while line + 1 < len(line_starts) and line_starts[line + 1] <= start:
+            line += 1
+        if kind in ("ws", "comment") or not kept_lines[line]:
+            continue
+        if kind == "string":
+            norm = "S"
+        elif kind == "number":
+            norm = "N"
+        elif kind == "name":
+            if keyword.iskeyword(text) or previous == ".":
+                norm = text  # keywords and attributes (the API) stay
+            elif bound is None or text in bound:
+                norm = "V"
+            else:
+                norm = text  # free names: tf, np, range
+        else:
+            norm = text
+        out.append(Token(norm, start, m.end()))
+        previous = text
+    return out
+
+
+class NotConstant(Exception):
+    pass
+
+
+class Unanswered(Exception):
+    pass
+
+
+_CASTS = {"list", "tuple", "int", "float", "str", "np.array", "numpy.array", "np.asarray"}
+
+
+def _constant(node):
+    """The value of a constant expression: literals, lists, arithmetic on numbers and the
+    casts a student wraps them in (``np.array([...])``). Raises NotConstant otherwise."""
+    if isinstance(node, ast.Constant):
+        if node.value is Ellipsis:
+            raise Unanswered
+        return node.value
+    if isinstance(node, ast.Tuple | ast.List):
+        return [_constant(e) for e in node.elts]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _constant(node.operand)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp):
+        left, right = _constant(node.left), _constant(node.right)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (left, right))
+        if numbers:
+            try:
+                if isinstance(node.op, ast.Pow):
+                    if abs(right) > 64 or abs(left) > 1e6:
+                        raise NotConstant
+                    return left**right
+                op = {
+                    ast.Add: float.__add__,
+                    ast.Sub: float.__sub__,
+                    ast.Mult: float.__mul__,
+                    ast.Div: float.__truediv__,
+                    ast.FloorDiv: float.__floordiv__,
+                    ast.Mod: float.__mod__,
+                }.get(type(node.op))
+                if op is not None:
+                    value = op(float(left), float(right))
+                    both_int = isinstance(left, int) and isinstance(right, int)
+                    if both_int and not isinstance(node.op, ast.Div):
+                        return int(value) if abs(value) < 2**53 else value
+                    return value
+            except (ArithmeticError, ValueError, OverflowError):
+                pass
+    if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
+        if ast.unparse(node.func) in _CASTS:
+            value = _constant(node.args[0])
+            name = ast.unparse(node.func)
+            try:
+                if name in ("int", "float", "str"):
+                    return {"int": int, "float": float, "str": str}[name](value)
+            except (TypeError, ValueError) as error:
+                raise NotConstant from error
+            return value
+    raise NotConstant
+
+
+def _canonical(value):
+    if isinstance(value, str):
+        return value.strip().casefold()
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, float):
+        return round(value, 10)
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return repr(value)
+
+
+def _show(value) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class Answer:
+    key: str  # compared: the canonical value, or the normalised expression
+    shown: str  # for a person
+    constant: bool  # a value, not an expression of the notebook's names
+    is_text: bool = False  # a string value: a choice among options
+
+
+def answer_of(node: ast.AST) -> Answer | None:
+    """The answer an assignment's value gives; None if it is the template's `...`."""
+    try:
+        value = _constant(node)
+    except Unanswered:
+        return None
+    except (NotConstant, RecursionError):
+        text = ast.unparse(node)
+        if "..." in text or "Ellipsis" in text:
+            return None
+        return Answer("expr:" + text, text if len(text) <= 80 else text[:77] + "...", False)
+    canonical = _canonical(value)
+    shown = _show(canonical)
+    return Answer(
+        json.dumps(canonical, sort_keys=True),
+        shown if len(shown) <= 80 else shown[:77] + "...",
+        True,
+        isinstance(canonical, str),
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse(source: str) -> ast.Module:
+    return ast.parse(source)
+
+
+def assignments(source: str) -> dict[str, ast.AST]:
+    """name -> value node of the cell's top-level assignments (the last one wins)."""
+    tree = _parse(source)
+    out = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign):
+            targets, value = stmt.targets, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets, value = [stmt.target], stmt.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                out[target.id] = value
+            elif isinstance(target, ast.Tuple | ast.List):
+                if isinstance(value, ast.Tuple | ast.List) and len(target.elts) == len(value.elts):
+                    for t, v in zip(target.elts, value.elts, strict=True):
+                        if isinstance(t, ast.Name):
+                            out[t.id] = v
+    return out
+
+
+def _student_id(cells) -> str | None:
+    declared = None
+    for cell in cells:
+        if cell.cell_type != "code" or STUDENT_ID not in cell.source:
+            continue
+        try:
+            node = assignments(cell.source).get(STUDENT_ID)
+            if node is not None:
+                answer = answer_of(node)
+                if answer is not None and answer.constant:
+                    declared = str(json.loads(answer.key))
+        except (SyntaxError, ValueError):
+            found = re.search(rf"^{STUDENT_ID}\s*=\s*(['\"])(.*?)\1", cell.source, re.MULTILINE)
+            if found:
+                declared = found.group(2).strip().casefold()
+    return declared or None
+
+
+def _words(text: str) -> list[re.Match]:
+    return list(re.finditer(r"[0-9a-z]+(?:[.,'][0-9a-z]+)*", text.lower()))
+
+
+def shingles(text: str, n: int = SHINGLE_WORDS) -> dict[tuple[str, ...], list[int]]:
+    """n-word shingle -> the indices of its first word (words: lower case, no punctuation)."""
+    words = [m.group() for m in _words(text)]
+    out = defaultdict(list)
+    for i in range(len(words) - n + 1):
+        out[tuple(words[i : i + n])].append(i)
+    return out
+
+
+def _grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _solution_cells(nb) -> dict[str, str]:
+    return {
+        _grade_id(c): c.source
+        for c in nb.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution") and _grade_id(c)
+    }
+
+
+def _written_answer(nb) -> str:
+    for cell in nb.cells:
+        if cell.get("id") == WRITTEN_ANSWER_ID:
+            return cell.source
+    for i, cell in enumerate(nb.cells):  # a notebook whose cell ids were lost: after its task
+        if _grade_id(cell) == WRITTEN_TASK and i + 1 < len(nb.cells):
+            return nb.cells[i + 1].source
+    return ""
+
+
+def _timed_outputs(nb) -> dict[str, str]:
+    """hash key -> where: saved outputs that carry a timing (a run's own log)."""
+    out = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        texts = []
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream":
+                texts.append("".join(o.get("text", "")))
+            elif o.get("output_type") in ("execute_result", "display_data"):
+                texts.append("".join(o.get("data", {}).get("text/plain", "")))
+        text = re.sub(r"\s+", " ", "".join(texts)).strip()
+        if len(text) >= 40 and TIMING.search(text):
+            out[text] = _grade_id(cell) or f"cell {i + 1}"
+    return out
+
+
+@dataclass
+class Template:
+    """What the students were given: the release's text of every solution cell, its answer
+    names (and the grade ids that check each), its multiple-choice options and the text of
+    the release (not evidence when a student repeats it)."""
+
+    solution_cells: dict[str, str] = field(default_factory=dict)
+    answer_items: dict[str, list[str]] = field(default_factory=dict)  # name -> grade ids
+    choices: dict[str, list[str]] = field(default_factory=dict)  # name -> options
+    boilerplate_shingles: set = field(default_factory=set)
+    student_id: str | None = None
+    grade_ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_notebook(cls, nb) -> Template:
+        t = cls()
+        t.solution_cells = _solution_cells(nb)
+        t.student_id = _student_id(nb.cells)
+        current: list[str] = []  # the answer names of the last solution cell
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "markdown" or cell.get("id") == WRITTEN_ANSWER_ID:
+                t.boilerplate_shingles.update(shingles(cell.source))
+            if cell.cell_type != "code":
+                continue
+            if meta.get("solution") and _grade_id(cell):
+                try:
+                    current = [n for n in assignments(cell.source) if n != STUDENT_ID]
+                except (SyntaxError, ValueError):
+                    current = []
+                for name in current:
+                    t.answer_items.setdefault(name, [])
+            elif meta.get("grade") and _grade_id(cell):
+                gid = _grade_id(cell)
+                t.grade_ids.append(gid)
+                named = [n for n in current if re.search(rf"\b{re.escape(n)}\b", cell.source)]
+                for name in named or current:
+                    t.answer_items[name].append(gid)
+                for name, options in _choices(cell.source).items():
+                    t.choices[name] = options
+        return t
+
+
+def _choices(source: str) -> dict[str, list[str]]:
+    """name -> options of every ``check_choice(name, ("a", "b"), ...)`` in a check cell."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    out = {}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "check_choice"
+            and len(node.args) >= 2
+            and isinstance(node.args[0], ast.Name)
+        ):
+            try:
+                options = ast.literal_eval(node.args[1])
+            except (ValueError, SyntaxError, TypeError):
+                continue
+            if isinstance(options, tuple | list) and all(isinstance(o, str) for o in options):
+                out[node.args[0].id] = [o.strip().casefold() for o in options]
+    return out
+
+
+@dataclass
+class Submission:
+    student: str
+    sources: dict[str, str]  # grade id -> the student's solution cell
+    tokens: dict[str, list[Token]]  # grade id -> its tokens, the template's lines left out
+    fingerprints: dict[int, list[tuple[str, int]]]  # hash -> (grade id, index of 1st token)
+    answers: dict[str, Answer]
+    written: str
+    written_shingles: dict[tuple[str, ...], list[int]]
+    student_id: str | None
+    outputs: dict[str, str]
+    unparsed: list[str] = field(default_factory=list)  # solution cells that do not parse
+
+
+def code_fingerprints(
+    sources: Mapping[str, str], template: Template, k: int = K_TOKENS
+) -> tuple[dict[str, list[Token]], dict[int, list[tuple[str, int]]]]:
+    """(grade id -> tokens, hash of every k tokens -> where they start). Every k-gram is kept
+    (winnowing with a window of 1): at a notebook's size the positions are what the side by
+    side view and the run lengths need, and they cost little (benchmarks/similarity_cost.py)."""
+    cells, out = {}, defaultdict(list)
+    for gid, source in sources.items():
+        toks, hashes = _cell_fingerprints(gid, source, template.solution_cells.get(gid, ""), k)
+        cells[gid] = list(toks)
+        for i, h in enumerate(hashes):
+            out[h].append((gid, i))
+    return cells, dict(out)
+
+
+@functools.lru_cache(maxsize=8192)
+def _cell_fingerprints(gid: str, source: str, released: str, k: int):
+    """One cell's tokens and k-gram hashes; cached, since many students hand in some cells
+    exactly alike (most answer cells of a class are the same few texts)."""
+    toks = tuple(tokens(source, released.splitlines()))
+    norms = [t.norm for t in toks]
+    return toks, tuple(hash((gid, *norms[i : i + k])) for i in range(len(toks) - k + 1))
+
+
+def read_notebook(student: str, nb, template: Template) -> Submission:
+    sources = _solution_cells(nb)
+    answers, unparsed = {}, []
+    for gid, source in sources.items():
+        try:
+            values = assignments(source)
+        except (SyntaxError, ValueError, RecursionError):
+            unparsed.append(gid)
+            continue
+        for name, node in values.items():
+            if template.answer_items and name not in template.answer_items:
+                continue
+            if name == STUDENT_ID:
+                continue
+            answer = answer_of(node)
+            if answer is not None:
+                answers[name] = answer
+    written = _written_answer(nb)
+    written_shingles = {
+        s: at for s, at in shingles(written).items() if s not in template.boilerplate_shingles
+    }
+    declared = _student_id(nb.cells)
+    if declared is not None and declared == template.student_id:
+        declared = None  # the release's placeholder
+    cells, fingerprints = code_fingerprints(sources, template)
+    return Submission(
+        student=student,
+        sources=sources,
+        tokens=cells,
+        fingerprints=fingerprints,
+        answers=answers,
+        written=written,
+        written_shingles=written_shingles,
+        student_id=declared,
+        outputs=_timed_outputs(nb),
+        unparsed=unparsed,
+    )
+
+
+def submitted_notebook(layout: Layout, student: str) -> Path | None:
+    """The notebook a student handed in: the assignment's name, else a single .ipynb."""
+    folder = layout.folder("submitted", student)
+    expected = folder / f"{layout.assignment}.ipynb"
+    if expected.exists():
+        return expected
+    found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    return found[0] if len(found) == 1 else None
+
+
+def read_class(
+    course: Path, assignment: str = ASSIGNMENT, template: Template | None = None
+) -> tuple[list[Submission], list[tuple[str, str]]]:
+    """Every readable submission, and (student, why) for those that are not. Never raises
+    for a notebook: a broken one is listed, not compared."""
+    layout = Layout(Path(course), assignment)
+    template = template if template is not None else load_template(layout)
+    subs, skipped = [], []
+    for student in layout.students("submitted"):
+        path = submitted_notebook(layout, student)
+        if path is None:
+            skipped.append((student, "no single notebook in the submission"))
+            continue
+        try:
+            subs.append(read_notebook(student, read_fast(path), template))
+        except Exception as error:  # noqa: BLE001 -- any unreadable file is listed, not fatal
+            skipped.append((student, f"unreadable notebook ({type(error).__name__})"))
+    return subs, skipped
+
+
+def read_fast(path: Path):
+    """A notebook without nbformat's schema validation (a third of the reading time): the
+    report reads sources, metadata and outputs, and tolerates what validation would reject.
+    A file that is not a v4 notebook's JSON goes through nbformat (its errors, its upgrade)."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        if json.loads(text).get("nbformat") == 4:
+            return nbformat.v4.reads(text)
+    except (ValueError, AttributeError):
+        pass
+    return nbformat.reads(text, as_version=4)
+
+
+def load_template(layout: Layout) -> Template:
+    path = layout.notebook("release")
+    if not path.exists():
+        return Template()
+    return Template.from_notebook(nbformat.read(path, as_version=4))
+
+
+def solution_fingerprints(layout: Layout, template: Template) -> set[int]:
+    """The instructor's solution's fingerprints: standard code, never evidence."""
+    path = layout.notebook("source")
+    if not path.exists():
+        return set()
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001
+        return set()
+    marker = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.MULTILINE)
+    sources = {gid: marker.sub("", s) for gid, s in _solution_cells(nb).items()}
+    return set(code_fingerprints(sources, template)[1])
+
+
+def reference_answers(source_nb, template: Template) -> dict[str, Answer]:
+    """The instructor's constant answers (``"Coat"``, ``113_386``): name -> answer."""
+    marker = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.MULTILINE)
+    sub = read_notebook(
+        "(solution)",
+        nbformat.from_dict(
+            {
+                **source_nb,
+                "cells": [
+                    {**c, "source": marker.sub("", c.source)} if c.cell_type == "code" else c
+                    for c in source_nb.cells
+                ],
+            }
+        ),
+        template,
+    )
+    return {name: a for name, a in sub.answers.items() if a.constant}
+
+
+def grades_by_reference(
+    subs: Iterable[Submission], template: Template, reference: Mapping[str, Answer]
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Grades without a gradebook: a grade id is full (1 of 1) when every answer it checks
+    whose reference is a constant equals the reference, else 0. Ids with no constant
+    reference are left out (unknown)."""
+    out = {}
+    for sub in subs:
+        grades = {}
+        for gid in template.grade_ids:
+            names = [n for n, ids in template.answer_items.items() if gid in ids and n in reference]
+            if names:
+                right = all(
+                    sub.answers.get(n) is not None and sub.answers[n].key == reference[n].key
+                    for n in names
+                )
+                grades[gid] = (1.0 if right else 0.0, 1.0)
+        out[sub.student] = grades
+    return out
+
+
+# ------------------------------------------------------------------ comparing
+
+
+@dataclass
+class SharedAnswer:
+    name: str
+    shown: str
+    written_by: int  # students in the class with this answer
+    wrong: bool | None  # True: wrong for at least one of the two; None: unknown
+    points: float
+    both_wrong: bool = False
+
+    @property
+    def judged(self) -> str:
+        if self.wrong is None:
+            return "unknown"
+        return "wrong for both" if self.both_wrong else "wrong for one of them"
+
+
+@dataclass
+class Pair:
+    a: str
+    b: str
+    code_count: int = 0  # rare fingerprints shared
+    code_weight: float = 0.0
+    code_cells: Counter = field(default_factory=Counter)
+    answers: list[SharedAnswer] = field(default_factory=list)
+    written_shared: int = 0
+    written_jaccard: float = 0.0
+    same_id: str = ""
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def code_points(self) -> float:
+        return min(CODE_POINTS_MAX, CODE_POINTS_PER * self.code_weight)
+
+    @property
+    def answer_points(self) -> float:
+        return sum(a.points for a in self.answers)
+
+    @property
+    def written_points(self) -> float:
+        if self.written_shared < WRITTEN_MIN_SHARED:
+            return 0.0
+        return WRITTEN_POINTS * self.written_jaccard
+
+    @property
+    def id_points(self) -> float:
+        return ID_POINTS if self.same_id else 0.0
+
+    @property
+    def output_points(self) -> float:
+        return min(OUTPUT_POINTS_MAX, OUTPUT_POINTS * len(self.outputs))
+
+    @property
+    def score(self) -> float:
+        return (
+            self.code_points
+            + self.answer_points
+            + self.written_points
+            + self.id_points
+            + self.output_points
+        )
+
+    def reasons(self) -> list[str]:
+        out = []
+        if self.same_id:
+            out.append(self.same_id)
+        if self.code_points >= 0.05:
+            cells = ", ".join(g for g, _ in self.code_cells.most_common(3))
+            out.append(f"{self.code_count} rare code fingerprints shared (in {cells})")
+        groups = (
+            ("same wrong answers", [a for a in self.answers if a.both_wrong]),
+            (
+                "same answers, wrong for one of them",
+                [a for a in self.answers if a.wrong and not a.both_wrong],
+            ),
+            ("same rare answers", [a for a in self.answers if a.wrong is None]),
+        )
+        for label, group in groups:
+            if group:
+                parts = [f"{a.name} = {a.shown} ({_others(a.written_by - 2)})" for a in group]
+                out.append(f"{label}: " + "; ".join(parts))
+        if self.written_points >= 0.05:
+            out.append(
+                f"written answers share {self.written_shared} rare {SHINGLE_WORDS}-word phrases "
+                f"(weighted Jaccard {self.written_jaccard:.2f})"
+            )
+        if self.outputs:
+            out.append(
+                f"{len(self.outputs)} identical saved output{'s' if len(self.outputs) > 1 else ''}"
+                f" with timings ({', '.join(self.outputs[:3])})"
+            )
+        return out
+
+
+def _others(k: int) -> str:
+    if k <= 0:
+        return "nobody else wrote it"
+    return f"{k} other student{'s' if k > 1 else ''} wrote it"
+
+
+@dataclass
+class Result:
+    assignment: str
+    students: list[str]
+    pairs: list[Pair]  # ranked, score >= REPORT_MIN
+    skipped: list[tuple[str, str]]
+    notes: list[str]  # per-student remarks (a declared id not their own, unparsable cells)
+    rare_cut: int
+    graded: bool  # correctness of answers known from grades
+    submissions: dict[str, Submission] = field(repr=False, default_factory=dict)
+    rare_code: set = field(repr=False, default_factory=set)
+    rare_shingles: set = field(repr=False, default_factory=set)
+
+
+def rare_cut(n: int) -> int:
+    """The most students a fingerprint may be shared by and still count."""
+    return max(2, math.floor(RARE_SHARE * n))
+
+
+def _owners(items: Iterable[tuple[str, Iterable]]) -> dict:
+    index = defaultdict(list)
+    for student, keys in items:
+        for key in keys:
+            index[key].append(student)
+    return index
+
+
+def in_long_runs(
+    sub: Submission, hashes: Iterable[int], min_run: int = MIN_RUN, max_gap: int = MAX_GAP
+) -> set[int]:
+    """The fingerprints among `hashes` that lie in a run of at least `min_run` of them in
+    `sub`'s code, with gaps of at most `max_gap` other fingerprints (a standard fragment
+    inside a copied block): a block shared, not a line that many write alike."""
+    at = defaultdict(set)
+    hashes = set(hashes)
+    for h in hashes:
+        for gid, i in sub.fingerprints.get(h, ()):
+            at[gid].add(i)
+    long = set()
+    for gid, starts in at.items():
+        run: list[int] = []
+        for i in [*sorted(starts), None]:
+            if i is not None and run and i - run[-1] <= max_gap + 1:
+                run.append(i)
+                continue
+            if len(run) >= min_run:
+                long.update((gid, j) for j in run)
+            run = [i]
+    return {h for h in hashes if any(spot in long for spot in sub.fingerprints.get(h, ()))}
+
+
+def correctness(
+    subs: list[Submission], template: Template, grades: Mapping | None
+) -> dict[tuple[str, str], bool | None]:
+    """(student, name) -> True (full marks on every grade id that checks the answer), False
+    (not) or None (unknown: no grades, or an id without a score). Per student, never from
+    another's: with per-student variants one value is right for one student, wrong for another."""
+    if grades is None:
+        return {}
+    out = {}
+    for sub in subs:
+        g = grades.get(sub.student)
+        for name in sub.answers:
+            ids = template.answer_items.get(name, [])
+            scores = [g.get(gid) for gid in ids] if g else []
+            if not ids or not scores or any(s is None or s[0] is None for s in scores):
+                out[sub.student, name] = None
+            else:
+                out[sub.student, name] = all(s[0] >= s[1] - 1e-9 for s in scores)
+    return out
+
+
+def compare(
+    subs: list[Submission],
+    template: Template,
+    grades: Mapping[str, Mapping[str, tuple[float | None, float]]] | None = None,
+    solution: set[int] = frozenset(),
+    skipped: Iterable[tuple[str, str]] = (),
+    assignment: str = ASSIGNMENT,
+    minimum: float = REPORT_MIN,
+) -> Result:
+    """Every pair's evidence; the pairs at or above `minimum`, ranked."""
+    n = len(subs)
+    cut = rare_cut(n)
+    by_name = {s.student: s for s in subs}
+    pairs: dict[tuple[str, str], Pair] = {}
+
+    def pair(a: str, b: str) -> Pair:
+        a, b = sorted((a, b))
+        if (a, b) not in pairs:
+            pairs[a, b] = Pair(a, b)
+        return pairs[a, b]
+
+    # code: the rare fingerprints, grouped by who has them; each pair then keeps those that lie
+    # in long runs in both notebooks (a copied block, not one line written alike)
+    index = _owners((s.student, s.fingerprints) for s in subs)
+    df = {h: len(owners) for h, owners in index.items()}
+    rare_code = {h for h, d in df.items() if 2 <= d <= cut and h not in solution}
+    groups = defaultdict(list)
+    for h in rare_code:
+        groups[tuple(sorted(index[h]))].append(h)
+    candidates = defaultdict(list)
+    for owners, hashes in groups.items():
+        for a, b in combinations(owners, 2):
+            candidates[a, b].extend(hashes)
+    for (a, b), hashes in candidates.items():
+        kept = in_long_runs(by_name[a], hashes) & in_long_runs(by_name[b], hashes)
+        if kept:
+            p = pair(a, b)
+            p.code_count = len(kept)
+            p.code_weight = sum(2 / df[h] for h in kept)
+            p.code_cells = Counter(by_name[a].fingerprints[h][0][0] for h in kept)
+
+    # answers: identical values, weighted by rarity, counted when wrong (or unknown)
+    right = correctness(subs, template, grades)
+    for name in sorted({name for s in subs for name in s.answers}):
+        by_value = defaultdict(list)
+        for sub in subs:
+            if name in sub.answers:
+                by_value[sub.answers[name].key].append(sub.student)
+        answered = sum(map(len, by_value.values()))
+        for owners in by_value.values():
+            k = len(owners)
+            if k < 2 or k > COMMON_ANSWER * answered:
+                continue
+            for a, b in combinations(sorted(owners), 2):
+                ok = [right.get((s, name)) for s in (a, b)]
+                if ok == [True, True]:
+                    continue  # both right: what independent work gives
+                wrong = False in ok  # wrong for at least one of them
+                factor = 1.0 if wrong else UNKNOWN_ANSWER
+                shown = by_name[a].answers[name].shown
+                pair(a, b).answers.append(
+                    SharedAnswer(
+                        name,
+                        shown,
+                        k,
+                        True if wrong else None,
+                        factor * 2 / k,
+                        ok == [False, False],
+                    )
+                )
+
+    # written answer: weighted Jaccard of the shingles, the release's text removed
+    index = _owners((s.student, s.written_shingles) for s in subs)
+    rare_shingles = set()
+    shared_w = defaultdict(float)
+    shared_n = Counter()
+    for sh, owners in index.items():
+        if 2 <= len(owners) <= cut:
+            rare_shingles.add(sh)
+            for a, b in combinations(sorted(owners), 2):
+                shared_w[a, b] += 2 / len(owners)
+                shared_n[a, b] += 1
+    sizes = {s.student: len(s.written_shingles) for s in subs}
+    for (a, b), weight in shared_w.items():
+        p = pair(a, b)
+        union = sizes[a] + sizes[b] - shared_n[a, b]
+        p.written_shared = shared_n[a, b]
+        p.written_jaccard = weight / union if union else 0.0
+
+    # declared student ids: the same id twice, or one student's own id in another's notebook
+    names = {s.student.casefold(): s.student for s in subs}
+    declared = defaultdict(list)
+    notes = []
+    for sub in subs:
+        if sub.student_id:
+            declared[sub.student_id].append(sub.student)
+            if sub.student_id != sub.student.casefold():
+                owner = names.get(sub.student_id)
+                notes.append(
+                    f"{sub.student}: the notebook declares STUDENT_ID {sub.student_id!r}"
+                    + (f", the id of {owner}" if owner else ", not the student's own")
+                )
+                if owner and owner != sub.student:
+                    reason = f"{sub.student}'s notebook declares {owner}'s STUDENT_ID"
+                    pair(sub.student, owner).same_id = reason
+        if sub.unparsed:
+            notes.append(
+                f"{sub.student}: solution cell(s) {', '.join(sub.unparsed)} do not parse "
+                "(their answers are not compared)"
+            )
+    for value, owners in declared.items():
+        for a, b in combinations(sorted(owners), 2):
+            p = pair(a, b)
+            p.same_id = p.same_id or f"both notebooks declare STUDENT_ID {value!r}"
+
+    # saved outputs that carry a timing: no two runs print the same
+    index = _owners((s.student, s.outputs) for s in subs)
+    for text, owners in index.items():
+        if 2 <= len(owners) <= cut:
+            for a, b in combinations(sorted(owners), 2):
+                pair(a, b).outputs.append(by_name[a].outputs[text])
+
+    ranked = sorted(
+        (p for p in pairs.values() if p.score >= minimum - 1e-12),
+        key=lambda p: (-p.score, p.a, p.b),
+    )
+    return Result(
+        assignment=assignment,
+        students=sorted(s.student for s in subs),
+        pairs=ranked,
+        skipped=sorted(skipped),
+        notes=sorted(notes),
+        rare_cut=cut,
+        graded=grades is not None,
+        submissions={s.student: s for s in subs},
+        rare_code=rare_code,
+        rare_shingles=rare_shingles,
+    )
+
+
+def analyse(
+    course: Path,
+    assignment: str = ASSIGNMENT,
+    grades: Mapping | None = None,
+    minimum: float = REPORT_MIN,
+) -> Result:
+    """Read every submission of `assignment` in `course` and compare them. `grades`:
+    student -> grade id -> (score, max score), from the gradebook (None: unknown)."""
+    layout = Layout(Path(course), assignment)
+    template = load_template(layout)
+    subs, skipped = read_class(course, assignment, template)
+    return compare(
+        subs,
+        template,
+        grades,
+        solution=solution_fingerprints(layout, template),
+        skipped=skipped,
+        assignment=assignment,
+        minimum=minimum,
+    )
+
+
+# ------------------------------------------------------------------ the HTML report
+
+
+def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def segments(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[str, bool]]:
+    """`text` cut into (piece, shared) at the merged `spans`."""
+    out, at = [], 0
+    for start, end in _merge(spans):
+        if start > at:
+            out.append((text[at:start], False))
+        out.append((text[max(start, at) : end], True))
+        at = max(at, end)
+    if at < len(text):
+        out.append((text[at:], False))
+    return out
+
+
+def _written_spans(sub: Submission, keep: set) -> list[tuple[int, int]]:
+    words = _words(sub.written)
+    spans = []
+    for sh, starts in sub.written_shingles.items():
+        if sh in keep:
+            for i in starts:
+                spans.append((words[i].start(), words[i + SHINGLE_WORDS - 1].end()))
+    return spans
+
+
+def pair_view(result: Result, p: Pair) -> dict:
+    """What the page shows for one pair: code cells and written answers side by side."""
+    a, b = result.submissions[p.a], result.submissions[p.b]
+    shared = set(a.fingerprints) & set(b.fingerprints) & result.rare_code
+    shared = in_long_runs(a, shared) & in_long_runs(b, shared)
+    cells = []
+    for gid in sorted({g for h in shared for g, _ in a.fingerprints[h]}):
+        sides = []
+        for sub in (a, b):
+            toks = sub.tokens.get(gid, [])
+            spans = [
+                (toks[i].start, toks[i + K_TOKENS - 1].end)
+                for h in shared
+                for g, i in sub.fingerprints.get(h, ())
+                if g == gid
+            ]
+            sides.append(segments(sub.sources.get(gid, ""), spans))
+        cells.append({"grade_id": gid, "sides": sides})
+    written = None
+    if p.written_points >= 0.05:
+        keep = set(a.written_shingles) & set(b.written_shingles) & result.rare_shingles
+        written = [segments(s.written, _written_spans(s, keep)) for s in (a, b)]
+    return {
+        "a": p.a,
+        "b": p.b,
+        "score": p.score,
+        "reasons": p.reasons(),
+        "points": [
+            ("student id", p.id_points),
+            ("code", p.code_points),
+            ("answers", p.answer_points),
+            ("written answer", p.written_points),
+            ("saved outputs", p.output_points),
+        ],
+        "answers": p.answers,
+        "cells": cells,
+        "written": written,
+    }
+
+
+@functools.cache
+def _html_template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("course", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pts"] = lambda x: f"{x:.1f}"
+    return env.get_template("similarity.html.j2")
+
+
+def render_html(result: Result, top: int = TOP_PAIRS) -> str:
+    return _html_template().render(
+        assignment=result.assignment,
+        n=len(result.students),
+        cut=result.rare_cut,
+        graded=result.graded,
+        minimum=REPORT_MIN,
+        listed=len(result.pairs),
+        pairs=[pair_view(result, p) for p in result.pairs[:top]],
+        skipped=result.skipped,
+        notes=result.notes,
+        rare_share=RARE_SHARE,
+        common_answer=COMMON_ANSWER,
+        k=K_TOKENS,
+        shingle_words=SHINGLE_WORDS,
+    )
+
+
+def report_path(course: Path, assignment: str = ASSIGNMENT) -> Path:
+    return Layout(Path(course), assignment).reports / f"{assignment}_similarity.html"
+
+
+def write_report(course: Path, result: Result) -> Path:
+    path = report_path(course, result.assignment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(result))
+    return path
+
+
+def summary_rows(result: Result, top: int = 20) -> list[dict]:
+    """The ranked pairs for the TA summary's "Possible copying" section."""
+    return [
+        {
+            "rank": i,
+            "a": p.a,
+            "b": p.b,
+            "score": round(p.score, 1),
+            "reasons": p.reasons(),
+        }
+        for i, p in enumerate(result.pairs[:top], 1)
+    ]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
+    parser.add_argument("--assignment", default=ASSIGNMENT)
+    args = parser.parse_args(argv)
+    result = analyse(args.course, args.assignment)
+    path = write_report(args.course, result)
+    for row in summary_rows(result):
+        print(f"{row['rank']:3d}. {row['a']} / {row['b']}: {row['score']:.1f}")
+        for reason in row["reasons"]:
+            print(f"       {reason}")
+    print(f"similarity report written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
