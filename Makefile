@@ -13,10 +13,10 @@ ASSIGNMENT := c1w3_convolutions
 # Keep TensorFlow's C++ log lines out of notebooks' stderr (nbgrader_config.py sets the same).
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast bench bench-threshold bench-pooling lint clean collect export-lms
+.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast bench bench-spread bench-threshold bench-pooling lint clean collect export-lms release-exchange due collect-exchange release-feedback
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,11 +69,15 @@ bench: setup postgres  ## benchmarks that print numbers (docs/benchmarks.md): la
 	$(BIN)/python benchmarks/grading.py --runs 3
 	$(BIN)/python benchmarks/class_throughput.py --students 6 --cache
 	$(BIN)/python benchmarks/class_throughput.py
+	$(BIN)/python benchmarks/similarity_cost.py
+
+bench-spread: setup  ## the correct notebook's readings on emulated machines (threads, AVX2): the graders' tolerances (~20 min)
+	$(BIN)/python benchmarks/machine_spread.py
 
 bench-threshold: setup  ## the 10-seed accuracy sweep behind the default threshold (~30 min)
 	$(BIN)/python benchmarks/accuracy_distribution.py --seeds 10
 
-bench-pooling: setup  ## dense / conv / no-pooling x 5 seeds: the given table of Part 6e (~17 min)
+bench-pooling: setup  ## dense, dense2, dense_wide, conv, no-pooling x 5 seeds: the given table of Part 6e (~25-45 min)
 	$(BIN)/python benchmarks/pooling_seeds.py --seeds 5
 
 lint: $(VENV)/.installed  ## ruff
@@ -93,6 +97,24 @@ export-lms: $(VENV)/.installed  ## gradebook -> LMS import CSV: TO=canvas|moodle
 	$(if $(filter canvas moodle,$(TO)),,$(error give TO=canvas or TO=moodle))
 	$(if $(ROSTER),,$(error give ROSTER=path/to/roster.csv (exported from the LMS)))
 	$(BIN)/python -m course export-lms --to $(TO) --roster "$(ROSTER)"$(if $(POINTS), --points $(POINTS))$(if $(MISSING), --missing $(MISSING))$(if $(COLUMN), --column "$(COLUMN)")$(if $(ID_COLUMN), --id-column "$(ID_COLUMN)")$(if $(OUT), --out "$(OUT)")$(if $(DB_URL), --db-url $(DB_URL))
+
+# nbgrader's exchange (JupyterHub, docs/jupyterhub.md): release -> students fetch and submit ->
+# collect-exchange -> grade -> release-feedback -> students fetch their feedback. EXCHANGE=
+# overrides nbgrader's c.Exchange.root; the course id is nbgrader_config.py's.
+EXCHANGE_ROOT = $(if $(EXCHANGE), --exchange "$(EXCHANGE)")
+
+release-exchange: release  ## release/ -> nbgrader's exchange: [EXCHANGE=/path] [DUE="2026-03-01 23:59 Europe/Berlin"] [FORCE=1]
+	$(BIN)/python -m course exchange release$(EXCHANGE_ROOT)$(if $(DUE), --due "$(DUE)")$(if $(FORCE), --force)
+
+due: $(VENV)/.installed  ## set or move the due date in the gradebook: DUE="2026-03-01 23:59 Europe/Berlin"
+	$(if $(DUE),,$(error give DUE="YYYY-MM-DD HH:MM Time/Zone"))
+	$(BIN)/python -m course exchange due "$(DUE)"
+
+collect-exchange: $(VENV)/.installed  ## exchange -> submitted/: each student's newest submission and its time [EXCHANGE=]
+	$(BIN)/python -m course exchange collect$(EXCHANGE_ROOT)
+
+release-feedback: $(VENV)/.installed  ## feedback/ -> exchange, each student's own (after make grade) [EXCHANGE=]
+	$(BIN)/python -m course exchange feedback$(EXCHANGE_ROOT)
 
 .PHONY: warm
 warm: setup  ## run the source notebook once, outside any sandbox, to fill .training_cache/ (README, "Training cache")

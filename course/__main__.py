@@ -55,6 +55,10 @@ COMMANDS = {
     "export-lms": Command(
         "course.lms", "gradebook -> the LMS's grade import CSV (--to, --roster)", ("export",)
     ),
+    "exchange": Command(
+        "course.exchange",
+        "nbgrader's exchange on a hub: {release,due,collect,feedback} [--exchange ROOT]",
+    ),
     "demo": Command("course.demo", "release, autograde the sample class, feedback, TA summary"),
     "warm": Command(
         "graders.training_cache",

@@ -20,6 +20,7 @@ import jinja2
 import nbformat
 
 from course import gradebook, integrity, item_analysis, similarity
+from course.exchange import duration, utc
 from course.layout import Layout
 from graders import ASSIGNMENT, COURSE_ROOT
 
@@ -77,10 +78,11 @@ def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGN
     runs = {}
     if layout.runs_log.exists():
         runs = {r["student"]: r for r in json.loads(layout.runs_log.read_text())}
-    rows, failures, flagged, manual = [], Counter(), {}, []
+    rows, failures, flagged, manual, late = [], Counter(), {}, [], []
     released = integrity.released_locked_cells(course, assignment_id)
     with gradebook.open_gradebook(course, db_url) as gb:
         assignment = gb.find_assignment(assignment_id)
+        due = assignment.duedate
         grade_ids = [c.name for c in gb.find_notebook(notebook, assignment_id).grade_cells]
         passed = Counter()
         for submission in sorted(assignment.submissions, key=lambda s: s.student_id):
@@ -123,6 +125,15 @@ def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGN
                     manual.append((student, answer))
             if flags:
                 flagged[student] = flags
+            if submission.total_seconds_late > 0:  # nbgrader's: timestamp.txt vs the due date
+                late.append(
+                    {
+                        "student": student,
+                        "submitted": utc(submission.timestamp),
+                        "late_by": duration(submission.total_seconds_late),
+                        "penalty": submission.late_submission_penalty or 0.0,
+                    }
+                )
         for student, run in runs.items():
             if not run["ok"] and student not in flagged:
                 flagged[student] = [f"not graded: {run['reason']}"]
@@ -137,6 +148,7 @@ def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGN
         "failures": failures,
         "flagged": flagged,
         "manual": manual,
+        "late": {"due": utc(due) if due else "", "students": late},
         **class_reports(course, assignment_id, graded, grade_ids),
     }
 
@@ -200,6 +212,7 @@ NO_COPYING = {
     "error": "",
 }
 NO_ITEMS = {"n": 0, "grades": [], "answers": [], "csv": "", "error": ""}
+NO_LATE = {"due": "", "students": []}
 
 
 def render(data: dict) -> str:
@@ -223,6 +236,7 @@ def render(data: dict) -> str:
         rows=rows,
         copying={**NO_COPYING, **data.get("copying", {})},
         items={**NO_ITEMS, **data.get("items", {})},
+        late={**NO_LATE, **data.get("late", {})},
         min_points=similarity.REPORT_MIN,
     )
 

@@ -506,8 +506,7 @@ def judge_shift_reading(payload, directory) -> Judged:
         seen = f"your probe: conv2 {changes['conv2']:.3f}, pool2 {changes['pool2']:.3f} at 1 px"
         report.item(
             _choice(steadier) in want,
-            f"steadier at 1 px: {' or '.join(map(repr, sorted(want)))} ({seen}); "
-            f"you: {steadier!r}",
+            f"steadier at 1 px: {' or '.join(map(repr, sorted(want)))} ({seen}); you: {steadier!r}",
         )
     else:
         report.item(False, NOT_MEASURED.format(what="steadier at 1 px", cell="the shift probe"))

@@ -320,3 +320,49 @@ def test_check_failed_renders_without_source_lines():
     assert err._render_traceback_() == [
         "\x1b[0;31mCheckFailed\x1b[0m: layer 3: expected X, found Y"
     ]
+
+
+def test_a_compile_slip_costs_the_compile_item_only():
+    """Keras 3's positional compile("adam", loss, ["accuracy"]) puts the metrics in
+    loss_weights: the layers are right, so the architecture item and its visible check pass,
+    and the compile item says what to write."""
+
+    def build():
+        model = lab()
+        model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        return model
+
+    checks.check_conv_model(build)  # the visible architecture check passes
+    assert hidden.grade("conv_model_architecture", {"build_conv_model": build}) is None
+    with pytest.raises(checks.CheckFailed, match="third positional argument is loss_weights"):
+        checks.check_conv_compile(build)
+    with pytest.raises(checks.CheckFailed, match="third positional argument is loss_weights"):
+        hidden.grade("conv_model_compiled", {"build_conv_model": build})
+
+
+def test_a_subclassed_model_is_refused_with_the_reason_and_what_to_write():
+    class LabModel(tf.keras.Model):
+        def __init__(self):
+            super().__init__()
+            relu = {"activation": "relu"}
+            self.stack = [L.Conv2D(32, 3, **relu), L.MaxPooling2D(2), L.Conv2D(32, 3, **relu),
+                          L.MaxPooling2D(2), L.Flatten(), L.Dense(128, **relu),
+                          L.Dense(10, activation="softmax")]  # fmt: skip
+
+        def call(self, x):
+            for layer in self.stack:
+                x = layer(x)
+            return x
+
+    def build():
+        model = LabModel()
+        model.build((None, 28, 28, 1))
+        return compiled(model)
+
+    reason = "returns a subclassed Model \\(class LabModel\\).*tf.keras.Sequential"
+    for check in (checks.check_conv_model, checks.check_conv_compile):
+        with pytest.raises(checks.CheckFailed, match=reason):
+            check(build)
+    for grade_id in ("conv_model_architecture", "conv_model_compiled"):
+        with pytest.raises(checks.CheckFailed, match=reason):
+            hidden.grade(grade_id, {"build_conv_model": build})

@@ -18,6 +18,7 @@ EXPECTED = {
     "summary",
     "collect",
     "export-lms",
+    "exchange",
     "demo",
     "warm",
     "cache",

@@ -214,3 +214,34 @@ def test_the_faster_scaling_gives_the_labs_bits_for_every_pixel_value():
     assert ours.dtype == lab.dtype and np.array_equal(ours.view(np.uint32), lab.view(np.uint32))
     cell = next(c for c in _release().cells if _grade_id(c) == "load_data")
     assert 'training_images.astype("float32") / 255.0' in cell.source
+
+
+# Multiple-choice questions: (the markdown cell asking, the answer cell, the variable).
+CHOICES = [
+    ("instructions_conclusion", "conclusion_answer", "gain_source"),
+    ("instructions_conclusion", "conclusion_answer", "pooling_buys"),
+    ("instructions_10", "concept_answers", "why_five"),
+    ("instructions_10", "concept_answers", "pooling_discards"),
+]
+
+
+@pytest.mark.parametrize("question, answer_cell, variable", CHOICES)
+def test_the_right_option_is_not_the_one_that_stands_out(question, answer_cell, variable):
+    """Options of similar length and detail: the right one is never the longest alone, and
+    no option is more than 1.6 times as long as another."""
+    import re
+
+    source = nbformat.read(COURSE_ROOT / "source/c1w3_convolutions/c1w3_convolutions.ipynb", 4)
+    cells = {_grade_id(c): c.source for c in source.cells}
+    right = re.search(rf'^{variable} = "(\w)"', cells[answer_cell], re.M).group(1)
+    text = cells[question]
+    part = text[: text.index(f"`{variable}`")]
+    part = part[part.rindex("\n1. ") if variable in ("gain_source", "why_five") else 0 :]
+    part = part.split("\n2. ")[-1].split("\n3. ")[-1] if variable != "gain_source" else part
+    options = dict(re.findall(r'`"(\w)"` ([^;\n]+(?:\n(?!\s*`")[^;\n]+)*)[;.]', part))
+    lengths = {k: len(" ".join(v.split())) for k, v in options.items()}
+    assert len(lengths) >= 3, options
+    assert right in lengths
+    assert max(lengths.values()) <= 1.6 * min(lengths.values()), lengths
+    longest = [k for k, n in lengths.items() if n == max(lengths.values())]
+    assert longest != [right], lengths

@@ -34,6 +34,8 @@ EXAMPLES = {
     "255.0": "the lab's scaling of pixel values",
     "123": "an example student id (ab123)",
     "1_024": "how to write a whole number",
+    "150": "the length asked of the Part 7 reply (words)",
+    "250": "the length asked of the Part 7 reply (words)",
 }
 
 
@@ -86,6 +88,12 @@ def facts() -> set[str]:
     # the recipe and the data: images, batches, the probe's sizes, the compute control's width
     values |= {60_000, 10_000, 2_000, 1_000, 200, 128, 1_780, 784}
     values |= {hidden.GAIN_TOLERANCE_POINTS, hidden.CLASS_TIE}
+    # points: the automatic ones and the TA's 10; 100 per cent; pixel values 0-255 and the
+    # float64 copy of the training set the faster scaling avoids (MB)
+    values |= {sum(hidden.POINTS.values()) + 10, sum(hidden.POINTS.values()), 100, 255}
+    values.add(round(60_000 * 784 * 8 / 1e6))
+    conv2, pool = reference.expected_layers("lab")[2][1][0], checks.LAB_LAYERS[3]["pool"][0]
+    values.add(conv2 / pool)  # 11 / 2 = 5.5
     out = set()
     for v in values:
         out |= _formats(float(v))
@@ -124,3 +132,24 @@ def test_the_facts_hold_the_numbers_the_lesson_argues_with():
     no_pooling_gain = 100 * (table["no_pooling"]["test_acc"] - table["conv"]["test_acc"])
     assert f"{no_pooling_gain:.1f}" in known
     assert math.isclose(statistics.mean([1, 2]), 1.5)  # EXAMPLES' arithmetic
+
+
+def seed_table_markdown() -> str:
+    """The README's copy of the 5-seed table (Part 6e), rendered from SEED_TABLE."""
+    lines = [
+        "| model | parameters | multiply-adds / image | train acc | test acc | gap | "
+        "test acc, 2 px shift |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in checks.SEED_TABLE.items():
+        lines.append(
+            f"| {name} | {row['params']:,} | {row['macs']:,} | {row['train_acc']:.4f} "
+            f"| {row['test_acc']:.4f} ± {row['test_sd']:.4f} "
+            f"| {row['train_acc'] - row['test_acc']:+.4f} | {row['shift2_acc']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def test_the_readme_shows_the_5_seed_table_as_the_notebook_does():
+    readme = (COURSE_ROOT / "README.md").read_text()
+    assert seed_table_markdown() in readme, "paste tests.test_lesson_numbers.seed_table_markdown()"

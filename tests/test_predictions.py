@@ -387,7 +387,9 @@ def test_conclusion():
     table = checks.SEED_TABLE  # the answer 'b' is what the given table shows
     assert table["no_pooling"]["test_acc"] > table["conv"]["test_acc"]  # not pooling
     for control in ("dense2", "dense_wide"):  # not depth, not compute
-        assert table[control]["test_acc"] + 2 * table[control]["test_sd"] < table["conv"]["test_acc"]
+        assert (
+            table[control]["test_acc"] + 2 * table[control]["test_sd"] < table["conv"]["test_acc"]
+        )
     assert table["no_pooling"]["params"] > 10 * table["conv"]["params"]  # pooling buys size
 
 

@@ -278,3 +278,23 @@ def test_the_graded_sample_class_gets_both_reports(graded_class):
     items = text.split("## Items")[1].split("## Most common failure")[0]
     for grade_id in grade_ids:
         assert f"| `{grade_id}` |" in items
+
+
+def test_the_sample_class_copy_is_paired_with_the_student_whose_id_it_carries(tmp_path):
+    """copies_passes_all hands in passes_all's notebook (its STUDENT_ID is passes_all's): the
+    report ranks that pair first, by the declared id, above every honest pair."""
+    from scenarios import sample_class
+
+    (tmp_path / "course").mkdir()
+    course = make_course(tmp_path / "course")
+    shutil.copytree(COURSE_ROOT / "release", course / "release", dirs_exist_ok=True)
+    names = ["passes_all", "copies_passes_all", "course_input_shape_idiom", "wrong_predictions"]
+    sample_class.write_class(course, names, release_root=course)
+    layout = Layout(course)
+    template = similarity.load_template(layout)
+    subs, skipped = similarity.read_class(course, template=template)
+    assert not skipped
+    result = similarity.compare(subs, template, None, minimum=0.0)
+    top = result.pairs[0]
+    assert (top.a, top.b) == ("copies_passes_all", "passes_all")
+    assert top.same_id == "copies_passes_all's notebook declares passes_all's STUDENT_ID"

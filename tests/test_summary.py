@@ -144,6 +144,17 @@ def class_data() -> dict:
             ],
             "csv": "reports/c1w3_convolutions_items.csv",
         },
+        "late": {
+            "due": "2026-03-01 22:59:00 UTC",
+            "students": [
+                {
+                    "student": "cyd",
+                    "submitted": "2026-03-02 01:04:00 UTC",
+                    "late_by": "2 h 5 min",
+                    "penalty": 42.5,
+                }
+            ],
+        },
     }
 
 
@@ -211,3 +222,15 @@ def test_sections_without_data_say_so():
     text = summary.render(empty_data())
     assert "No graded submissions." in text.split("## Items")[1]
     assert "No pair shares more than independent work would." in text
+
+
+def test_late_students_reach_the_page():
+    text = summary.render(class_data())
+    late = text.split("## Late submissions")[1].split("\n## ")[0]
+    assert "Due 2026-03-01 22:59:00 UTC." in late
+    assert "| cyd | 2026-03-02 01:04:00 UTC | 2 h 5 min | 42.5 |" in late
+    assert "ada" not in late and "dee" not in late
+    on_time = class_data()
+    on_time["late"]["students"] = []
+    assert "None." in summary.render(on_time).split("## Late submissions")[1].split("\n## ")[0]
+    assert "No due date in the gradebook" in summary.render(empty_data())
