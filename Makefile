@@ -33,7 +33,7 @@ test-packages:  ## the same + chromium and postgresql, for make test
 	scripts/system-packages test
 
 doctor: setup  ## preflight: sandbox tier, data, gradebook URL, cores (WORKERS=, DB_URL= as for grade-cluster)
-	$(BIN)/python -m course doctor $(if $(WORKERS),--workers $(WORKERS)) $(if $(DB_URL),--db-url $(DB_URL))
+	$(BIN)/python -m course doctor $(DOCTOR_FLAGS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(DB_URL),--db-url $(DB_URL))
 
 data: $(VENV)/.installed  ## copy Fashion-MNIST from Debian's package into the Keras cache and verify it
 	$(BIN)/python -m course data seed
@@ -44,6 +44,8 @@ check-data: $(VENV)/.installed  ## verify the Keras cache holds the official Fas
 release: setup  ## source/ -> release/: nbgrader generate_assignment (solutions and hidden tests stripped)
 	$(BIN)/nbgrader generate_assignment $(ASSIGNMENT) --force --log-level=WARN $(if $(C1W3_DB_URL),--CourseDirectory.db_url=$(C1W3_DB_URL))
 
+# Before grading, the doctor also checks that make release ran (the gradebook knows the assignment).
+grade grade-cluster: DOCTOR_FLAGS := --released
 grade: doctor warm  ## autograde everything in submitted/ (one process per student), feedback, grades.csv, TA summary
 	$(BIN)/python -m course grade
 

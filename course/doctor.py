@@ -89,6 +89,28 @@ def check_gradebook(course: Path, url: str | None, workers: int) -> Check:
     return Check("gradebook", True, f"{shown} reachable")
 
 
+def check_released(course: Path, url: str | None) -> Check:
+    """The gradebook knows the assignment (`make release` ran): without it every student
+    fails one by one with nbgrader's "No assignment ... exists in the database"."""
+    from nbgrader.api import MissingEntry
+
+    from course import gradebook
+    from graders import ASSIGNMENT
+
+    url = gradebook.normalize(url or gradebook.db_url(course))
+    fix = f"run `make release` (nbgrader generate_assignment {ASSIGNMENT}) first"
+    if gradebook.is_sqlite(url) and not Path(url.split("sqlite:///", 1)[-1]).exists():
+        return Check("released", False, f"no gradebook yet: {fix}")
+    try:
+        with gradebook.open_gradebook(course, url) as gb:
+            gb.find_assignment(ASSIGNMENT)
+    except MissingEntry:
+        return Check("released", False, f"the gradebook has no assignment {ASSIGNMENT!r}: {fix}")
+    except Exception as exc:
+        return Check("released", False, f"{type(exc).__name__}: {exc}".splitlines()[0])
+    return Check("released", True, f"{ASSIGNMENT} is in the gradebook")
+
+
 def check_cores(workers: int) -> Check:
     cores = len(os.sched_getaffinity(0))
     per_worker = cores / max(workers, 1)
@@ -103,13 +125,18 @@ def check_cores(workers: int) -> Check:
     return Check("cores", True, detail + note)
 
 
-def run(course: Path = COURSE_ROOT, db_url: str | None = None, workers: int = 1) -> list[Check]:
-    return [
+def run(
+    course: Path = COURSE_ROOT, db_url: str | None = None, workers: int = 1, released=False
+) -> list[Check]:
+    checks = [
         check_sandbox(course),
         check_data(),
         check_gradebook(course, db_url, workers),
         check_cores(workers),
     ]
+    if released:  # before grading (make grade), not before make demo's own release
+        checks.append(check_released(course, db_url))
+    return checks
 
 
 def main(argv=None) -> int:
@@ -117,8 +144,11 @@ def main(argv=None) -> int:
     parser.add_argument("--course", type=Path, default=COURSE_ROOT)
     parser.add_argument("--db-url", default=None)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--released", action="store_true", help="also check that make release ran (grading)"
+    )
     args = parser.parse_args(argv)
-    checks = run(args.course, args.db_url, args.workers)
+    checks = run(args.course, args.db_url, args.workers, args.released)
     for check in checks:
         print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name:10s} {check.detail}")
     failed = [c.name for c in checks if not c.ok]

@@ -407,11 +407,23 @@ class Template:
                 gid = _grade_id(cell)
                 t.grade_ids.append(gid)
                 named = [n for n in current if re.search(rf"\b{re.escape(n)}\b", cell.source)]
-                for name in named or current:
-                    t.answer_items[name].append(gid)
+                graded = _graded_names(gid)  # what the grader reads, where it is known
+                for name in graded if graded is not None else named or current:
+                    t.answer_items.setdefault(name, []).append(gid)
                 for name, options in _choices(cell.source).items():
                     t.choices[name] = options
         return t
+
+
+def _graded_names(grade_id: str) -> list[str] | None:
+    """The answers a grade id judges (graders.hidden.CHECKS, without the optional names it
+    also reads), or None for a grade id this course's graders do not know."""
+    from graders import hidden
+
+    check = hidden.CHECKS.get(grade_id)
+    if check is None:
+        return None
+    return [n for n in check[2] if not n.endswith("?") and n != STUDENT_ID]
 
 
 def _choices(source: str) -> dict[str, list[str]]:

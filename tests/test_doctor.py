@@ -99,3 +99,18 @@ def test_a_broken_sandbox_is_a_failed_check_not_a_crash(tmp_path):
     (course / "nbgrader_config.py").write_text(config + '\nc.Sandbox.bwrap = "no-such-bwrap"\n')
     check = doctor.check_sandbox(Path(course))
     assert not check.ok and "no-such-bwrap" in check.detail
+
+
+def test_before_grading_the_doctor_says_when_make_release_never_ran(tmp_path):
+    """`make grade` on a course whose gradebook lacks the assignment stops at the preflight
+    with what to run, instead of failing every student one by one."""
+    from tests.conftest import make_course, nbgrader_ok
+
+    course = make_course(tmp_path)
+    check = doctor.check_released(course, None)
+    assert not check.ok and "run `make release`" in check.detail
+    nbgrader_ok(course, "db", "assignment", "add", "other_assignment")
+    check = doctor.check_released(course, None)
+    assert not check.ok and "the gradebook has no assignment 'c1w3_convolutions'" in check.detail
+    nbgrader_ok(course, "db", "assignment", "add", "c1w3_convolutions")
+    assert doctor.check_released(course, None).ok
