@@ -74,10 +74,10 @@ from graders import public_checks  # noqa: E402
 
 # (benchmarks/ is sys.path[0]: the same child runner, machine facts and statistics)
 
-# The two controls, dense models sized like the conv model, are graders.reference variants: "dense2" (depth: ~the conv model's
-# parameters, 118,282 vs 113,386, two hidden layers) and "dense_wide" (compute: 784 * 1780 +
-# 1780 * 10 = 1,413,320 multiply-adds per image, 0.013 % below the conv model's 1,413,504;
-# 1779 and 1781 units miss by 0.07 % and 0.04 %).
+# The two controls, dense models sized like the conv model, are graders.reference variants:
+# "dense2" (depth: ~the conv model's parameters, 118,282 vs 113,386, two hidden layers) and
+# "dense_wide" (compute: 784 * 1780 + 1780 * 10 = 1,413,320 multiply-adds per image, 0.013 %
+# below the conv model's 1,413,504; 1779 and 1781 units miss by 0.07 % and 0.04 %).
 MODELS = ("dense", "dense2", "dense_wide", "conv", "no_pooling")  # cheapest fit first
 BASELINES = ("dense", "dense2", "dense_wide")  # the dense family conv is compared with
 SHIFTS = (-3, -2, -1, 0, 1, 2, 3)  # horizontal, pixels to the right (negative: left)

@@ -232,6 +232,10 @@ def collect(
     return rows
 
 
+def _text(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
 def feedback_to_release(layout: Layout) -> tuple[list[str], dict[str, str]]:
     """(students whose feedback is for the submission now in submitted/ and came through the
     exchange, {student: why not} for the others with a feedback or submitted folder)."""
@@ -244,7 +248,7 @@ def feedback_to_release(layout: Layout) -> tuple[list[str], dict[str, str]]:
         elif not list(feedback.glob("*.html")):
             skipped[student] = "no feedback yet: make grade"
         elif read_timestamp(feedback) != read_timestamp(submitted) or (
-            (feedback / SECRET).read_text() != (submitted / SECRET).read_text()
+            _text(feedback / SECRET) != _text(submitted / SECRET)
         ):
             skipped[student] = "the feedback is for an older submission: make grade"
         else:

@@ -482,8 +482,8 @@ def judge_weight_sharing(payload, directory, student=None) -> Judged:
 
 
 NOT_MEASURED = (
-    "{what}: your notebook measured nothing to read ({cell} did not run: it needs the conv "
-    "model Part 5 trains; fix what Part 3's and Part 5's messages say)"
+    "{what}: your notebook measured nothing to read ({cell} did not run, or gave no finite "
+    "numbers: it needs the conv model Part 5 trains; fix what Part 3's and Part 5's messages say)"
 )
 
 
@@ -820,7 +820,8 @@ def judge(
         return _failed(grade_id, "the grader's part of this cell did not run")
     if payload.get("error"):
         return _failed(grade_id, str(payload["error"]))
-    # Only the deferred checks evaluate a model; the others take (payload, directory).
+    # Only the deferred checks evaluate a model, only Part 4's kind judge a student's own
+    # model; the others take (payload, directory).
     options = {"in_process": in_process} if grade_id in DEFERRED_IN_AUTOGRADE else {}
     if grade_id in VARIANT_GRADE_IDS:
         options = {"student": student}

@@ -264,7 +264,7 @@ HOSTILE_CLASS: dict[str, tuple[Callable, dict[str, float]]] = {
     "shadows_the_graders": (shadows_the_graders, NOTHING),
     "edits_public_checks": (
         edits_public_checks,
-        expect(conv_model_architecture=0, conv_test_accuracy=0, conv_vs_dense=0),
+        expect(conv_model_architecture=0, conv_test_accuracy=0, conv_vs_dense=0, shift_reading=0),
     ),
     "trains_on_test_split": (trains_on_test_split, expect(conv_test_accuracy=0)),
 }

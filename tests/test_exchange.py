@@ -9,6 +9,8 @@ bob         answers, submit again (late)
 instructor  ``make collect-exchange``, ``make grade`` (it trains: the session's warm training
             cache makes it ~15 s a student), ``make release-feedback``
 ada, bob    fetch_feedback
+cyd, ada    the same in JupyterLab's Assignments tab, in Chromium: cyd fetches and submits, ada
+            fetches her feedback and opens it (screenshots: C1W3_SCREENSHOTS=1, test_browser.py)
 
 Each student has their own HOME, nbgrader config and nbgrader cache, as on a hub; here they
 share the Unix user, so each config names its student id (on a hub nbgrader reads it from the
@@ -23,11 +25,13 @@ import html
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,14 +40,17 @@ import pytest
 
 from course import exchange, gradebook, runner
 from course.layout import Layout
-from graders import ASSIGNMENT
+from graders import ASSIGNMENT, COURSE_ROOT
 from scenarios.notebook_edits import answer, solved_release
 from scenarios.sample_class import SAMPLE_EXPLANATION
+from tests import test_browser
 from tests.conftest import make_warm_course
+from tests.test_browser import jupyter_lab, new_page, screenshot_dir
 
 slow = pytest.mark.slow
+chromium = test_browser.browser  # Debian's Chromium through Playwright, as in test_browser.py
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-COURSE_ID = "c1w3_convolutions_course"  # nbgrader_config.py's
+COURSE_ID = gradebook.course_id(COURSE_ROOT)  # nbgrader_config.py's: the exchange's folder
 STEP_TIMEOUT_S = 300
 COURSE_POLICY = """
 # The course's late policy, set once: a late submission scores 0 (nbgrader keeps the points it
@@ -77,7 +84,6 @@ class Student:
 
     id: str
     home: Path
-    log: list[str] = field(default_factory=list)
 
     @classmethod
     def make(cls, root: Path, student_id: str, exchange_root: Path) -> Student:
@@ -91,6 +97,8 @@ class Student:
             "# Where a hub's nbgrader takes the id from the Unix user name (or JUPYTERHUB_USER):\n"
             f"c.CourseDirectory.student_id = {student_id!r}\n"
             f"c.CourseDirectory.root = {str(home)!r}\n"
+            "# nbgrader's default, spelled out for a JupyterLab with its own data folder:\n"
+            f"c.Exchange.cache = {str(home / '.local/share/jupyter/nbgrader_cache')!r}\n"
         )
         return cls(student_id, home)
 
@@ -101,9 +109,7 @@ class Student:
     def nbgrader(self, *args: str) -> subprocess.CompletedProcess:
         env = clean_env(HOME=str(self.home), USER=self.id, LOGNAME=self.id)
         nbgrader = str(Path(sys.executable).parent / "nbgrader")
-        done = run([nbgrader, *args], self.home, env)
-        self.log.append(done.stderr)
-        return done
+        return run([nbgrader, *args], self.home, env)
 
     def write(self, nb) -> None:
         nbformat.write(nb, self.folder / NOTEBOOK)
@@ -113,7 +119,7 @@ class Student:
 
     def cached_submissions(self) -> list[Path]:
         """nbgrader's copy of each submission, in this student's own nbgrader cache."""
-        cache = self.home / ".local" / "share" / "jupyter" / "nbgrader_cache" / COURSE_ID
+        cache = self.home / ".local/share/jupyter/nbgrader_cache" / COURSE_ID
         return sorted(cache.glob(f"*+{ASSIGNMENT}+*"))
 
 
@@ -327,6 +333,67 @@ def test_each_student_fetches_only_their_own_feedback(round_trip):
         text = html.unescape(re.sub(r"<[^>]+>", "", pages[0].read_text()))  # as read
         assert f"STUDENT_ID = '{student.id}'" in text and f"'{other}'" not in text
         assert len(student.cached_submissions()) == (2 if student.id == "bob" else 1)
+
+
+# ------------------------------------------------------------------ the Assignments tab
+
+
+@contextmanager
+def assignments_tab(chromium, student: Student, state: Path):
+    """JupyterLab in the student's home with their nbgrader config (test_browser.jupyter_lab
+    gives it its own config folder), its Assignments tab open (Nbgrader -> Assignment List)."""
+    (state / "config").mkdir(parents=True)
+    shutil.copy(student.home / ".jupyter" / "nbgrader_config.py", state / "config")
+    with (
+        jupyter_lab(student.home, state, {"HOME": str(student.home)}) as lab,
+        new_page(chromium) as page,
+    ):
+        page.goto(lab.url("lab"))
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Nbgrader$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
+        yield page
+
+
+@slow
+def test_students_fetch_submit_and_read_feedback_in_the_assignments_tab(
+    round_trip, chromium, tmp_path
+):
+    shots = screenshot_dir(tmp_path)
+    cyd = Student.make(tmp_path / "home", "cyd", round_trip.exchange)
+    with assignments_tab(chromium, cyd, tmp_path / "lab-cyd") as page:
+        released = page.locator("#released_assignments_list .list_item", has_text=ASSIGNMENT)
+        released.locator("button", has_text="Fetch").click(timeout=60_000)
+        fetched = page.locator("#fetched_assignments_list .list_item", has_text=ASSIGNMENT)
+        fetched.first.wait_for(timeout=60_000)
+        assert (cyd.folder / NOTEBOOK).read_bytes() == (round_trip.release / NOTEBOOK).read_bytes()
+        cyd.write(solved(round_trip.course, cyd.id))
+        fetched.first.locator("button", has_text="Submit").click()
+        submitted = page.locator("#submitted_assignments_list .nested_list_item")
+        submitted.first.wait_for(timeout=60_000)
+        page.screenshot(path=shots / "student_assignment_list.png")
+        shown = submitted.first.inner_text()
+    (submission,) = round_trip.exchange_submissions("cyd")
+    assert (submission / "timestamp.txt").read_text() in shown
+    assert (submission / NOTEBOOK).read_bytes() == (cyd.folder / NOTEBOOK).read_bytes()
+
+    ada = round_trip.ada
+    shutil.rmtree(ada.folder / "feedback")  # fetched on the command line above: again, here
+    with assignments_tab(chromium, ada, tmp_path / "lab-ada") as page:
+        mine = page.locator("#submitted_assignments_list .nested_list_item").first
+        mine.wait_for(timeout=60_000)
+        assert "(feedback available to fetch)" in mine.inner_text()
+        page.locator("#submitted_assignments_list button", has_text="Fetch Feedback").click()
+        view = mine.locator("a", has_text="view feedback")
+        view.wait_for(timeout=60_000)
+        view.click()  # the file browser goes to the fetched page's folder
+        page.locator(".jp-DirListing-item", has_text=f"{ASSIGNMENT}.html").dblclick()
+        seen = page.frame_locator(".jp-HTMLViewer iframe").locator("body")
+        seen.get_by_text(f"{ASSIGNMENT} (Score: ").first.wait_for(timeout=60_000)
+        page.screenshot(path=shots / "student_feedback.png")
+        text = seen.inner_text()
+    assert "STUDENT_ID = 'ada'" in text and "'bob'" not in text
+    (page_file,) = ada.feedback_pages()
+    assert page_file.read_bytes() == round_trip.layout.notebook("feedback", "ada").read_bytes()
 
 
 # ------------------------------------------------------------------ fast: the CLI's pieces

@@ -72,24 +72,24 @@ def _flat(before, after):
     return np.asarray(before).reshape(n, -1), np.asarray(after).reshape(n, -1)
 
 
-def _no_division(before, after):
-    b, a = _flat(before, after)
-    return float(np.mean(np.linalg.norm(a - b, axis=1)))
+def _per_image(change, size=lambda b: 1.0, power=1):
+    """mean over images of (change(after_i - before_i) / size(before_i)) ** power"""
+
+    def wrong(before, after):
+        b, a = _flat(before, after)
+        return float(np.mean((change(a - b) / size(b)) ** power))
+
+    return wrong
 
 
-def _squared_ratio(before, after):
-    b, a = _flat(before, after)
-    return float(np.mean((np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)) ** 2))
+def _l2(x):
+    return np.linalg.norm(x, axis=1)
 
 
-def _l1_ratio(before, after):
-    b, a = _flat(before, after)
-    return float(np.mean(np.abs(a - b).sum(axis=1) / np.abs(b).sum(axis=1)))
-
-
-def _max_abs_ratio(before, after):
-    b, a = _flat(before, after)
-    return float(np.mean(np.abs(a - b).max(axis=1) / np.abs(b).max(axis=1)))
+_no_division = _per_image(_l2)
+_squared_ratio = _per_image(_l2, _l2, power=2)
+_l1_ratio = _per_image(lambda d: np.abs(d).sum(axis=1), lambda b: np.abs(b).sum(axis=1))
+_max_abs_ratio = _per_image(lambda d: np.abs(d).max(axis=1), lambda b: np.abs(b).max(axis=1))
 
 
 def _batch_difference_over_n(before, after):

@@ -22,7 +22,19 @@ REPORT: dict[str, tuple[float | None, float, str]] = {}
 
 def pytest_addoption(parser):
     parser.addoption("--submission", type=Path, help="a student's notebook to grade")
-    parser.addoption("--student", default="disputed", help="student id to grade it under")
+    parser.addoption(
+        "--student",
+        default=None,
+        help="student id to grade it under (Part 4 is judged on that student's own model); "
+        "default: <student> of a path submitted/<student>/<assignment>/..., else 'disputed'",
+    )
+
+
+def _student_of(path: Path) -> str:
+    """The nbgrader student id a submission path names, as collected (submitted/<id>/...)."""
+    if path.parent.name == ASSIGNMENT and path.parent.parent.parent.name == "submitted":
+        return path.parent.parent.name
+    return "disputed"
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +44,7 @@ def graded_submission(request, tmp_path_factory):
         pytest.skip("give a notebook: pytest course/dispute --submission path/to/notebook.ipynb")
     if not path.is_file():
         pytest.fail(f"--submission {path}: no such file")
-    student = request.config.getoption("--student")
+    student = request.config.getoption("--student") or _student_of(path.resolve())
     course = runner.make_course(tmp_path_factory.mktemp("course"))
     # A throwaway gradebook in the throwaway course, whatever C1W3_DB_URL says: looking into
     # one grade must never write to the class's gradebook.
