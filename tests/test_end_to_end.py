@@ -179,14 +179,20 @@ def test_ta_summary(graded_class):
     assert "**infinite_loop**: timeout in concept_answers" in flagged
     assert "**edited_hidden_tests**: tampering: edited locked cells" in flagged
     assert "**deleted_test_cells**: tampering: deleted locked cells" in flagged
-    assert "passes_all" not in flagged and "course_input_shape_idiom" not in flagged
+    assert "**passes_all**" not in flagged and "**course_input_shape_idiom**" not in flagged
     queue = text.split("## Free-text answers to grade by hand")[1]
     assert queue.startswith(f" ({len(GRADABLE)})")
     assert (
         "**broken_notebook_file**: submitted notebook unreadable (NotJSONError); not graded:"
         in (flagged)
     )
-    assert "Nothing useful is lost early" in queue
+    assert "Half right: pooling does throw detail away" in queue  # SAMPLE_EXPLANATION
+    # the notebook handed in under a second id: flagged, and paired with its owner
+    assert (
+        "**copies_passes_all**: integrity: STUDENT_ID 'passes_all': this notebook was written "
+        "for another student's model" in flagged
+    )
+    assert "**copies_passes_all** and **passes_all**" in text
     assert "found Conv2D with 64 filters of 3x3" in text  # among the common failure messages
     # A renamed upload is graded (90, above) and flagged; an unanswered free text is flagged
     # and still shown to the TA.
