@@ -179,7 +179,7 @@ def test_ta_summary(graded_class):
     assert "**infinite_loop**: timeout in concept_answers" in flagged
     assert "**edited_hidden_tests**: tampering: edited locked cells" in flagged
     assert "**deleted_test_cells**: tampering: deleted locked cells" in flagged
-    assert "**passes_all**" not in flagged and "**course_input_shape_idiom**" not in flagged
+    assert "- **passes_all**:" not in flagged and "- **course_input_shape_idiom**:" not in flagged
     queue = text.split("## Free-text answers to grade by hand")[1]
     assert queue.startswith(f" ({len(GRADABLE)})")
     assert (
