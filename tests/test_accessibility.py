@@ -26,7 +26,6 @@ from scenarios import sample_class
 from tests import test_browser
 from tests.conftest import make_warm_course, nbgrader_ok
 from tests.test_browser import (
-    FORMGRADER_READY,
     _open_notebook,
     _run_all_cells,
     _student_folder,
@@ -134,12 +133,7 @@ def findings(graded, chromium, training_cache, tmp_path_factory) -> list[Finding
         found += audit(page, "feedback")
 
     with jupyter_lab(graded.course, root / "formgrader") as lab, new_page(chromium) as page:
-        page.goto(lab.url("formgrader"))
-        page.locator("a", has_text=re.compile(r"^\s*Manual Grading\s*$")).first.click()
-        page.locator(f"a:text-is('{ASSIGNMENT}')").click()  # the assignment
-        page.locator(f"a:text-is('{ASSIGNMENT}')").click()  # its notebook
-        page.locator("a:text-is('Submission #1')").click()
-        page.wait_for_function(FORMGRADER_READY, timeout=120_000)
+        test_browser.open_manual_grading(page, lab)
         found += audit(page, "formgrader")
     print("\n".join(f.line() for f in found))
     return found

@@ -337,6 +337,17 @@ def _feedback_text(path: Path) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
 
 
+def open_manual_grading(page, lab) -> None:
+    """formgrader -> Manual Grading -> the assignment -> its notebook -> the first submission,
+    waiting until the page can take a score."""
+    page.goto(lab.url("formgrader"))
+    page.locator("a", has_text=re.compile(r"^\s*Manual Grading\s*$")).first.click()
+    page.locator(f"a:text-is('{ASSIGNMENT}')").click()  # the assignment
+    page.locator(f"a:text-is('{ASSIGNMENT}')").click()  # its notebook
+    page.locator("a:text-is('Submission #1')").click()
+    page.wait_for_function(FORMGRADER_READY, timeout=120_000)
+
+
 def test_ta_grades_the_explanation_in_formgrader(browser, tmp_path):
     (tmp_path / "course").mkdir()
     course = make_course(tmp_path / "course")
@@ -348,13 +359,8 @@ def test_ta_grades_the_explanation_in_formgrader(browser, tmp_path):
     shots = screenshot_dir(tmp_path)
 
     with jupyter_lab(course, tmp_path / "lab") as lab, new_page(browser) as page:
-        page.goto(lab.url("formgrader"))
-        page.locator("a", has_text=re.compile(r"^\s*Manual Grading\s*$")).first.click()
-        page.locator(f"a:text-is('{ASSIGNMENT}')").click()  # the assignment
-        page.locator(f"a:text-is('{ASSIGNMENT}')").click()  # its notebook
-        page.locator("a:text-is('Submission #1')").click()
         # Typed before the page is ready, a score is overwritten or never saved.
-        page.wait_for_function(FORMGRADER_READY, timeout=120_000)
+        open_manual_grading(page, lab)
         score = page.locator("input.score#explain_accuracy_gain")
         score.fill(str(SCORE))
         with page.expect_response(_saved("/api/grade/"), timeout=60_000) as saved:

@@ -199,14 +199,15 @@ def round_trip(tmp_path_factory, training_cache) -> RoundTrip:
     bob.nbgrader("submit", ASSIGNMENT)
     lap("students fetch and submit")
 
-    # `make due DUE=...`: the deadline is now; bob's next submission is late.
-    due = datetime.now(UTC).replace(tzinfo=None)
+    # `make due DUE=...`: the deadline is bob's first submission, as the exchange stamped it:
+    # ada's came before it (on time), bob's next one is stamped after it (late), on any clock.
+    inbound = (exchange_root / COURSE_ID / "inbound").glob(f"{bob.id}+{ASSIGNMENT}+*")
+    due = max(exchange.read_timestamp(folder) for folder in inbound)
+    if due.tzinfo is not None:
+        due = due.astimezone(UTC).replace(tzinfo=None)
     out["due"] = instructor(
         course, "exchange", "due", f"{due:%Y-%m-%d %H:%M:%S.%f} UTC", *where[:2]
     )
-    while datetime.now(UTC).replace(tzinfo=None) < due:
-        time.sleep(0.1)
-    time.sleep(1)
     bob.write(solved(course, bob.id))
     bob.nbgrader("submit", ASSIGNMENT)
     lap("due date, late resubmission")
