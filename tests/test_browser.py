@@ -82,13 +82,13 @@ class Lab:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _quiet_lab_settings(settings: Path) -> None:
+def quiet_lab_settings(settings: Path) -> None:
     """No "receive Jupyter news?" toast over the page (and no network look-ups)."""
     path = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,8 +114,8 @@ def jupyter_lab(folder: Path, state: Path, extra_env: dict[str, str] | None = No
         ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
     ]:
         env[var] = str(state / sub)
-    _quiet_lab_settings(state / "settings")
-    token, port = secrets.token_hex(16), _free_port()
+    quiet_lab_settings(state / "settings")
+    token, port = secrets.token_hex(16), free_port()
     log = state / "jupyter.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
