@@ -61,11 +61,16 @@ validate: setup  ## run the instructor's solution through nbgrader validate
 demo: doctor release warm validate  ## the main job: release, autograde the sample class, feedback, grades.csv, TA summary
 	$(BIN)/python -m course demo
 
+# Test groups run side by side on this many pytest-xdist workers (tests/conftest.py groups
+# them so each class is graded once); much of a class grading waits on time limits and pages.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup test-packages lint postgres  ## lint, PostgreSQL up, then all tests (real training, real nbgrader, the hostile class)
-	$(BIN)/python -m pytest --durations=25  # the slowest 25: where make test spends its time
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=25  # the slowest 25: where the time goes
 
 test-fast: setup test-packages postgres  ## only the tests that do not train
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_PARALLEL)
 
 bench: setup postgres  ## benchmarks that print numbers (docs/benchmarks.md): lab vs miss vs hit, sandbox cost, class throughput
 	$(BIN)/python benchmarks/grading.py --runs 3

@@ -18,7 +18,7 @@ from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
-from traitlets import Bool, Integer
+from traitlets import Bool, Enum, Integer
 
 from course import integrity, sandbox
 from course.sandbox import Sandbox
@@ -168,6 +168,10 @@ class SandboxedExecute(Execute):
     # After an interrupt, how long the kernel may take to report back before it counts as
     # unresponsive (nbclient's 4 s is tight for a kernel sharing a loaded CPU).
     iopub_timeout = Integer(10).tag(config=True)
+    # The last cell has replied: the artifacts are on disk. A graceful shutdown waits up to
+    # ~3 s for a kernel that is slow to exit (a loaded CPU, TensorFlow's threads) and lets a
+    # student's background thread run on meanwhile; neither is wanted.
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         if Sandbox(config=kwargs.get("config")).enabled:

@@ -6,11 +6,13 @@ grading on SQLite."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,20 +40,44 @@ def nbgrader_ok(course: Path, *args: str, db_url: str | None = None):
     return done
 
 
+def _run_root(tmp_path_factory) -> Path:
+    """This run's temporary root: shared by the xdist workers of one `make test`."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def _exclusive(lock: Path):
+    """One process at a time across this run's xdist workers (the others wait here)."""
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def training_cache(tmp_path_factory) -> Path:
-    """The instructor's `make warm`, once per session: the source notebook's two trainings run
-    for real and become cache entries. The classes graded below reuse them where a submission
-    trains exactly that (tests/test_training_cache.py proves a hit bit-identical to a real
-    training; the sample class's audit regrades a hit without it, course/audit.py)."""
-    folder = tmp_path_factory.mktemp("training_cache")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("C1W3_TRAINING_CACHE")}
-    done = subprocess.run(
-        [sys.executable, "-m", "graders.training_cache", "warm", "--cache", str(folder)],
-        capture_output=True, text=True, timeout=1800, env=env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert len(list(folder.glob("*/entry.json"))) == 2, done.stdout
+    """The instructor's `make warm`, once per run (the first xdist worker to need it warms, the
+    other waits and reuses it): the source notebook's two trainings run for real and become
+    cache entries. The classes graded below reuse them where a submission trains exactly that
+    (tests/test_training_cache.py proves a hit bit-identical to a real training; the sample
+    class's audit regrades a hit without it, course/audit.py). Tests copy it, never write it."""
+    root = _run_root(tmp_path_factory)
+    folder = root / "training_cache"
+    with _exclusive(root / "training_cache.lock"):
+        if not (root / "training_cache.done").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker's failed attempt
+            folder.mkdir()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("C1W3_TRAINING_CACHE")}
+            done = subprocess.run(
+                [sys.executable, "-m", "graders.training_cache", "warm", "--cache", str(folder)],
+                capture_output=True, text=True, timeout=1800, env=env,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+            assert len(list(folder.glob("*/entry.json"))) == 2, done.stdout
+            (root / "training_cache.done").touch()
     return folder
 
 
@@ -130,3 +156,17 @@ def graded_class(tmp_path_factory, fresh_database, training_cache) -> GradedClas
     nbgrader_ok(course, "generate_feedback", ASSIGNMENT, db_url=url)
     nbgrader_ok(course, "export", "--to", str(course / "grades.csv"), db_url=url)
     return GradedClass(course, runs, url, audited)
+
+
+# make test runs on xdist workers (--dist loadgroup): every test that reads the graded sample
+# class runs on one worker, so the class is graded once per run; each other module is one
+# unit, so its module-scoped gradings and servers are made once.
+SAMPLE_CLASS_GROUP = "sample_class"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items):
+    for item in items:
+        uses_class = "graded_class" in getattr(item, "fixturenames", ())
+        group = SAMPLE_CLASS_GROUP if uses_class else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
