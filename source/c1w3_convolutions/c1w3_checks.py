@@ -562,7 +562,6 @@ def require_trained_model(namespace, what: str) -> None:
         )
 
 
-
 def show_figure(fig, alt: str) -> None:
     """Show a matplotlib figure with a text alternative: what a screen reader says for it, and
     what the feedback page's image says when hovered. JupyterLab ignores an image output's
@@ -581,6 +580,7 @@ def show_figure(fig, alt: str) -> None:
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     tag = f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
     display({"text/html": tag, "text/plain": f"[figure] {alt}"}, raw=True)
+
 
 # ------------------------------------------------------------- your own model
 # Part 4 asks every student to predict a model of their own: the lab's 7 kinds of layers with
