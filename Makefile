@@ -64,7 +64,7 @@ demo: doctor release warm validate  ## the main job: release, autograde the samp
 # Test groups run side by side on this many pytest-xdist workers (tests/conftest.py groups
 # them so each class is graded once); much of a class grading waits on time limits and pages.
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
+PYTEST_PARALLEL := -n $(TEST_WORKERS)
 
 test: setup test-packages lint postgres  ## lint, PostgreSQL up, then all tests (real training, real nbgrader, the hostile class)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=25  # the slowest 25: where the time goes

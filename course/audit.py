@@ -1,13 +1,22 @@
-"""Audit the training cache after a batch (``c.TrainingCache.audit_fraction``; README,
-"Training cache").
+"""Audit the training cache after a batch (``c.TrainingCache.audit_fraction``;
+docs/training-cache.md).
 
 A cache hit is exact only if the stored entry is what training again gives on this machine.
 After a batch, this regrades a random sample of the students whose trainings were hits with
 the cache switched off (a real training, in the sandbox, into the same gradebook) and compares
 the trained model's every weight and optimizer variable and every score with the hit's. At
 least one student per distinct entry is audited, so every entry a batch relied on is retrained
-at least once. Any difference disables the cache (a ``DISABLED`` file in its folder says why)
-and regrades every other hit of the batch for real: no grade rests on an entry that failed.
+at least once.
+
+A difference has two possible sources: the entry (then no grade may rest on it) or the
+submission, which may behave differently when its training is real (slower, or it reads its
+own history's ``training_cache``). The entries involved are therefore retrained once more on
+their own, from their stored untrained model and random state, no submission involved
+(``graders.training_cache.audit_entries``). Entries identical: the difference is the
+submission's; that student keeps the real training's grade (the audit's regrade), is flagged
+for the TA, and the cache stays on for everyone else. An entry differs, or cannot be checked:
+the cache is disabled (a ``DISABLED`` file in its folder says why) and every other hit of the
+batch is regraded for real.
 
 Which trainings were hits is read from the autograded notebooks' outputs (the line the
 training cell prints on a hit). A student cannot gain from that line: it only decides who may
@@ -23,6 +32,8 @@ import math
 import os
 import random
 import re
+import subprocess
+import sys
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -32,6 +43,7 @@ from course import gradebook, runner
 from course.layout import Layout, load_config
 from graders import ASSIGNMENT, training_cache
 
+WEIGHTS_DIFFER = "trained weights differ from the cache hit's"
 HIT_LINE = re.compile(r"\[the grader's training cache: .*?\(key ([0-9a-f]{12})\)")
 
 
@@ -45,6 +57,8 @@ class Audit:
     hits: dict[str, list[str]] = field(default_factory=dict)  # student -> entry keys (12 hex)
     audited: dict[str, str] = field(default_factory=dict)  # student -> "identical" or why not
     regraded: list[str] = field(default_factory=list)  # after a mismatch, without the cache
+    entries: dict[str, str] = field(default_factory=dict)  # key -> the entry's own retraining
+    flagged: dict[str, str] = field(default_factory=dict)  # student -> what their run changed
     disabled: str = ""  # why the cache was switched off ('' = still on)
     seconds: float = 0.0
 
@@ -62,6 +76,13 @@ class Audit:
         )
         if self.identical:
             return f"{head}: identical, bit for bit and point for point"
+        if not self.disabled:
+            confirmed = "entries retrained on their own" if self.entries else "same trained weights"
+            return (
+                f"{head}: the submission changed the result for "
+                f"{'; '.join(f'{s} ({v})' for s, v in sorted(self.flagged.items()))}, the "
+                f"cache did not ({confirmed}): cache kept, flagged, graded on the real training"
+            )
         return (
             f"{head}: DIFFERENT ({'; '.join(f'{s}: {v}' for s, v in self.audited.items())}); "
             f"cache disabled, {len(self.regraded)} more regraded without it"
@@ -148,6 +169,40 @@ class _CacheOff:
             os.environ[training_cache.SWITCH_ENV] = self.saved
 
 
+def _disable(course, config, result: Audit, regrade, assignment, db_url, say) -> None:
+    """An entry failed: switch the cache off and regrade every other hit of the batch."""
+    folder = config.folder(course)
+    whys = [f"{s}: {v}" for s, v in result.audited.items() if v != "identical"]
+    whys += [f"entry {k}: {v}" for k, v in result.entries.items() if v != "identical"]
+    result.disabled = f"audit of {time.strftime('%Y-%m-%d %H:%M')}: " + "; ".join(whys)
+    if folder is not None:
+        (folder / training_cache.DISABLED).write_text(result.disabled + "\n")
+    for student in sorted(set(result.hits) - set(result.audited)):
+        say(f"regrading {student} without the training cache ...")
+        with _CacheOff():
+            regrade(course, student, assignment, db_url=db_url)
+        result.regraded.append(student)
+
+
+def check_entries(folder: Path | None, keys: list[str]) -> dict[str, str]:
+    """key -> "identical", "different" or why it was not checked: each entry retrained on its
+    own (``python -m graders.training_cache audit --json``, outside any sandbox: no student
+    code runs, only the instructor's stored initial model)."""
+    if folder is None:
+        return {k: "not checked: no cache folder" for k in keys}
+    done = subprocess.run(
+        [sys.executable, "-m", "graders.training_cache", "audit", "--json", "--cache",
+         str(folder), "--keys", *keys],
+        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )  # fmt: skip
+    try:
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {k: f"not checked: the retraining failed ({tail[:200]})" for k in keys}
+    return {k: found.get(k, "not checked: no such entry") for k in keys}
+
+
 def audit_batch(
     course: Path,
     runs,
@@ -158,10 +213,11 @@ def audit_batch(
     seed: int | None = None,
     regrade=runner.grade_student,
     read_scores=scores,
+    entries_check=check_entries,
 ) -> Audit:
     """Audit the hits among `runs` (this batch's GradingRuns); writes the report file.
     `regrade(course, student, assignment, db_url=...)` grades one student again (with the
-    cache off by then)."""
+    cache off by then); `entries_check(folder, keys)` retrains entries on their own."""
     course = Path(course)
     say = runner.log.info
     start = time.monotonic()
@@ -182,23 +238,23 @@ def audit_batch(
         if not run.ok:
             result.audited[student] = f"the regrade failed ({run.reason})"
         elif after[0] != before[0]:
-            result.audited[student] = "trained weights differ from the cache hit's"
+            result.audited[student] = WEIGHTS_DIFFER
         elif after[1] != before[1]:
             result.audited[student] = f"scores differ: {before[1]} with the hit, {after[1]} without"
         else:
             result.audited[student] = "identical"
-    if not result.identical:
-        folder = config.folder(course)
-        result.disabled = f"audit of {time.strftime('%Y-%m-%d %H:%M')}: " + "; ".join(
-            f"{s}: {v}" for s, v in result.audited.items() if v != "identical"
-        )
-        if folder is not None:
-            (folder / training_cache.DISABLED).write_text(result.disabled + "\n")
-        for student in sorted(set(result.hits) - set(result.audited)):
-            say(f"regrading {student} without the training cache ...")
-            with _CacheOff():
-                regrade(course, student, assignment, db_url=db_url)
-            result.regraded.append(student)
+    # Same trained weights: the cache's claim held, and any other difference (scores, a failed
+    # regrade) is the submission's. Other weights: the entries on their own decide.
+    differing = {s: v for s, v in result.audited.items() if v != "identical"}
+    trained = [s for s, v in differing.items() if v == WEIGHTS_DIFFER]
+    if trained:
+        keys = sorted({k for s in trained for k in result.hits[s]})
+        say(f"auditing the training cache: retraining entries {', '.join(keys)} on their own ...")
+        result.entries = entries_check(config.folder(course), keys)
+    if all(v == "identical" for v in result.entries.values()):
+        result.flagged = differing
+    else:
+        _disable(course, config, result, regrade, assignment, db_url, say)
     result.seconds = round(time.monotonic() - start, 1)
     report = report_path(course, assignment)
     report.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,9 @@ submissions only to fail each one for the same missing piece.
     python -m course.doctor [--course DIR] [--db-url URL] [--workers N]
 
 Checks the sandbox (by running a command in it, as grading will), the data, the gradebook
-URL and the cores; prints one line per check and exits 1 if any check failed.
+URL and the cores; with ``--released`` (before grading) also that ``make release`` ran on the
+current source/ and that submitted/ holds something. Prints one line per check and exits 1
+if any check failed.
 """
 
 from __future__ import annotations
@@ -111,6 +113,69 @@ def check_released(course: Path, url: str | None) -> Check:
     return Check("released", True, f"{ASSIGNMENT} is in the gradebook")
 
 
+def _stored_checksums(course: Path, url: str) -> dict[str, str]:
+    """grade id -> checksum of the assignment's locked, graded and solution cells, as
+    `make release` recorded them in the gradebook at `url` (nbgrader's autograde judges
+    submissions against these)."""
+    from course import gradebook
+    from graders import ASSIGNMENT
+
+    with gradebook.open_gradebook(course, url) as gb:
+        notebook = gb.find_notebook(ASSIGNMENT, ASSIGNMENT)
+        return {cell.name: cell.checksum for cell in notebook.source_cells}
+
+
+def check_release_current(course: Path, url: str | None) -> Check:
+    """The gradebook's release is the one source/ gives now: release the current source into
+    a scratch course (nbgrader generate_assignment, ~10 s) and compare the cells' checksums.
+    An edit to source/ after `make release` would otherwise grade against the old cells."""
+    import shutil
+
+    from course import gradebook, runner
+    from graders import ASSIGNMENT
+
+    url = gradebook.normalize(url or gradebook.db_url(course))
+    try:
+        stored = _stored_checksums(course, url)
+    except Exception:
+        return Check("release", False, "no release in the gradebook to compare (see 'released')")
+    with tempfile.TemporaryDirectory(prefix="c1w3-doctor-") as tmp:
+        scratch = Path(tmp)
+        shutil.copy(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
+        shutil.copytree(course / "source" / ASSIGNMENT, scratch / "source" / ASSIGNMENT)
+        fresh_url = gradebook.default_url(scratch)
+        done = runner.nbgrader(scratch, "generate_assignment", ASSIGNMENT, db_url=fresh_url)
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return Check("release", False, f"source/ does not release: {tail}")
+        fresh = _stored_checksums(scratch, fresh_url)
+    changed = sorted(k for k in stored.keys() | fresh.keys() if stored.get(k) != fresh.get(k))
+    if changed:
+        return Check(
+            "release",
+            False,
+            f"source/ changed since `make release` (cells {', '.join(changed)}): run "
+            "`make release` again (students keep what they fetched; their locked and test "
+            "cells are replaced from the new release when graded)",
+        )
+    return Check("release", True, "release/ and the gradebook match source/")
+
+
+def check_submitted(course: Path) -> Check:
+    from course.layout import Layout
+
+    layout = Layout(course)
+    names = layout.students()
+    if not names:
+        return Check(
+            "submitted",
+            False,
+            f"{layout.folder('submitted', '<student>')}/ is empty: collect first "
+            "(`make collect ZIP=...` from an LMS, `make collect-exchange` on a hub)",
+        )
+    return Check("submitted", True, f"{len(names)} submissions in submitted/")
+
+
 def check_cores(workers: int) -> Check:
     cores = len(os.sched_getaffinity(0))
     per_worker = cores / max(workers, 1)
@@ -136,6 +201,9 @@ def run(
     ]
     if released:  # before grading (make grade), not before make demo's own release
         checks.append(check_released(course, db_url))
+        if checks[-1].ok:
+            checks.append(check_release_current(course, db_url))
+        checks.append(check_submitted(course))
     return checks
 
 

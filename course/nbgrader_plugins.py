@@ -171,7 +171,11 @@ class SandboxedExecute(Execute):
     # The last cell has replied: the artifacts are on disk. A graceful shutdown waits up to
     # ~3 s for a kernel that is slow to exit (a loaded CPU, TensorFlow's threads) and lets a
     # student's background thread run on meanwhile; neither is wanted.
-    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
+    shutdown_kernel = Enum(
+        ["graceful", "immediate"],
+        default_value="immediate",
+        help="After the last cell: 'immediate' stops the kernel at once (nbclient: 'graceful').",
+    ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         if Sandbox(config=kwargs.get("config")).enabled:

@@ -19,7 +19,7 @@ from pathlib import Path
 import jinja2
 import nbformat
 
-from course import gradebook, integrity, item_analysis, similarity
+from course import audit, gradebook, integrity, item_analysis, similarity
 from course.exchange import duration, utc
 from course.layout import Layout
 from graders import ASSIGNMENT, COURSE_ROOT
@@ -80,6 +80,8 @@ def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGN
         runs = {r["student"]: r for r in json.loads(layout.runs_log.read_text())}
     rows, failures, flagged, manual, late = [], Counter(), {}, [], []
     released = integrity.released_locked_cells(course, assignment_id)
+    cache_audit = audit.read(course, assignment_id)
+    changed_by_submission = cache_audit.flagged if cache_audit else {}
     with gradebook.open_gradebook(course, db_url) as gb:
         assignment = gb.find_assignment(assignment_id)
         due = assignment.duedate
@@ -111,6 +113,11 @@ def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGN
             flags = _flags(layout, student, released, graded_nb)
             recorded = {g: s[0] for g, s in scores.items()}
             flags += integrity.flags(course, student, recorded, assignment_id)
+            if student in changed_by_submission:
+                flags.append(
+                    "the cache audit trained this submission for real and it gave another "
+                    f"result ({changed_by_submission[student]}): graded on the real training"
+                )
             run = runs.get(student)
             if run and run.get("note"):
                 flags.append(run["note"])
@@ -149,7 +156,21 @@ def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGN
         "flagged": flagged,
         "manual": manual,
         "late": {"due": utc(due) if due else "", "students": late},
+        "cache_audit": _audit_view(cache_audit),
         **class_reports(course, assignment_id, graded, grade_ids),
+    }
+
+
+def _audit_view(done: audit.Audit | None) -> dict | None:
+    """What the batch's cache audit did, for the page (None: no hit was audited)."""
+    if done is None or not done.audited:
+        return None
+    return {
+        "line": done.line(),
+        "audited": sorted(done.audited.items()),
+        "entries": sorted(done.entries.items()),
+        "disabled": done.disabled,
+        "regraded": done.regraded,
     }
 
 
@@ -237,6 +258,7 @@ def render(data: dict) -> str:
         copying={**NO_COPYING, **data.get("copying", {})},
         items={**NO_ITEMS, **data.get("items", {})},
         late={**NO_LATE, **data.get("late", {})},
+        cache_audit=data.get("cache_audit"),
         min_points=similarity.REPORT_MIN,
     )
 

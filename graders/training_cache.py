@@ -712,8 +712,14 @@ def fit_args_for(fit_args: dict) -> dict:
     return {k: fit_args[k] for k in ("epochs", "batch_size", "steps_per_execution")}
 
 
-def audit(folder: Path) -> int:
-    """Retrain every entry from its initial model and random state; compare every bit."""
+def audit_entries(folder: Path, keys=None) -> dict[str, str]:
+    """Retrain entries (all, or those whose key starts with one of `keys`) from their stored
+    untrained model and random state, with no submission involved; compare every bit.
+    Returns key (12 hex) -> "identical", "different" or "skipped: why"."""
+    from graders.settings import TF_THREADS as threads
+
+    # The entries were trained with these pools (warm); before TensorFlow starts its runtime.
+    os.environ.update({"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads})
     import keras
     from keras.src.saving import serialization_lib
     from tensorflow.python.framework import config as tf_config
@@ -722,13 +728,15 @@ def audit(folder: Path) -> int:
 
     train_x, train_y = data.load_split("train")
     images = (train_x / 255.0).astype("float32").reshape(-1, 28, 28, 1)
-    failures = 0
+    results = {}
     for entry_file in sorted(Path(folder).glob("*/entry.json")):
         entry = json.loads(entry_file.read_text())
-        parts = entry["ingredients"]
         name = entry["key"][:12]
+        if keys is not None and not any(entry["key"].startswith(k) for k in keys):
+            continue
+        parts = entry["ingredients"]
         if parts["data"] != {"images": array_digest(images), "labels": array_digest(train_y)}:
-            print(f"{name}: SKIPPED (trained on other arrays than the notebook's)")
+            results[name] = "skipped: trained on other arrays than the notebook's"
             continue
         with warnings.catch_warnings():  # "Skipping variable loading for optimizer": unbuilt
             warnings.simplefilter("ignore")
@@ -742,7 +750,7 @@ def audit(folder: Path) -> int:
         _set_full_rng_state(entry["rng_state"])
         key = compute_key(model, images, train_y, **fit_args_for(fit_args))
         if key != entry["key"]:
-            print(f"{name}: SKIPPED (this machine or software gives another key: {key[:12]})")
+            results[name] = f"skipped: this machine or software gives another key ({key[:12]})"
             continue
         history = fit(model, images, train_y, folder="", write=False, **fit_args_for(fit_args))
         same = (
@@ -751,9 +759,19 @@ def audit(folder: Path) -> int:
             == entry["optimizer_digests"]
             and history.history == entry["history"]
         )
-        failures += not same
-        print(f"{name}: {'IDENTICAL' if same else 'DIFFERENT'} after retraining")
-    return 1 if failures else 0
+        results[name] = "identical" if same else "different"
+    return results
+
+
+def audit(folder: Path, keys=None, as_json: bool = False) -> int:
+    """`audit_entries`, printed (one line per entry, or one JSON object); 1 if any differs."""
+    results = audit_entries(folder, keys)
+    if as_json:
+        print(json.dumps(results))
+    for name, verdict in results.items():
+        if not as_json:
+            print(f"{name}: {verdict}")
+    return 1 if "different" in results.values() else 0
 
 
 def main(argv=None) -> int:
@@ -764,13 +782,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m graders.training_cache")
     parser.add_argument("command", choices=("warm", "audit", "list"))
     parser.add_argument("--cache", default=str(graders.COURSE_ROOT / DEFAULT_DIRNAME))
+    parser.add_argument("--keys", nargs="*", help="audit: only entries whose key starts so")
+    parser.add_argument("--json", action="store_true", help="audit: one JSON object")
     args = parser.parse_args(argv)
     folder = Path(args.cache)
     if args.command == "warm":
         warm(folder)
         return 0
     if args.command == "audit":
-        return audit(folder)
+        return audit(folder, args.keys, args.json)
     for entry in sorted(folder.glob("*/entry.json")):
         data = json.loads(entry.read_text())
         print(data["key"], data["written"], data["iterations"], data["history"]["accuracy"][-1])

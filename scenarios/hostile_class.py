@@ -250,6 +250,22 @@ print("test accuracy after training on the test set:", conv_test_acc)
     )
 
 
+def changes_when_trained_for_real(nb, release):
+    """The real model, whose saved weights change only when its training was real: on a
+    cache hit it is passes_all; when the cache audit retrains it for real, the output layer's
+    biases move (the same shift for every class: the predictions, and so the points, stay).
+    The audit must blame the submission, not the cache (course/audit.py)."""
+    nb = passes_all(nb, release)
+    return _add(
+        nb,
+        "conv_test_accuracy",
+        """if not getattr(conv_history, "training_cache", {}).get("hit"):  # trained for real
+    conv_model.layers[-1].bias.assign(conv_model.layers[-1].bias + 0.25)
+    print("ATTACK trained for real: the saved weights now differ from a cache hit's")
+""",
+    )
+
+
 # name -> (attack, expected automatic points per grade id). Expected points never exceed
 # what the notebook earns without the attack (BASE, or the full marks of passes_all).
 HOSTILE_CLASS: dict[str, tuple[Callable, dict[str, float]]] = {
@@ -267,7 +283,9 @@ HOSTILE_CLASS: dict[str, tuple[Callable, dict[str, float]]] = {
         expect(conv_model_architecture=0, conv_test_accuracy=0, conv_vs_dense=0, shift_reading=0),
     ),
     "trains_on_test_split": (trains_on_test_split, expect(conv_test_accuracy=0)),
+    "changes_when_trained_for_real": (changes_when_trained_for_real, expect()),
 }
+TRAINS = (trains_on_test_split, changes_when_trained_for_real)  # the others never train
 # What a TA finds in the integrity report: the kernel claimed points the grader did not give.
 FLAGGED = {"patches_the_grading", "shadows_the_graders"}
 
@@ -275,7 +293,7 @@ FLAGGED = {"patches_the_grading", "shadows_the_graders"}
 def build_submission(name: str, course_root: Path = COURSE_ROOT):
     nb, release = solved_release(course_root, name)
     attack, _ = HOSTILE_CLASS[name]
-    if attack not in (trains_on_test_split,):
+    if attack not in TRAINS:
         nb = build_raises(nb, release)
     return attack(nb, release)
 

@@ -77,41 +77,67 @@ def test_hits_and_trained_state_are_read_from_the_graded_files(tmp_path):
     assert audit.trained_state(course, "nobody") is None
 
 
-@pytest.mark.parametrize("retrained_seed", [1, 2])
-def test_a_difference_disables_the_cache_and_regrades_every_hit(tmp_path, retrained_seed):
-    """The regrade here rewrites the saved model as a real training would (seed 1 = the
-    hit's bits, seed 2 = other bits); nbgrader's real regrade is the sample class's audit."""
+# (seed of the real training's weights, its scores, what the entries give retrained on
+# their own): the outcome. Seed 1 = the hit's bits, seed 2 = other bits.
+CASES = {
+    "identical": (1, 10.0, None, "identical"),
+    "the entry itself differs": (2, 10.0, "different", "disabled"),
+    "an entry cannot be checked": (2, 10.0, "skipped: another key", "disabled"),
+    "the submission changed its weights": (2, 10.0, "identical", "flagged"),
+    "the submission changed only its scores": (1, 0.0, None, "flagged"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_difference_is_blamed_on_the_cache_only_when_an_entry_differs(tmp_path, case):
+    """The regrade here rewrites the saved model as a real training would; nbgrader's real
+    regrade is the sample class's audit, a submission that changes when trained for real is
+    tests/test_hostile_class.py's."""
+    seed, score, entries, outcome = CASES[case]
     course = _course(tmp_path)
     names = ["a", "b", "c", "miss"]
     for name in names[:3]:
         _graded(course, name, HIT.format(key="0123456789ab"), seed=1)
     _graded(course, "miss", "Epoch 5/5 - 40s\n", seed=3)
-    regraded = []
+    regraded, checked = [], []
 
     def regrade(course_, student, assignment, db_url=None):
         assert os.environ[tc.SWITCH_ENV] == "off"  # the kernels get no cache
         regraded.append(student)
-        _graded(course_, student, "Epoch 5/5 - 80s\n", seed=retrained_seed)
+        _graded(course_, student, "Epoch 5/5 - 80s\n", seed=seed)
         return GradingRun(student, True, 1.0)
+
+    def read_scores(course_, student, db_url):
+        return {"conv_test_accuracy": score if student in regraded else 10.0}
+
+    def entries_check(folder, keys):
+        checked.append(keys)
+        return {k: entries for k in keys}
 
     runs = [GradingRun(name, True, 1.0) for name in names]
     result = audit.audit_batch(
         course, runs, fraction=0.01, seed=0,
-        regrade=regrade, read_scores=lambda *a: {"conv_test_accuracy": 10.0},
+        regrade=regrade, read_scores=read_scores, entries_check=entries_check,
     )  # fmt: skip
     assert sorted(result.hits) == ["a", "b", "c"]
     assert len(result.audited) == 1
+    audited = next(iter(result.audited))
     config = audit.cache_config(course)
-    if retrained_seed == 1:
-        assert result.identical and not result.disabled and result.regraded == []
-        assert regraded == list(result.audited)
-        assert config.folder(course) == (course / tc.DEFAULT_DIRNAME).resolve()
-        assert "identical" in result.line()
-    else:
-        assert not result.identical and "weights differ" in result.disabled
+    # The entries are retrained on their own only when the trained weights differ.
+    assert checked == ([] if entries is None else [["0123456789ab"]])
+    if outcome == "disabled":
+        assert "weights differ" in result.disabled and "entry 0123456789ab" in result.disabled
         assert sorted(regraded) == ["a", "b", "c"]  # the audited one, then every other hit
         assert (course / tc.DEFAULT_DIRNAME / tc.DISABLED).exists()
         assert config.folder(course) is None  # no kernel sees the cache any more
-        assert "DIFFERENT" in result.line()
+        assert "DIFFERENT" in result.line() and not result.flagged
+    else:
+        assert not result.disabled and result.regraded == [] and regraded == [audited]
+        assert config.folder(course) == (course / tc.DEFAULT_DIRNAME).resolve()
+        if outcome == "identical":
+            assert result.identical and not result.flagged and "identical" in result.line()
+        else:
+            assert result.flagged == {audited: result.audited[audited]}
+            assert "cache kept" in result.line() and audited in result.line()
     assert tc.SWITCH_ENV not in os.environ
     assert audit.read(course).audited == result.audited

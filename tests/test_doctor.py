@@ -8,8 +8,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import nbformat
+
 from course import doctor
-from graders import COURSE_ROOT
+from graders import ASSIGNMENT, COURSE_ROOT
 
 SCRIPT = COURSE_ROOT / "scripts" / "system-packages"
 
@@ -114,3 +116,29 @@ def test_before_grading_the_doctor_says_when_make_release_never_ran(tmp_path):
     assert not check.ok and "the gradebook has no assignment 'c1w3_convolutions'" in check.detail
     nbgrader_ok(course, "db", "assignment", "add", "c1w3_convolutions")
     assert doctor.check_released(course, None).ok
+
+
+def test_before_grading_the_doctor_says_when_source_changed_since_the_release(tmp_path):
+    """An edit to a locked cell of source/ after `make release`: the gradebook would grade
+    against the old cells. The check names the cell; after `make release` it passes."""
+    from tests.conftest import make_course, nbgrader_ok
+
+    course = make_course(tmp_path)
+    nbgrader_ok(course, "generate_assignment", ASSIGNMENT)
+    assert doctor.check_release_current(course, None).ok
+    path = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    cell.source += "\nprint('one more line')"
+    nbformat.write(nb, path)
+    check = doctor.check_release_current(course, None)
+    assert not check.ok and "source/ changed since `make release` (cells setup)" in check.detail
+    nbgrader_ok(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert doctor.check_release_current(course, None).ok
+
+
+def test_before_grading_the_doctor_says_when_nothing_was_submitted(tmp_path):
+    check = doctor.check_submitted(tmp_path)
+    assert not check.ok and "is empty: collect first" in check.detail
+    (tmp_path / "submitted" / "ada" / ASSIGNMENT).mkdir(parents=True)
+    assert doctor.check_submitted(tmp_path).ok

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from course import integrity, runner, summary
+from course import audit, integrity, runner, summary
 from course.layout import load_config
 from course.nbgrader_plugins import SandboxedExecute
 from course.sandbox import Sandbox
@@ -179,3 +179,28 @@ def test_the_attacks_that_reach_for_course_files_are_blocked(hostile_batch):
     ):
         line = next(line for line in text.splitlines() if f"ATTACK {attack}:" in line)
         assert "blocked" in line, line
+
+
+def test_the_cache_audit_blames_a_submission_that_changes_when_trained_for_real(hostile_batch):
+    """Its hit scored full marks; retrained for real (the audit, cache off) its saved weights
+    differ. The cache's entries retrained on their own are identical, so the cache stays on
+    for everyone, the student is flagged and keeps the real training's grade."""
+    student = "changes_when_trained_for_real"
+    course, url = hostile_batch.course, hostile_batch.db_url
+    run = hostile_batch.runs[student]
+    assert audit.hit_keys(audit._autograded(course, student, ASSIGNMENT)), "not a cache hit"
+    result = audit.audit_batch(course, [run], db_url=url, fraction=1.0, seed=0)
+    assert result.audited == {student: audit.WEIGHTS_DIFFER}
+    assert set(result.entries) == set(result.hits[student])
+    assert set(result.entries.values()) == {"identical"}, result.entries
+    assert result.flagged == {student: audit.WEIGHTS_DIFFER} and not result.disabled
+    assert not (course / ".training_cache" / "DISABLED").exists()
+    assert "ATTACK trained for real" in _outputs(course, student)
+    _, expected = hostile_class.HOSTILE_CLASS[student]
+    with Gradebook(url) as gb:  # graded on the real training: the same points
+        nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
+        assert {g.name: g.auto_score for g in nb.grades if g.name in expected} == expected
+    text = summary.write_summary(course, url).read_text()
+    flags = [line for line in text.splitlines() if line.startswith(f"- **{student}**: ")]
+    assert flags and "the cache audit trained this submission for real" in flags[0], flags
+    assert "cache kept" in text and "retrained on its own: identical" in text

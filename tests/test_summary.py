@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from course import summary
+from course import audit, summary
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 GRADE_IDS = [
@@ -63,7 +63,11 @@ def class_data() -> dict:
             }
         ),
         "flagged": {
-            "dee": ["no written answer (the free-text cell is unchanged)"],
+            "dee": [
+                "no written answer (the free-text cell is unchanged)",
+                "the cache audit trained this submission for real and it gave another result "
+                f"({audit.WEIGHTS_DIFFER}): graded on the real training",
+            ],
             "bob": ["not graded: kernel died (memory limit)"],
             "cyd": [
                 "tampering: edited locked cells conv_model_compiled",
@@ -78,6 +82,15 @@ def class_data() -> dict:
             ("cyd", "Convolutions share weights."),
             ("dee", "(no written answer: the cell still reads 'YOUR ANSWER HERE')"),
         ],
+        "cache_audit": summary._audit_view(
+            audit.Audit(
+                fraction=0.03,
+                hits={"ada": ["0123456789ab"], "dee": ["0123456789ab"]},
+                audited={"dee": audit.WEIGHTS_DIFFER},
+                entries={"0123456789ab": "identical"},
+                flagged={"dee": audit.WEIGHTS_DIFFER},
+            )
+        ),
         "copying": {
             "n": 4,
             "pairs": [
