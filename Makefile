@@ -13,7 +13,7 @@ ASSIGNMENT := c1w3_convolutions
 # Keep TensorFlow's C++ log lines out of notebooks' stderr (nbgrader_config.py sets the same).
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast bench bench-spread bench-threshold bench-pooling lint clean collect export-lms release-exchange due collect-exchange release-feedback
+.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast test-unit bench bench-spread bench-threshold bench-pooling lint clean collect export-lms release-exchange due collect-exchange release-feedback
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ test: setup test-packages lint postgres  ## lint, PostgreSQL up, then all tests 
 
 test-fast: setup test-packages postgres  ## only the tests that do not train
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_PARALLEL)
+
+test-unit: $(VENV)/.installed  ## no apt packages, PostgreSQL, bubblewrap, Chromium or root: the logic alone
+	$(BIN)/python -m pytest -m "not slow and not system" $(PYTEST_PARALLEL)
 
 bench: setup postgres  ## benchmarks that print numbers (docs/benchmarks.md): lab vs miss vs hit, sandbox cost, class throughput
 	$(BIN)/python benchmarks/grading.py --runs 3

@@ -183,7 +183,14 @@ def pytest_xdist_make_scheduler(config, log):
     return ByFile(config, log)
 
 
+# Fixtures of what only the machine provides: their tests are left out of make test-unit.
+SYSTEM_FIXTURES = {"pg_server", "fresh_database", "browser", "chromium"}
+
+
 def pytest_collection_modifyitems(items):
+    for item in items:
+        if SYSTEM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.system)
     strays = {
         Path(str(item.path)).name
         for item in items

@@ -19,6 +19,7 @@ def official_copy(tmp_path):
     return tmp_path
 
 
+@pytest.mark.system
 def test_real_files_are_accepted():
     """verify() passes, and what it passed is, hashed here on its own, the pinned files."""
     where = data.verify()
@@ -27,6 +28,7 @@ def test_real_files_are_accepted():
         assert (len(raw), hashlib.sha256(raw).hexdigest()) == (size, digest), name
 
 
+@pytest.mark.system
 def test_load_split_matches_the_official_arrays():
     images, labels = data.load_split("train")
     assert images.shape == (60_000, 28, 28) and images.dtype == np.uint8
@@ -36,6 +38,7 @@ def test_load_split_matches_the_official_arrays():
     assert np.bincount(test_labels).tolist() == [1000] * 10
 
 
+@pytest.mark.system
 def test_same_arrays_as_keras_load_data():
     from keras.datasets import fashion_mnist
 
@@ -44,6 +47,7 @@ def test_same_arrays_as_keras_load_data():
     assert np.array_equal(xt, images) and np.array_equal(yt, labels)
 
 
+@pytest.mark.system
 def test_truncated_file_is_rejected_with_its_name(official_copy):
     path = official_copy / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:100_000])
@@ -54,6 +58,7 @@ def test_truncated_file_is_rejected_with_its_name(official_copy):
     assert "truncated" in message and "make data" in message
 
 
+@pytest.mark.system
 def test_corrupted_file_is_rejected_even_with_the_right_size(official_copy):
     path = official_copy / "t10k-labels-idx1-ubyte.gz"
     raw = bytearray(gzip.decompress(path.read_bytes()))
@@ -63,12 +68,14 @@ def test_corrupted_file_is_rejected_even_with_the_right_size(official_copy):
         data.verify(official_copy)
 
 
+@pytest.mark.system
 def test_missing_file_is_named(official_copy):
     (official_copy / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(data.DataError, match="train-labels-idx1-ubyte.gz is missing"):
         data.verify(official_copy)
 
 
+@pytest.mark.system
 def test_not_gzip_is_rejected(official_copy):
     (official_copy / "train-images-idx3-ubyte.gz").write_text("<html>proxy error</html>")
     with pytest.raises(data.DataError, match="train-images-idx3-ubyte.gz.*damaged or truncated"):

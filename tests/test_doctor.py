@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from course import doctor
 from graders import ASSIGNMENT, COURSE_ROOT
@@ -32,6 +33,7 @@ def _as_plain_user(argv, env):
     return ["env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
 
 
+@pytest.mark.system
 def test_without_root_and_packages_setup_stops_at_once_with_the_apt_line():
     # Under /tmp itself: pytest's own temporary folders are private to root. The plain user
     # runs a copy of the script from there, in that folder: the clone may sit under a folder
@@ -67,11 +69,13 @@ def test_without_root_and_packages_setup_stops_at_once_with_the_apt_line():
         shutil.rmtree(tmp_path)
 
 
+@pytest.mark.system
 def test_with_everything_present_the_step_installs_nothing():
     done = subprocess.run(["bash", str(SCRIPT), "test"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
 
 
+@pytest.mark.system
 def test_doctor_passes_here_and_names_the_sandbox_tier(capsys):
     assert doctor.main([]) == 0
     out = capsys.readouterr().out

@@ -26,6 +26,8 @@ from traitlets.config import Config
 from course import sandbox
 from graders import COURSE_ROOT, data
 
+pytestmark = pytest.mark.system  # bubblewrap, cgroups, other users
+
 ROOT = os.geteuid() == 0
 PLAIN_USER = os.environ.get("C1W3_PLAIN_USER", "c1w3grader")
 # "cgroup" and "userns" run in this process; "plain" runs as PLAIN_USER with the tier "auto".

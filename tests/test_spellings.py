@@ -197,6 +197,7 @@ def test_every_compile_spelling_passes(optimizer, loss, metrics):
     assert checks.compile_problems(model) == []
 
 
+@pytest.mark.system
 def test_the_saved_model_keeps_the_students_objects_and_evaluates(tmp_path):
     """The C1_W2 spelling end to end through the accuracy grader's loader and evaluation."""
     model = _builder("functional_api", "tf_nn", "tf_keras_Adam()", "instance")()

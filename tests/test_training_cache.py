@@ -330,6 +330,7 @@ def test_configuration_and_kernel_environment(tmp_path, monkeypatch):
     assert os.environ[tc.CACHE_ENV] == "/elsewhere" and os.environ[tc.WRITE_ENV] == "1"
 
 
+@pytest.mark.system
 def test_a_sandboxed_kernel_can_read_but_never_write_the_cache(tmp_path, monkeypatch):
     """What SandboxedKernelManager.format_kernel_cmd builds: the folder bound read-only, its
     name forwarded, the writer switch not."""
@@ -387,6 +388,7 @@ def _saved_model(path: Path, seed: int) -> str:
     return str(path)
 
 
+@pytest.mark.system
 def test_an_evaluation_is_reused_only_for_the_same_weights(tmp_path, monkeypatch):
     from graders import evaluate_model
 
