@@ -184,17 +184,21 @@ def _disable(course, config, result: Audit, regrade, assignment, db_url, say) ->
         result.regraded.append(student)
 
 
-def check_entries(folder: Path | None, keys: list[str]) -> dict[str, str]:
+def check_entries(folder: Path | None, keys: list[str], timeout: float) -> dict[str, str]:
     """key -> "identical", "different" or why it was not checked: each entry retrained on its
     own (``python -m graders.training_cache audit --json``, outside any sandbox: no student
     code runs, only the instructor's stored initial model)."""
     if folder is None:
         return {k: "not checked: no cache folder" for k in keys}
-    done = subprocess.run(
-        [sys.executable, "-m", "graders.training_cache", "audit", "--json", "--cache",
-         str(folder), "--keys", *keys],
-        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )  # fmt: skip
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "graders.training_cache", "audit", "--json", "--cache",
+             str(folder), "--keys", *keys],
+            capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            timeout=timeout,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {k: f"not checked: over {timeout:g} s" for k in keys}
     try:
         found = json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
@@ -217,7 +221,7 @@ def audit_batch(
 ) -> Audit:
     """Audit the hits among `runs` (this batch's GradingRuns); writes the report file.
     `regrade(course, student, assignment, db_url=...)` grades one student again (with the
-    cache off by then); `entries_check(folder, keys)` retrains entries on their own."""
+    cache off by then); `entries_check(folder, keys, timeout)` retrains entries on their own."""
     course = Path(course)
     say = runner.log.info
     start = time.monotonic()
@@ -250,7 +254,7 @@ def audit_batch(
     if trained:
         keys = sorted({k for s in trained for k in result.hits[s]})
         say(f"auditing the training cache: retraining entries {', '.join(keys)} on their own ...")
-        result.entries = entries_check(config.folder(course), keys)
+        result.entries = entries_check(config.folder(course), keys, config.audit_entry_seconds)
     if all(v == "identical" for v in result.entries.values()):
         result.flagged = differing
     else:

@@ -51,7 +51,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import Configurable
 
 CACHE_ENV = "NBGRADER_C1W3_TRAINING_CACHE"  # the folder; NBGRADER_* reaches the sandbox
@@ -83,8 +83,15 @@ class TrainingCache(Configurable):
     audit_fraction = Float(
         0.03,
         help="After a batch, retrain this fraction of the cache hits for real (at least one "
-        "student per entry used) and compare bits and points; a difference disables the cache "
-        "and regrades every hit (course/audit.py). 0: no audit.",
+        "student per entry used) and compare bits and points; where the trained weights "
+        "differ, the entries are retrained on their own: only an entry that differs disables "
+        "the cache and regrades every hit, else the student is flagged (course/audit.py). "
+        "0: no audit.",
+    ).tag(config=True)
+    audit_entry_seconds = Integer(
+        3600,
+        help="The audit's retraining of entries on their own (one real training each); past "
+        "it they count as unchecked and the cache is disabled.",
     ).tag(config=True)
 
     def folder(self, course_root) -> Path | None:

@@ -110,7 +110,7 @@ def test_a_difference_is_blamed_on_the_cache_only_when_an_entry_differs(tmp_path
     def read_scores(course_, student, db_url):
         return {"conv_test_accuracy": score if student in regraded else 10.0}
 
-    def entries_check(folder, keys):
+    def entries_check(folder, keys, timeout):
         checked.append(keys)
         return {k: entries for k in keys}
 
