@@ -773,11 +773,8 @@ def audit_entries(folder: Path, keys=None) -> dict[str, str]:
 def audit(folder: Path, keys=None, as_json: bool = False) -> int:
     """`audit_entries`, printed (one line per entry, or one JSON object); 1 if any differs."""
     results = audit_entries(folder, keys)
-    if as_json:
-        print(json.dumps(results))
-    for name, verdict in results.items():
-        if not as_json:
-            print(f"{name}: {verdict}")
+    lines = [json.dumps(results)] if as_json else [f"{k}: {v}" for k, v in results.items()]
+    print("\n".join(lines))
     return 1 if "different" in results.values() else 0
 
 

@@ -95,6 +95,24 @@ def quiet_lab_settings(settings: Path) -> None:
     path.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
 
 
+def wait_until_served(proc, url: str, what: str, limit_s: float, log_tail) -> None:
+    """Poll `url` until the server started as `proc` answers 200; fail with its log's tail
+    if it exits first or has not answered within `limit_s` (a ceiling, not an expectation)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited ({proc.returncode}):\n{log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not answer in {limit_s:g} s:\n{log_tail()}")
+        time.sleep(0.5)  # the polling interval, not a wait for anything
+
+
 @contextmanager
 def jupyter_lab(folder: Path, state: Path, extra_env: dict[str, str] | None = None):
     """`jupyter lab` from this venv, started in `folder` (its cwd and root), with its own
@@ -138,19 +156,7 @@ def jupyter_lab(folder: Path, state: Path, extra_env: dict[str, str] | None = No
         )
     lab = Lab(f"http://127.0.0.1:{port}", token, log)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited ({proc.returncode}):\n{lab.log_tail()}")
-            try:
-                with urllib.request.urlopen(lab.url("api/status"), timeout=5) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not answer in 180 s:\n{lab.log_tail()}")
-            time.sleep(0.5)
+        wait_until_served(proc, lab.url("api/status"), "jupyter lab", 180, lab.log_tail)
         yield lab
     finally:
         # SIGTERM: the server shuts its kernels down, then exits.

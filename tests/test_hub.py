@@ -28,7 +28,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ import pytest
 from course import exchange, gradebook, runner
 from graders import ASSIGNMENT
 from tests import test_browser
-from tests.test_browser import free_port, quiet_lab_settings, screenshot_dir
+from tests.test_browser import free_port, quiet_lab_settings, screenshot_dir, wait_until_served
 from tests.test_exchange import COURSE_ID, NOTEBOOK, Student, clean_env, instructor, solved
 
 pytestmark = pytest.mark.slow
@@ -134,19 +133,7 @@ def jupyterhub(folder: Path, homes: Path) -> Iterator[Hub]:
         )
     hub = Hub(f"http://127.0.0.1:{port}", log)
     try:
-        deadline = time.monotonic() + HUB_START_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyterhub exited ({proc.returncode}):\n{hub.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{hub.url}/hub/api", timeout=5) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyterhub did not answer in {HUB_START_S} s:\n{hub.log_tail()}")
-            time.sleep(0.5)
+        wait_until_served(proc, f"{hub.url}/hub/api", "jupyterhub", HUB_START_S, hub.log_tail)
         yield hub
     finally:
         try:
