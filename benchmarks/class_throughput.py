@@ -5,7 +5,7 @@ verifier), sampled every 0.2 s.
 
 With ``--cache`` every course folder holds a warmed training cache (``.training_cache``,
 issue 14): the honest students' trainings are cache hits. The cache is warmed once at the
-start (``python -m graders.training_cache warm``, timed), or copied from ``--cache-from DIR``
+start (``python -m course.training_cache warm``, timed), or copied from ``--cache-from DIR``
 (e.g. the one benchmarks/grading.py warmed). Without ``--cache`` every student trains for
 real. The batch's cache audit (course/grade.py, after grading) is not part of this timing.
 
@@ -31,7 +31,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import psutil  # noqa: E402
 
 from course import audit, cluster, gradebook, runner  # noqa: E402
-from graders import ASSIGNMENT, COURSE_ROOT, training_cache  # noqa: E402
+from course.context import GradingContext
+from course.layout import COURSE_ROOT
+from course.training_cache import DEFAULT_DIRNAME  # noqa: E402
+from graders import ASSIGNMENT  # noqa: E402
 from scenarios import sample_class  # noqa: E402
 
 SERVER = os.environ.get("C1W3_TEST_POSTGRES", "postgresql://c1w3:c1w3@127.0.0.1:5432/postgres")
@@ -77,7 +80,7 @@ def warm(folder: Path) -> float:
     """Fill `folder` with the instructor's trainings (the source notebook run once)."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "graders.training_cache", "warm", "--cache", str(folder)],
+        [sys.executable, "-m", "course.training_cache", "warm", "--cache", str(folder)],
         cwd=COURSE_ROOT,
         capture_output=True,
         text=True,
@@ -93,11 +96,13 @@ def grade_once(
     """(wall, submissions, peak RSS per worker in MB, students whose trainings all hit)."""
     course = runner.make_course(Path(tempfile.mkdtemp(prefix=f"bench-class-{workers}w-")))
     if cache is not None:
-        shutil.copytree(cache, course / training_cache.DEFAULT_DIRNAME)
+        shutil.copytree(cache, course / DEFAULT_DIRNAME)
     database = f"c1w3_bench_{uuid.uuid4().hex[:8]}"
     url = gradebook.create_database(SERVER, database)
     try:
-        done = runner.nbgrader(course, "generate_assignment", ASSIGNMENT, db_url=url)
+        done = runner.nbgrader(
+            GradingContext.of(course, db_url=url), "generate_assignment", ASSIGNMENT
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         students = []
         for i, name in enumerate(names):
@@ -137,12 +142,11 @@ def main() -> None:
     names = [HONEST[i % len(HONEST)] for i in range(args.students)]
     cache = None
     if args.cache:
-        os.environ.pop(training_cache.SWITCH_ENV, None)  # the workers' nbgrader sees the cache
         if args.cache_from:
             cache = args.cache_from.resolve()
             print(f"training cache copied from {cache}", flush=True)
         else:
-            cache = Path(tempfile.mkdtemp(prefix="bench-cache-")) / training_cache.DEFAULT_DIRNAME
+            cache = Path(tempfile.mkdtemp(prefix="bench-cache-")) / DEFAULT_DIRNAME
             print(f"warmed the training cache {cache} in {warm(cache):.0f} s", flush=True)
         assert list(cache.glob("*/entry.json")), f"{cache} holds no entry"
     rows = []

@@ -5,7 +5,7 @@ Side by side, in one run (issue 14, item 6):
 * `nbgrader autograde` of the reference submission (passes_all), sandboxed, on a training
   cache MISS (``C1W3_TRAINING_CACHE=off``: it trains for real) and on a HIT (the course
   folder holds a ``.training_cache`` warmed once at the start with
-  ``python -m graders.training_cache warm``); and, for the sandbox's overhead, a miss with
+  ``python -m course.training_cache warm``); and, for the sandbox's overhead, a miss with
   ``--Sandbox.enabled=False`` (left out with ``--quick``); runs interleaved;
 * the verifier alone (``python -I -m graders.verify`` in the sandbox, as nbgrader runs it),
   with the cache's stored evaluation of these weights and without it (it then evaluates the
@@ -41,7 +41,9 @@ import nbformat  # noqa: E402
 import psutil  # noqa: E402
 
 from course import audit, runner  # noqa: E402
-from graders import ASSIGNMENT, COURSE_ROOT, training_cache  # noqa: E402
+from course.layout import COURSE_ROOT
+from course.training_cache import DEFAULT_DIRNAME  # noqa: E402
+from graders import ASSIGNMENT, training_cache  # noqa: E402
 from scenarios import sample_class  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -135,12 +137,12 @@ def main() -> None:
     args = parser.parse_args()
     bindir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    for name in (training_cache.CACHE_ENV, training_cache.WRITE_ENV, training_cache.SWITCH_ENV):
+    for name in (training_cache.CACHE_ENV, training_cache.WRITE_ENV):
         env.pop(name, None)
     # TensorFlow's pools as every grading sets them (nbgrader_config.py, course/runner.py):
     # they are part of a stored evaluation's key, so the verifier alone needs them too.
     env.update(runner.thread_env())
-    miss_env = {**env, training_cache.SWITCH_ENV: "off"}
+    cache_off = ["--TrainingCache.enabled=False"]
 
     course = runner.make_course(Path(tempfile.mkdtemp(prefix="bench-course-")))
     assert runner.nbgrader(course, "generate_assignment", ASSIGNMENT).returncode == 0
@@ -150,9 +152,9 @@ def main() -> None:
     autograde = [str(bindir / "nbgrader"), "autograde", ASSIGNMENT, "--student", "passes_all"]
     print(f"course folder: {course}", flush=True)
 
-    cache = course / training_cache.DEFAULT_DIRNAME
+    cache = course / DEFAULT_DIRNAME
     warm_wall, warm_rss, out = run_measured(
-        [sys.executable, "-m", "graders.training_cache", "warm", "--cache", str(cache)],
+        [sys.executable, "-m", "course.training_cache", "warm", "--cache", str(cache)],
         COURSE_ROOT,
         env,
     )
@@ -166,9 +168,9 @@ def main() -> None:
     )
     assert entries, "warm wrote no entry"
 
-    modes = [("miss", miss_env, []), ("hit", env, [])]
+    modes = [("miss", env, cache_off), ("hit", env, [])]
     if not args.quick:
-        modes.append(("no sandbox", miss_env, ["--Sandbox.enabled=False"]))
+        modes.append(("no sandbox", env, [*cache_off, "--Sandbox.enabled=False"]))
     results = {"lab": [], **{mode: [] for mode, _, _ in modes}}
     for i in range(args.runs):
         wall, rss, out = run_measured([sys.executable, str(HERE / "lab_as_written.py")], HERE)
@@ -178,7 +180,7 @@ def main() -> None:
         for mode, mode_env, extra in modes:
             wall, rss, _ = run_measured([*autograde, "--force", *extra], course, mode_env)
             fit = conv_fit_seconds(notebook)
-            keys = audit.hit_keys(notebook)
+            keys = audit.hit_keys(autograded / "_grading")
             score = points(course, "passes_all")
             results[mode].append((wall, rss, fit, score, keys))
             print(
@@ -194,11 +196,9 @@ def main() -> None:
     for _ in range(args.runs):
         for which in verify:
             argv = [sys.executable, "-c", VERIFY_IN_SANDBOX, str(grading)]
-            run_env = env
             if which == "with":
                 argv.append(str(cache))
-                run_env = {**env, training_cache.CACHE_ENV: str(cache)}
-            wall = run_measured(argv, COURSE_ROOT, run_env)[0]
+            wall = run_measured(argv, COURSE_ROOT, env)[0]
             verify[which].append(wall)
             print(f"verifier {which} stored evaluation: {wall:.1f} s", flush=True)
     known = stored_evaluation_used(grading / "conv_model.keras", cache, env)
@@ -262,9 +262,10 @@ VERIFY_IN_SANDBOX = """
 import sys
 from pathlib import Path
 from course import sandbox
+from graders.training_cache import CACHE_ENV
 done, limit = sandbox.run([sys.executable, "-I", "-m", "graders.verify", sys.argv[1]],
                           Path(sys.argv[1]), timeout=600, cwd_writable=False,
-                          extra_readable=sys.argv[2:])
+                          extra_readable=sys.argv[2:], env={CACHE_ENV: "".join(sys.argv[2:])})
 assert done.returncode == 0 and not limit, (done.stderr[-500:], limit)
 """
 

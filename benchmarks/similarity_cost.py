@@ -25,8 +25,7 @@ from pathlib import Path
 import nbformat
 
 from course import item_analysis, similarity
-from course.layout import Layout
-from graders import COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout
 from scenarios import collusion_class
 
 

@@ -61,15 +61,15 @@ COMMANDS = {
     ),
     "demo": Command("course.demo", "release, autograde the sample class, feedback, TA summary"),
     "warm": Command(
-        "graders.training_cache",
+        "course.training_cache",
         "run the source notebook once, outside any sandbox, to fill .training_cache/",
         ("warm",),
     ),
     "cache": Command(
-        "graders.training_cache", "the training cache: {warm,audit,list} [--cache DIR]"
+        "course.training_cache", "the training cache: {warm,audit,list} [--cache DIR]"
     ),
     "data": Command(
-        "graders.data",
+        "course.data",
         "Fashion-MNIST in the Keras cache: seed from Debian's package, or check (default)",
         usage="[seed|check]",
     ),

@@ -12,15 +12,15 @@ A difference has two possible sources: the entry (then no grade may rest on it) 
 submission, which may behave differently when its training is real (slower, or it reads its
 own history's ``training_cache``). The entries involved are therefore retrained once more on
 their own, from their stored untrained model and random state, no submission involved
-(``graders.training_cache.audit_entries``). Entries identical: the difference is the
+(``course.training_cache.audit_entries``). Entries identical: the difference is the
 submission's; that student keeps the real training's grade (the audit's regrade), is flagged
 for the TA, and the cache stays on for everyone else. An entry differs, or cannot be checked:
 the cache is disabled (a ``DISABLED`` file in its folder says why) and every other hit of the
 batch is regraded for real.
 
-Which trainings were hits is read from the autograded notebooks' outputs (the line the
-training cell prints on a hit). A student cannot gain from that line: it only decides who may
-be picked for a retraining.
+Which trainings were hits is read from the record the training cell writes on a hit
+(``_grading/training_cache_hits.json``, graders.training_cache.record_hit). A student cannot
+gain from it: it only decides who may be picked for a retraining.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import json
 import math
 import os
 import random
-import re
 import subprocess
 import sys
 import time
@@ -40,11 +39,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from course import gradebook, runner
-from course.layout import Layout, load_config
-from graders import ASSIGNMENT, training_cache
+from course.context import GradingContext
+from course.layout import Layout
+from course.training_cache import DISABLED, TrainingCache
+from graders import ASSIGNMENT, artifacts
+from graders import training_cache as kernel_side
 
 WEIGHTS_DIFFER = "trained weights differ from the cache hit's"
-HIT_LINE = re.compile(r"\[the grader's training cache: .*?\(key ([0-9a-f]{12})\)")
 
 
 def report_path(course: Path, assignment: str = ASSIGNMENT) -> Path:
@@ -89,29 +90,22 @@ class Audit:
         )
 
 
-def cache_config(course: Path) -> training_cache.TrainingCache:
-    return training_cache.TrainingCache(config=load_config(course))
-
-
-def _autograded(course: Path, student: str, assignment: str) -> Path:
-    return Layout(course, assignment).notebook("autograded", student)
-
-
-def hit_keys(notebook: Path) -> list[str]:
-    """The cache entries (12-hex key prefixes) the notebook's trainings were served from."""
-    try:
-        return sorted(set(HIT_LINE.findall(notebook.read_text(errors="replace"))))
-    except OSError:
+def hit_keys(grading_dir: Path) -> list[str]:
+    """The cache entries (12-hex key prefixes) a graded notebook's trainings were served
+    from, as its training cells recorded them (graders.training_cache.record_hit)."""
+    keys = (artifacts.read(kernel_side.HITS, grading_dir) or {}).get("keys")
+    if not isinstance(keys, list):
         return []
+    return sorted({k[:12] for k in keys if isinstance(k, str) and len(k) >= 12})
 
 
-def trained_state(course: Path, student: str, assignment: str = ASSIGNMENT) -> str | None:
+def trained_state(layout: Layout, student: str) -> str | None:
     """SHA-256 over every array (weights and optimizer variables) in the saved conv_model,
     read straight from the .keras file (no TensorFlow): None if there is none."""
     import h5py
     import numpy as np
 
-    path = Layout(course, assignment).grading_dir(student) / "conv_model.keras"
+    path = layout.grading_dir(student) / "conv_model.keras"
     try:
         with zipfile.ZipFile(path) as archive:
             raw = archive.read("model.weights.h5")
@@ -135,8 +129,9 @@ def trained_state(course: Path, student: str, assignment: str = ASSIGNMENT) -> s
     return digest.hexdigest()
 
 
-def scores(course: Path, student: str, db_url: str | None, assignment: str = ASSIGNMENT) -> dict:
-    with gradebook.open_gradebook(course, db_url) as gb:
+def scores(grading: GradingContext, student: str) -> dict:
+    with gradebook.open_gradebook(grading.root, grading.db_url) as gb:
+        assignment = grading.assignment
         notebook = gb.find_submission_notebook(assignment, assignment, student)
         return {g.name: g.score for g in notebook.grades}
 
@@ -154,45 +149,29 @@ def select(hits: dict[str, list[str]], fraction: float, rng: random.Random) -> l
     return chosen + rng.sample(rest, min(extra, len(rest)))
 
 
-class _CacheOff:
-    """nbgrader processes started meanwhile give their kernels no cache (runner.nbgrader
-    passes this process's environment on)."""
-
-    def __enter__(self):
-        self.saved = os.environ.get(training_cache.SWITCH_ENV)
-        os.environ[training_cache.SWITCH_ENV] = "off"
-
-    def __exit__(self, *exc):
-        if self.saved is None:
-            os.environ.pop(training_cache.SWITCH_ENV, None)
-        else:
-            os.environ[training_cache.SWITCH_ENV] = self.saved
-
-
-def _disable(course, config, result: Audit, regrade, assignment, db_url, say) -> None:
+def _disable(grading: GradingContext, config, result: Audit, regrade, say) -> None:
     """An entry failed: switch the cache off and regrade every other hit of the batch."""
-    folder = config.folder(course)
+    folder = config.folder(grading.root)
     whys = [f"{s}: {v}" for s, v in result.audited.items() if v != "identical"]
     whys += [f"entry {k}: {v}" for k, v in result.entries.items() if v != "identical"]
     result.disabled = f"audit of {time.strftime('%Y-%m-%d %H:%M')}: " + "; ".join(whys)
     if folder is not None:
-        (folder / training_cache.DISABLED).write_text(result.disabled + "\n")
+        (folder / DISABLED).write_text(result.disabled + "\n")
     for student in sorted(set(result.hits) - set(result.audited)):
         say(f"regrading {student} without the training cache ...")
-        with _CacheOff():
-            regrade(course, student, assignment, db_url=db_url)
+        regrade(grading.without_training_cache(), student)
         result.regraded.append(student)
 
 
 def check_entries(folder: Path | None, keys: list[str], timeout: float) -> dict[str, str]:
     """key -> "identical", "different" or why it was not checked: each entry retrained on its
-    own (``python -m graders.training_cache audit --json``, outside any sandbox: no student
+    own (``python -m course.training_cache audit --json``, outside any sandbox: no student
     code runs, only the instructor's stored initial model)."""
     if folder is None:
         return {k: "not checked: no cache folder" for k in keys}
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "graders.training_cache", "audit", "--json", "--cache",
+            [sys.executable, "-m", "course.training_cache", "audit", "--json", "--cache",
              str(folder), "--keys", *keys],
             capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
             timeout=timeout,
@@ -208,11 +187,9 @@ def check_entries(folder: Path | None, keys: list[str], timeout: float) -> dict[
 
 
 def audit_batch(
-    course: Path,
+    course,
     runs,
     *,
-    assignment: str = ASSIGNMENT,
-    db_url: str | None = None,
     fraction: float | None = None,
     seed: int | None = None,
     regrade=runner.grade_student,
@@ -220,25 +197,28 @@ def audit_batch(
     entries_check=check_entries,
 ) -> Audit:
     """Audit the hits among `runs` (this batch's GradingRuns); writes the report file.
-    `regrade(course, student, assignment, db_url=...)` grades one student again (with the
-    cache off by then); `entries_check(folder, keys, timeout)` retrains entries on their own."""
-    course = Path(course)
+    `course`: a GradingContext, or a course folder (its own gradebook).
+    `regrade(grading, student)` grades one student again (`grading` has the cache off);
+    `read_scores(grading, student)` reads their points; `entries_check(folder, keys,
+    timeout)` retrains entries on their own."""
+    grading = GradingContext.of(course)
+    layout = grading.layout
     say = runner.log.info
     start = time.monotonic()
-    config = cache_config(course)
+    config = TrainingCache(config=layout.config)
     fraction = config.audit_fraction if fraction is None else fraction
     result = Audit(fraction=fraction)
     for run in runs:
-        keys = hit_keys(_autograded(course, run.student, assignment)) if run.ok else []
+        keys = hit_keys(layout.grading_dir(run.student)) if run.ok else []
         if keys:
             result.hits[run.student] = keys
     rng = random.Random(seed)
+    real = grading.without_training_cache()
     for student in select(result.hits, fraction, rng):
-        before = (trained_state(course, student, assignment), read_scores(course, student, db_url))
+        before = (trained_state(layout, student), read_scores(grading, student))
         say(f"auditing the training cache: retraining {student} for real ...")
-        with _CacheOff():
-            run = regrade(course, student, assignment, db_url=db_url)
-        after = (trained_state(course, student, assignment), read_scores(course, student, db_url))
+        run = regrade(real, student)
+        after = (trained_state(layout, student), read_scores(grading, student))
         if not run.ok:
             result.audited[student] = f"the regrade failed ({run.reason})"
         elif after[0] != before[0]:
@@ -254,15 +234,15 @@ def audit_batch(
     if trained:
         keys = sorted({k for s in trained for k in result.hits[s]})
         say(f"auditing the training cache: retraining entries {', '.join(keys)} on their own ...")
-        result.entries = entries_check(config.folder(course), keys, config.audit_entry_seconds)
+        folder = config.folder(grading.root)
+        result.entries = entries_check(folder, keys, config.audit_entry_seconds)
     if all(v == "identical" for v in result.entries.values()):
         result.flagged = differing
     else:
-        _disable(course, config, result, regrade, assignment, db_url, say)
+        _disable(grading, config, result, regrade, say)
     result.seconds = round(time.monotonic() - start, 1)
-    report = report_path(course, assignment)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps(asdict(result), indent=1))
+    layout.cache_audit.parent.mkdir(parents=True, exist_ok=True)
+    layout.cache_audit.write_text(json.dumps(asdict(result), indent=1))
     say(result.line())
     return result
 

@@ -6,7 +6,8 @@ to one PostgreSQL gradebook. By default only what is missing or changed is grade
                              [--db-url URL] [--all] [--students ID ...]
 
 Then, like ``python -m course.grade``: generate_feedback, export grades.csv, TA summary.
-Without --scheduler a LocalCluster on this machine (one worker per CORES_PER_TASK cores);
+Without --scheduler a LocalCluster on this machine (one worker per c.GradingLimits.cores_per_task
+cores);
 with it, the workers of an existing scheduler (e.g. SLURM jobs: course/slurm_example.py).
 The course folder (submitted/, autograded/, reports/) must be the same path on every
 worker: a shared file system on a cluster.
@@ -28,11 +29,9 @@ from pathlib import Path
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from course import gradebook, runner
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.context import GradingContext, GradingLimits
+from course.layout import COURSE_ROOT, Layout
 
-# Cores one grading gets by default. A training submission grades in ~140 s on two cores,
-# ~260 s on one: on a 2-core machine one worker grades as fast as two (docs/benchmarks.md).
-CORES_PER_TASK = int(os.environ.get("C1W3_CORES_PER_TASK", "2"))
 # Times the scheduler re-runs a task whose worker died (Dask's own count, separate from
 # `retries`, which is for exceptions). Applies to the LocalCluster made here; an external
 # scheduler uses its own distributed.scheduler.allowed-failures.
@@ -105,17 +104,19 @@ class CoreSlots(WorkerPlugin):
                 self.free.append(slot)
 
 
-def _grade_task(course_root: str, student: str, assignment: str, db_url: str):
+def _grade_task(context: tuple[str, str, str, bool], student: str):
+    """`context`: (course root, assignment, gradebook URL, training cache on), plain values
+    for the trip to the worker; the worker's GradingContext is made of them."""
     from distributed import get_worker
 
+    root, assignment, db_url, cache = context
+    grading = GradingContext(Layout(Path(root), assignment), db_url, cache)
     worker = get_worker()
     with worker.plugins[CoreSlots.name].slot() as slot:
         with gradebook.grading_lock(db_url, student):
             return runner.grade_student(
-                Path(course_root),
+                grading,
                 student,
-                assignment,
-                db_url=db_url,
                 cpus=set(slot),
                 worker=f"{worker.name}@{socket.gethostname()} cpus {','.join(map(str, slot))}",
             )
@@ -124,8 +125,12 @@ def _grade_task(course_root: str, student: str, assignment: str, db_url: str):
 # --------------------------------------------------------------- on the client
 
 
-def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) // CORES_PER_TASK)
+def default_workers(limits: GradingLimits | None = None) -> int:
+    """One worker per c.GradingLimits.cores_per_task cores. A training submission grades in
+    ~140 s on two cores, ~260 s on one: on a 2-core machine one worker grades as fast as two
+    (docs/benchmarks.md)."""
+    per_task = (limits or GradingLimits()).cores_per_task
+    return max(1, len(os.sched_getaffinity(0)) // max(1, per_task))
 
 
 class GradingRefused(ValueError):
@@ -143,13 +148,14 @@ def refuse_sqlite(url: str, why: str) -> None:
         )
 
 
-def _check_gradebook(course_root: Path, url: str, assignment: str) -> None:
+def _check_gradebook(grading: GradingContext) -> None:
     """Fail before starting any worker if the gradebook is unreachable or was never given
     the assignment (each task would otherwise fail the same way, slowly)."""
     from nbgrader.api import MissingEntry
 
+    url, assignment = grading.db_url, grading.assignment
     try:
-        with gradebook.open_gradebook(course_root, url) as gb:
+        with gradebook.open_gradebook(grading.root, url) as gb:
             gb.find_assignment(assignment)
     except MissingEntry:
         raise GradingRefused(
@@ -158,38 +164,30 @@ def _check_gradebook(course_root: Path, url: str, assignment: str) -> None:
         ) from None
 
 
-def _lost(course_root: Path, student: str, assignment: str, url: str, error) -> runner.GradingRun:
+def _lost(grading: GradingContext, student: str, error) -> runner.GradingRun:
     """A task that never returned (its workers kept dying, or it raised every time):
     recorded as failed for an infrastructure reason, so the next run grades it again."""
     run = runner.GradingRun(
         student, False, 0.0, f"{type(error).__name__}: {error}"[:300], retry=True
     )
     try:  # still listed by export, with 0, until it is graded
-        runner.record_ungraded(course_root, student, url)
+        runner.record_ungraded(grading, student)
     except Exception as db_error:  # the gradebook itself may be why the task failed
         run.reason += f" (and not recorded in the gradebook: {type(db_error).__name__})"
-    runner.write_record(
-        course_root,
-        run,
-        assignment=assignment,
-        submission=runner.submission_hash(course_root, student, assignment),
-        setup=runner.grading_setup_hash(course_root, assignment),
-        db_url=url,
-    )
+    submission = runner.submission_hash(grading.root, student, grading.assignment)
+    runner.write_record(grading, run, submission=submission)
     return run
 
 
-def _run_tasks(client, course_root, todo, assignment, url, local_workers, say):
+def _run_tasks(client, grading: GradingContext, todo, local_workers, say):
     from distributed import as_completed
 
     client.register_plugin(CoreSlots(local_workers), name=CoreSlots.name)
     futures = {
         client.submit(
             _grade_task,
-            str(course_root),
+            (str(grading.root), grading.assignment, grading.db_url, grading.training_cache),
             student,
-            assignment,
-            url,
             key=f"autograde-{student}-{uuid.uuid4().hex[:8]}",
             pure=False,
             retries=TASK_RETRIES,
@@ -202,7 +200,7 @@ def _run_tasks(client, course_root, todo, assignment, url, local_workers, say):
         try:
             run = future.result()
         except Exception as error:  # KilledWorker after ALLOWED_FAILURES, or raised 3 times
-            run = _lost(course_root, student, assignment, url, error)
+            run = _lost(grading, student, error)
         runs[student] = run
         ok, failed = ok + run.ok, failed + (not run.ok)
         status = "ok" if run.ok else f"FAILED: {run.reason}"
@@ -214,30 +212,29 @@ def _run_tasks(client, course_root, todo, assignment, url, local_workers, say):
 
 
 def grade_class_on_dask(
-    course_root: Path,
+    course,
     names=None,
     *,
     workers: int | None = None,
     scheduler_address: str | None = None,
     db_url: str | None = None,
     only_missing: bool = True,
-    assignment: str = ASSIGNMENT,
 ) -> list[runner.GradingRun]:
     """Autograde `names` (default: everyone in submitted/) on Dask, one task per student.
+    `course`: a GradingContext, or a course folder (with `db_url`, else its own gradebook).
 
-    Returns the runs of this call (with only_missing, just those needs_grading picked;
+    Returns the runs of this call (with only_missing, just those grading_reason picked;
     [] if nothing needed it, without starting a cluster). Every requested student's last
     run goes to reports/<assignment>_runs.json; an ungradable one is kept in the gradebook.
     """
     import dask
     from distributed import Client, LocalCluster
 
-    # absolute (workers may start elsewhere), not resolved: the default SQLite URL is not
-    course_root = Path(os.path.abspath(course_root))
+    grading = GradingContext.of(course, db_url=db_url)
+    root, assignment, url = grading.root, grading.assignment, grading.db_url
     say = runner.log.info
-    url = gradebook.normalize(db_url or gradebook.db_url(course_root))
-    names = list(dict.fromkeys(names or runner.students(course_root, assignment)))
-    n_workers = workers or default_workers()
+    names = list(dict.fromkeys(names or grading.layout.students()))
+    n_workers = workers or default_workers(grading.limits)
     if scheduler_address is not None:
         # its workers may be many, on other machines, and come and go
         refuse_sqlite(url, f"the workers of scheduler {scheduler_address}")
@@ -246,16 +243,16 @@ def grade_class_on_dask(
 
     todo = names
     if only_missing:
-        reasons = {s: runner.grading_reason(course_root, s, assignment, url) for s in names}
+        reasons = {s: runner.grading_reason(grading, s) for s in names}
         todo = [s for s in names if reasons[s]]
         say(
             f"{len(todo)} of {len(names)} need grading"
             + "".join(f"\n  {s}: {reasons[s]}" for s in todo)
         )
     if not todo:
-        runner.write_runs_log(course_root, names, assignment)
+        runner.write_runs_log(root, names, assignment)
         return []
-    _check_gradebook(course_root, url, assignment)
+    _check_gradebook(grading)
 
     start = time.perf_counter()
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
@@ -272,20 +269,20 @@ def grade_class_on_dask(
         try:
             with Client(cluster or scheduler_address) as client:
                 say(f"grading {len(todo)} on {_describe(client, n_workers, local_workers)}")
-                runs = _run_tasks(client, course_root, todo, assignment, url, local_workers, say)
+                runs = _run_tasks(client, grading, todo, local_workers, say)
         finally:
             if cluster is not None:
                 cluster.close()
     ok = sum(r.ok for r in runs)
     say(f"graded {len(runs)} ({ok} ok) in {time.perf_counter() - start:.0f} s")
-    runner.write_runs_log(course_root, names, assignment)
+    runner.write_runs_log(root, names, assignment)
     return runs
 
 
 def dask_grader(**options) -> Callable:
-    """The `grade(course, names)` step of course.grade.grade_assignment, on Dask with
-    `options` (those of grade_class_on_dask)."""
-    return lambda course, names: grade_class_on_dask(course, names, **options)
+    """The `grade(grading, names)` step of course.grade.grade_assignment, on Dask with
+    `options` (those of grade_class_on_dask but db_url: the grading context names it)."""
+    return lambda grading, names: grade_class_on_dask(grading, names, **options)
 
 
 def _describe(client, n_workers, local_workers) -> str:
@@ -303,7 +300,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--course", type=Path, default=COURSE_ROOT)
     parser.add_argument(
-        "--workers", type=int, help=f"LocalCluster workers (default: cores / {CORES_PER_TASK})"
+        "--workers",
+        type=int,
+        help="LocalCluster workers (default: cores / c.GradingLimits.cores_per_task)",
     )
     parser.add_argument("--scheduler", help="address of a running Dask scheduler")
     parser.add_argument(
@@ -315,18 +314,12 @@ def main(argv=None) -> int:
     parser.add_argument("--students", nargs="*")
     args = parser.parse_args(argv)
     runner.show_progress()
-    if args.db_url:
-        # feedback, export and the TA summary read the same gradebook
-        os.environ[gradebook.ENV] = args.db_url
-
     on_dask = dask_grader(
-        workers=args.workers,
-        scheduler_address=args.scheduler,
-        db_url=args.db_url,
-        only_missing=not args.all,
+        workers=args.workers, scheduler_address=args.scheduler, only_missing=not args.all
     )
     try:
-        grade.grade_assignment(args.course, args.students, grade=on_dask)
+        # one gradebook for the autograding, feedback, export and the TA summary
+        grade.grade_assignment(args.course, args.students, grade=on_dask, db_url=args.db_url)
     except GradingRefused as error:
         raise SystemExit(str(error)) from None
     return 0

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from course import runner
 from course.grade import grade_assignment, step
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT
+from graders import ASSIGNMENT
 from scenarios import sample_class
 
 

@@ -19,7 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from graders import COURSE_ROOT
+from course.context import GradingContext
+from course.layout import COURSE_ROOT
 
 
 @dataclass
@@ -66,10 +67,10 @@ def check_data() -> Check:
     return Check("data", True, f"the 4 official Fashion-MNIST files verified in {where}")
 
 
-def check_gradebook(course: Path, url: str | None, workers: int) -> Check:
+def check_gradebook(grading: GradingContext, workers: int) -> Check:
     from course import gradebook
 
-    url = gradebook.normalize(url or gradebook.db_url(course))
+    course, url = grading.root, grading.db_url
     shown = gradebook.masked(url)
     if gradebook.is_sqlite(url):
         if workers > 1:
@@ -91,7 +92,7 @@ def check_gradebook(course: Path, url: str | None, workers: int) -> Check:
     return Check("gradebook", True, f"{shown} reachable")
 
 
-def check_released(course: Path, url: str | None) -> Check:
+def check_released(grading: GradingContext) -> Check:
     """The gradebook knows the assignment (`make release` ran): without it every student
     fails one by one with nbgrader's "No assignment ... exists in the database"."""
     from nbgrader.api import MissingEntry
@@ -99,7 +100,7 @@ def check_released(course: Path, url: str | None) -> Check:
     from course import gradebook
     from graders import ASSIGNMENT
 
-    url = gradebook.normalize(url or gradebook.db_url(course))
+    course, url = grading.root, grading.db_url
     fix = f"run `make release` (nbgrader generate_assignment {ASSIGNMENT}) first"
     if gradebook.is_sqlite(url) and not Path(url.split("sqlite:///", 1)[-1]).exists():
         return Check("released", False, f"no gradebook yet: {fix}")
@@ -125,7 +126,7 @@ def _stored_checksums(course: Path, url: str) -> dict[str, str]:
         return {cell.name: cell.checksum for cell in notebook.source_cells}
 
 
-def check_release_current(course: Path, url: str | None) -> Check:
+def check_release_current(grading: GradingContext) -> Check:
     """The gradebook's release is the one source/ gives now: release the current source into
     a scratch course (nbgrader generate_assignment, ~10 s) and compare the cells' checksums.
     An edit to source/ after `make release` would otherwise grade against the old cells."""
@@ -134,7 +135,7 @@ def check_release_current(course: Path, url: str | None) -> Check:
     from course import gradebook, runner
     from graders import ASSIGNMENT
 
-    url = gradebook.normalize(url or gradebook.db_url(course))
+    course, url = grading.root, grading.db_url
     try:
         stored = _stored_checksums(course, url)
     except Exception:
@@ -143,8 +144,8 @@ def check_release_current(course: Path, url: str | None) -> Check:
         scratch = Path(tmp)
         shutil.copy(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
         shutil.copytree(course / "source" / ASSIGNMENT, scratch / "source" / ASSIGNMENT)
+        done = runner.nbgrader(scratch, "generate_assignment", ASSIGNMENT)  # its own SQLite
         fresh_url = gradebook.default_url(scratch)
-        done = runner.nbgrader(scratch, "generate_assignment", ASSIGNMENT, db_url=fresh_url)
         if done.returncode != 0:
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             return Check("release", False, f"source/ does not release: {tail}")
@@ -193,16 +194,17 @@ def check_cores(workers: int) -> Check:
 def run(
     course: Path = COURSE_ROOT, db_url: str | None = None, workers: int = 1, released=False
 ) -> list[Check]:
+    grading = GradingContext.of(course, db_url=db_url)
     checks = [
         check_sandbox(course),
         check_data(),
-        check_gradebook(course, db_url, workers),
+        check_gradebook(grading, workers),
         check_cores(workers),
     ]
     if released:  # before grading (make grade), not before make demo's own release
-        checks.append(check_released(course, db_url))
+        checks.append(check_released(grading))
         if checks[-1].ok:
-            checks.append(check_release_current(course, db_url))
+            checks.append(check_release_current(grading))
         checks.append(check_submitted(course))
     return checks
 

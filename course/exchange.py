@@ -37,8 +37,8 @@ from datetime import datetime
 from pathlib import Path
 
 from course import gradebook, runner
-from course.layout import Layout
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout
+from graders import ASSIGNMENT
 
 DOCS = "docs/jupyterhub.md"
 TIMESTAMP = "timestamp.txt"  # written by nbgrader submit, read by autograde

@@ -16,20 +16,22 @@ import time
 from pathlib import Path
 
 from course import audit, runner, summary
-from course.layout import Layout
-from graders import ASSIGNMENT, COURSE_ROOT, data
+from course.context import GradingContext
+from course.layout import COURSE_ROOT
+from graders import data
 
 
-def step(course: Path, *args: str) -> None:
-    done = runner.nbgrader(course, *args)  # on gradebook.db_url(course)
+def step(course, *args: str) -> None:
+    """One nbgrader command of the pipeline, in the course folder or GradingContext `course`."""
+    done = runner.nbgrader(course, *args)
     if done.returncode != 0:
         print(done.stdout + done.stderr, file=sys.stderr)
         raise SystemExit(f"nbgrader {' '.join(args)} failed (exit {done.returncode})")
 
 
-def one_by_one(course: Path, names) -> list[runner.GradingRun]:
+def one_by_one(grading: GradingContext, names) -> list[runner.GradingRun]:
     runner.log.info(f"autograding {len(names)} submissions, one process each ...")
-    return runner.grade_class(course, names)
+    return runner.grade_class(grading, names)
 
 
 def score_table(rows) -> str:
@@ -43,22 +45,25 @@ def score_table(rows) -> str:
     )
 
 
-def grade_assignment(course: Path, names=None, grade=one_by_one) -> list[runner.GradingRun]:
-    """data check -> grade(course, names) -> feedback -> grades.csv -> TA summary -> table.
-    `grade` autogrades (one_by_one, or course.cluster on Dask); returns its runs."""
+def grade_assignment(
+    course, names=None, grade=one_by_one, db_url: str | None = None
+) -> list[runner.GradingRun]:
+    """data check -> grade(grading, names) -> feedback -> grades.csv -> TA summary -> table.
+    `course`: a folder (with `db_url`, else its own gradebook) or a GradingContext; `grade`
+    autogrades (one_by_one, or course.cluster on Dask); returns its runs."""
     start = time.perf_counter()
     data.verify()  # never grade against files that are not the official Fashion-MNIST
-    names = list(names or runner.students(course))
+    grading = GradingContext.of(course, db_url=db_url)
+    layout, course = grading.layout, grading.root
+    names = list(names or layout.students())
     if not names:
-        raise SystemExit(
-            f"nothing to grade: {Layout(course).folder('submitted', '<student>')}/ is empty"
-        )
-    runs = grade(course, names)
+        raise SystemExit(f"nothing to grade: {layout.folder('submitted', '<student>')}/ is empty")
+    runs = grade(grading, names)
     # Retrain a sample of this batch's cache hits for real; a difference regrades every hit.
-    audit.audit_batch(course, runs)
-    step(course, "generate_feedback", ASSIGNMENT, "--force")
-    step(course, "export", "--to", str(course / "grades.csv"))
-    report = summary.write_summary(course)
+    audit.audit_batch(grading, runs)
+    step(grading, "generate_feedback", grading.assignment, "--force")
+    step(grading, "export", "--to", str(course / "grades.csv"))
+    report = summary.write_summary(grading)
 
     # every student's last run, whether graded now or (only what changed) before
     last_runs = runner.recorded_runs(course, names)
@@ -67,17 +72,17 @@ def grade_assignment(course: Path, names=None, grade=one_by_one) -> list[runner.
         rows = [
             (sid, float(r["raw_score"]), float(r["max_score"]), seconds[sid])
             for r in csv.DictReader(fh)
-            if (sid := r["student_id"]) in seconds and r["assignment"] == ASSIGNMENT
+            if (sid := r["student_id"]) in seconds and r["assignment"] == grading.assignment
         ]
     print("\n" + score_table(rows))
     failed = [r for r in last_runs if not r.ok]
     print(f"\nnot graded: {', '.join(f'{r.student} ({r.reason})' for r in failed) or 'none'}")
-    print(f"feedback:   {Layout(course).notebook('feedback', '<student>')}")
+    print(f"feedback:   {layout.notebook('feedback', '<student>')}")
     print(f"grades:     {course / 'grades.csv'}")
     print(f"TA summary: {report}")
     # beside it (course/summary.py): for a person to look at, never a grade
-    print(f"similarity: {report.parent / f'{ASSIGNMENT}_similarity.html'}")
-    print(f"items:      {report.parent / f'{ASSIGNMENT}_items.csv'}")
+    print(f"similarity: {report.parent / f'{grading.assignment}_similarity.html'}")
+    print(f"items:      {report.parent / f'{grading.assignment}_items.csv'}")
     print(f"took {time.perf_counter() - start:.0f} s")
     return runs
 

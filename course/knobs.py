@@ -13,11 +13,12 @@ END = "<!-- /knobs -->"
 
 
 def classes():
+    from course.context import GradingLimits
     from course.nbgrader_plugins import SandboxedExecute, VerifyOutsideKernel
     from course.sandbox import Sandbox
-    from graders.training_cache import TrainingCache
+    from course.training_cache import TrainingCache
 
-    return [Sandbox, SandboxedExecute, VerifyOutsideKernel, TrainingCache]
+    return [GradingLimits, Sandbox, SandboxedExecute, VerifyOutsideKernel, TrainingCache]
 
 
 def _help(cls, name: str) -> str:

@@ -13,6 +13,9 @@ from pathlib import Path
 from graders import ASSIGNMENT
 from graders.artifacts import GRADING_DIR
 
+# The course folder this package sits in: nbgrader_config.py, source/, submitted/, ...
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+
 
 def load_config(root: Path):
     """The course's nbgrader_config.py as a traitlets Config (empty if there is none)."""

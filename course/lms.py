@@ -49,7 +49,8 @@ from nbgrader.apps import ZipCollectApp
 from nbgrader.plugins import ExportPlugin, ExtractorPlugin, FileNameCollectorPlugin
 from traitlets import Enum, Float, Unicode
 
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT
+from graders import ASSIGNMENT
 
 LMSES = ("canvas", "moodle")
 # Which roster column becomes the nbgrader student id (docs/lms.md).

@@ -3,7 +3,6 @@ tracebacks, a crash-free restore of deleted test cells, and sandboxed execution.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import signal
@@ -85,21 +84,34 @@ class RestoreDeletedCells(OverwriteCells):
 # -- Sandboxed execution (docs/threat-model.md) -------------------------------------------
 
 
-@contextlib.contextmanager
-def readable_training_cache(config):
-    """The training cache (graders/training_cache.py) for a sandbox about to start: yields
-    the folders to bind read-only ([] without a cache), named by an NBGRADER_* variable while
-    the command line is made (the sandbox forwards those). c.TrainingCache.enabled = False or
-    C1W3_TRAINING_CACHE=off: no cache, every submission trains for real."""
-    from graders import training_cache
+def grader_variables(config) -> tuple[dict[str, str], list[Path]]:
+    """What the grading tells a student's kernel and the verifier, and the folders they may
+    read besides: the one channel from the grader into the sandbox. The training cache's
+    folder ('' = none; course/training_cache.py), the accuracy bar and the evaluation's
+    time limit (c.GradingLimits; graders/settings.py reads them)."""
+    from course.context import GradingLimits
+    from course.training_cache import TrainingCache, kernel_variables
 
-    root = CourseDirectory(config=config).root
-    cache = training_cache.TrainingCache(config=config).folder(root)
-    with training_cache.kernel_environment(cache):
-        yield [cache] if cache else []
+    cache = TrainingCache(config=config).folder(CourseDirectory(config=config).root)
+    env = {**kernel_variables(cache), **GradingLimits(config=config).kernel_variables()}
+    return env, [cache] if cache else []
 
 
-class SandboxedKernelManager(AsyncKernelManager):
+class GradingKernelManager(AsyncKernelManager):
+    """A kernel started with the grader's variables (:func:`grader_variables`); used as is
+    only with ``c.Sandbox.enabled = False`` (debugging)."""
+
+    async def _async_pre_start_kernel(self, **kw):
+        from graders.training_cache import WRITE_ENV
+
+        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        env = {**kw.get("env", {}), **grader_variables(self.config)[0]}
+        env.pop(WRITE_ENV, None)  # a kernel never adds cache entries
+        kw["env"] = env
+        return kernel_cmd, kw
+
+
+class SandboxedKernelManager(GradingKernelManager):
     """A kernel that runs in course.sandbox: no network (it talks to nbgrader over IPC
     sockets in a private folder), writes only its working copy, inside memory/process limits."""
 
@@ -119,10 +131,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         argv = super().format_kernel_cmd(extra_arguments)
-        with readable_training_cache(self.config) as cache:
-            return self.sandbox.command(
-                argv, self._cwd, writable=[self._runtime], extra_readable=cache
-            )
+        env, readable = grader_variables(self.config)
+        return self.sandbox.command(
+            argv, self._cwd, writable=[self._runtime], extra_readable=readable, env=env
+        )
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         await super()._async_launch_kernel(kernel_cmd, **kw)
@@ -178,8 +190,9 @@ class SandboxedExecute(Execute):
     ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
-        if Sandbox(config=kwargs.get("config")).enabled:
-            kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        sandboxed = Sandbox(config=kwargs.get("config")).enabled
+        manager = SandboxedKernelManager if sandboxed else GradingKernelManager
+        kwargs.setdefault("kernel_manager_class", manager)
         super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
@@ -362,10 +375,11 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
         argv = [sys.executable, "-I", "-m", "graders.verify", *options, str(grading)]
         # The cache's evaluations: a model whose weights an instructor's run already
         # evaluated is not evaluated on 70,000 images again (graders.evaluate_model).
-        with readable_training_cache(self.config) as cache:
-            return sandbox.start(
-                argv, grading, config=self.config, cwd_writable=False, extra_readable=cache
-            )
+        env, readable = grader_variables(self.config)
+        return sandbox.start(
+            argv, grading, config=self.config, cwd_writable=False, extra_readable=readable,
+            env=env,
+        )  # fmt: skip
 
 
 class _Ahead:

@@ -6,7 +6,7 @@ its own grade, which is then recorded with the reason (never silently missing).
 
 After each grading this (parent) process writes a small record,
 ``reports/runs/<assignment>/<student>.json``: the hash of what was graded, the outcome and
-where it ran. :func:`needs_grading` reads it, so a re-run grades only what is missing or
+where it ran. :func:`grading_reason` reads it, so a re-run grades only what is missing or
 changed (``course.cluster`` does that by default).
 """
 
@@ -27,10 +27,10 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import graders
 from course import gradebook
-from course.layout import Layout
-from graders import ASSIGNMENT, COURSE_ROOT, settings
+from course.context import GradingContext, files_hash, visible_files
+from course.layout import COURSE_ROOT, Layout
+from graders import ASSIGNMENT, settings
 
 # Progress of a batch: one line per student (the commands show it: course/__main__.py).
 log = logging.getLogger("course.grading")
@@ -41,11 +41,8 @@ def show_progress() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
 
 
-# Whole-submission wall time: two training cells (600 s each at most) plus the rest.
-SUBMISSION_TIMEOUT_S = float(os.environ.get("C1W3_SUBMISSION_TIMEOUT", "1500"))
-
 # Failures that say nothing about the submission: the machine or the database let the
-# grader down. needs_grading() retries these; a submission's own failure (broken file,
+# grader down. grading_reason() retries these; a submission's own failure (broken file,
 # wall-time limit) is not retried: it would fail again and cost the same again.
 INFRASTRUCTURE_ERROR = re.compile(
     r"OperationalError|database is locked|could not connect to server|Connection refused"
@@ -97,26 +94,18 @@ def thread_env(cpus=None) -> dict[str, str]:
     return env
 
 
-def nbgrader(
-    course_root: Path,
-    *args: str,
-    timeout: float | None = None,
-    db_url: str | None = None,
-    cpus=None,
-):
-    """Run one nbgrader command in the course folder with this environment's tools, on the
-    gradebook `db_url` (default: gradebook.db_url), pinned to `cpus` if given."""
+def nbgrader(course, *args: str, timeout: float | None = None, cpus=None):
+    """Run one nbgrader command in the course folder (a path or a GradingContext: its
+    gradebook and training-cache switch) with this environment's tools, on `cpus` if given."""
+    grading = GradingContext.of(course)
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
     # The student's kernel inherits this environment: it gets no database address from it.
     env.pop(gradebook.ENV, None)
     env.update(thread_env(cpus))
-    url = gradebook.normalize(db_url or gradebook.db_url(course_root))
-    if url != gradebook.default_url(course_root):
-        args = (*args, f"--CourseDirectory.db_url={url}")
     return subprocess.run(
-        [str(Path(bindir) / "nbgrader"), *args],
-        cwd=course_root,
+        [str(Path(bindir) / "nbgrader"), *args, *grading.nbgrader_options()],
+        cwd=grading.root,
         env=env,
         capture_output=True,
         text=True,
@@ -148,67 +137,27 @@ def _last_error(log: str) -> str:
 # ------------------------------------------------------------------ run records
 
 
-def _files_hash(paths_under: list[tuple[Path, Path]]) -> str:
-    """sha256 over (relative path, bytes) of each file, in a stable order."""
-    digest = hashlib.sha256()
-    for base, path in sorted(paths_under, key=lambda bp: str(bp[1])):
-        digest.update(str(path.relative_to(base)).encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _visible_files(folder: Path) -> list[tuple[Path, Path]]:
-    # .ipynb_checkpoints and other dot-folders are not part of what a student submits
-    return [
-        (folder, p)
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    ]
-
-
 def submission_hash(course_root: Path, student: str, assignment: str = ASSIGNMENT) -> str:
     """Hash of everything in submitted/<student>/<assignment>/ (notebook and beside files)."""
-    return _files_hash(_visible_files(Layout(course_root, assignment).folder("submitted", student)))
-
-
-def grading_setup_hash(course_root: Path, assignment: str = ASSIGNMENT) -> str:
-    """Hash of what decides the points besides the submission: the source notebook (its
-    hidden tests), nbgrader_config.py and the graders package. A fixed hidden test must
-    regrade everyone, or only-missing grading would keep grades from the old tests."""
-    course_root = Path(course_root)
-    files = _visible_files(Layout(course_root, assignment).folder("source"))
-    config = course_root / "nbgrader_config.py"
-    if config.exists():
-        files.append((course_root, config))
-    package = Path(graders.__file__).parent
-    files += [(package.parent, p) for p in package.glob("*.py")]
-    return _files_hash(files)
+    return files_hash(visible_files(Layout(course_root, assignment).folder("submitted", student)))
 
 
 def record_path(course_root: Path, student: str, assignment: str = ASSIGNMENT) -> Path:
     return Layout(course_root, assignment).run_record(student)
 
 
-def write_record(
-    course_root: Path,
-    run: GradingRun,
-    *,
-    assignment: str = ASSIGNMENT,
-    submission: str,
-    setup: str,
-    db_url: str,
-) -> None:
-    path = record_path(course_root, run.student, assignment)
+def write_record(grading: GradingContext, run: GradingRun, *, submission: str) -> None:
+    path = grading.layout.run_record(run.student)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = dict(
         asdict(run),
-        assignment=assignment,
+        assignment=grading.assignment,
         submission_sha256=submission,
-        grading_setup_sha256=setup,
-        gradebook=gradebook.masked(db_url),
+        grading_setup_sha256=grading.setup_hash,
+        gradebook=gradebook.masked(grading.db_url),
         finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
-    # Readers (the next run's needs_grading) never see half a file.
+    # Readers (the next run's grading_reason) never see half a file.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, path)
@@ -221,33 +170,25 @@ def read_record(course_root: Path, student: str, assignment: str = ASSIGNMENT) -
         return None
 
 
-def grading_reason(
-    course_root: Path, student: str, assignment: str = ASSIGNMENT, db_url: str | None = None
-) -> str | None:
-    """Why `student` needs grading now ('new', 'submission changed', ...), or None."""
-    course_root = Path(course_root)
-    record = read_record(course_root, student, assignment)
+def grading_reason(course, student: str) -> str | None:
+    """Why `student` needs grading now ('new', 'submission changed', ...), or None.
+    `course`: a GradingContext, or a course folder (its own gradebook)."""
+    grading = GradingContext.of(course)
+    root, assignment = grading.root, grading.assignment
+    record = read_record(root, student, assignment)
     if record is None:
         return "not graded yet"
-    if record.get("submission_sha256") != submission_hash(course_root, student, assignment):
+    if record.get("submission_sha256") != submission_hash(root, student, assignment):
         return "submission changed"
-    if record.get("grading_setup_sha256") != grading_setup_hash(course_root, assignment):
+    if record.get("grading_setup_sha256") != grading.setup_hash:
         return "hidden tests, config or graders changed"
-    url = gradebook.normalize(db_url or gradebook.db_url(course_root))
-    if record.get("gradebook") != gradebook.masked(url):
+    if record.get("gradebook") != gradebook.masked(grading.db_url):
         return "graded into another gradebook"
     if not record.get("ok") and record.get("retry"):
         return f"retry: {record.get('reason', '')}"
-    graded = Layout(course_root, assignment).notebook("autograded", student)
-    if record.get("ok") and not graded.exists():
+    if record.get("ok") and not grading.layout.notebook("autograded", student).exists():
         return "autograded notebook missing"
     return None
-
-
-def needs_grading(
-    course_root: Path, student: str, assignment: str = ASSIGNMENT, db_url: str | None = None
-) -> bool:
-    return grading_reason(course_root, student, assignment, db_url) is not None
 
 
 def recorded_runs(course_root: Path, names, assignment: str = ASSIGNMENT) -> list[GradingRun]:
@@ -320,26 +261,20 @@ def resolve_upload(course_root: Path, student: str, assignment: str = ASSIGNMENT
 # ------------------------------------------------------------------ grading
 
 
-def _autograde(course_root, student, assignment, db_url, cpus) -> GradingRun:
+def _autograde(grading: GradingContext, student: str, cpus) -> GradingRun:
     start = time.perf_counter()
+    limit = grading.limits.process_seconds
     try:
         done = nbgrader(
-            course_root,
-            "autograde",
-            assignment,
-            "--student",
-            student,
-            "--force",
-            timeout=SUBMISSION_TIMEOUT_S,
-            db_url=db_url,
-            cpus=cpus,
-        )
+            grading, "autograde", grading.assignment, "--student", student, "--force",
+            timeout=limit, cpus=cpus,
+        )  # fmt: skip
     except subprocess.TimeoutExpired:
         return GradingRun(
             student,
             False,
             time.perf_counter() - start,
-            f"stopped after the {SUBMISSION_TIMEOUT_S:g} s limit for one submission",
+            f"stopped after the {limit:g} s limit for one submission",
         )
     except OSError as error:
         return GradingRun(student, False, 0.0, f"could not start nbgrader: {error}", retry=True)
@@ -347,7 +282,7 @@ def _autograde(course_root, student, assignment, db_url, cpus) -> GradingRun:
     if done.returncode < 0:  # the OOM killer, an admin, a node going down
         name = signal.Signals(-done.returncode).name
         return GradingRun(student, False, seconds, f"nbgrader was killed ({name})", retry=True)
-    graded = Layout(course_root, assignment).notebook("autograded", student)
+    graded = grading.layout.notebook("autograded", student)
     if done.returncode != 0 or not graded.exists():
         log = done.stdout + done.stderr
         retry = bool(INFRASTRUCTURE_ERROR.search(log))
@@ -355,68 +290,50 @@ def _autograde(course_root, student, assignment, db_url, cpus) -> GradingRun:
     return GradingRun(student, True, seconds)
 
 
-def grade_student(
-    course_root: Path,
-    student: str,
-    assignment: str = ASSIGNMENT,
-    *,
-    db_url: str | None = None,
-    cpus=None,
-    worker: str | None = None,
-) -> GradingRun:
+def grade_student(course, student: str, *, cpus=None, worker: str | None = None) -> GradingRun:
     """Autograde one submission in its own nbgrader process (on `cpus` if given), keep an
-    ungradable one in the gradebook, and write its run record."""
-    course_root = Path(course_root)
-    url = gradebook.normalize(db_url or gradebook.db_url(course_root))
+    ungradable one in the gradebook, and write its run record. `course`: a GradingContext,
+    or a course folder (its own gradebook)."""
+    grading = GradingContext.of(course)
+    root, assignment = grading.root, grading.assignment
     try:
-        note = resolve_upload(course_root, student, assignment)
+        note = resolve_upload(root, student, assignment)
         problem = ""
     except UngradableUpload as exc:
         note, problem = "", str(exc)
     # Hashed before grading: a resubmission that lands mid-grading counts as changed.
-    submission = submission_hash(course_root, student, assignment)
-    setup = grading_setup_hash(course_root, assignment)
+    submission = submission_hash(root, student, assignment)
     if problem:
         run = GradingRun(student, False, 0.0, problem)
     else:
-        run = _autograde(course_root, student, assignment, url, cpus)
+        run = _autograde(grading, student, cpus)
     run.note = note
     run.worker = worker or socket.gethostname()
     if not run.ok:
-        record_ungraded(course_root, student, url)
-    write_record(
-        course_root, run, assignment=assignment, submission=submission, setup=setup, db_url=url
-    )
+        record_ungraded(grading, student)
+    write_record(grading, run, submission=submission)
     return run
 
 
-def record_ungraded(course_root: Path, student: str, db_url: str | None = None) -> None:
+def record_ungraded(course, student: str) -> None:
     """Keep a student whose submission could not be graded in the gradebook, so that
     ``nbgrader export`` lists them with 0 points instead of leaving them out."""
-    with gradebook.open_gradebook(course_root, db_url) as gb:
+    grading = GradingContext.of(course)
+    with gradebook.open_gradebook(grading.root, grading.db_url) as gb:
         gb.update_or_create_student(student)
 
 
-def grade_class(
-    course_root: Path,
-    names=None,
-    assignment: str = ASSIGNMENT,
-    *,
-    db_url: str | None = None,
-    only_missing: bool = False,
-) -> list[GradingRun]:
+def grade_class(course, names=None, *, only_missing: bool = False) -> list[GradingRun]:
     """Autograde every submitted student (or `names`), one after the other; returns one
-    GradingRun per student graded (with only_missing: those needs_grading picked)."""
-    course_root = Path(course_root)
-    names = list(names or students(course_root, assignment))
-    todo = [
-        s for s in names if not only_missing or needs_grading(course_root, s, assignment, db_url)
-    ]
+    GradingRun per student graded (with only_missing: those grading_reason picked)."""
+    grading = GradingContext.of(course)
+    names = list(names or grading.layout.students())
+    todo = [s for s in names if not only_missing or grading_reason(grading, s)]
     runs = []
     for i, student in enumerate(todo, start=1):
-        run = grade_student(course_root, student, assignment, db_url=db_url)
+        run = grade_student(grading, student)
         runs.append(run)
         status = "ok" if run.ok else f"FAILED: {run.reason}"
         log.info(f"[{i}/{len(todo)}] {student}: {status} ({run.seconds:.0f} s)")
-    write_runs_log(course_root, names, assignment)
+    write_runs_log(grading.root, names, grading.assignment)
     return runs

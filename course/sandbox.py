@@ -54,9 +54,10 @@ from graders import data
 
 NOBODY = 65534
 # Environment variables a sandboxed process may inherit; everything else (database URLs and
-# passwords, PYTHONPATH, the instructor's HOME) stays outside.
+# passwords, PYTHONPATH, the instructor's HOME) stays outside. What the grading itself tells
+# the process comes as `env` (course.nbgrader_plugins.grader_variables).
 ENV_PREFIXES = ("TF_", "OMP_", "MKL_", "NBGRADER_", "LANG", "LC_")
-ENV_NAMES = ("C1W3_MIN_TEST_ACCURACY", "C1W3_EVAL_TIMEOUT", "TZ")
+ENV_NAMES = ("TZ",)
 ETC_FILES = (
     "ld.so.cache",
     "ld.so.conf",
@@ -207,9 +208,16 @@ class Sandbox(LoggingConfigurable):
 
     # -- command line --------------------------------------------------------------------
     def command(
-        self, argv: list[str], cwd: Path, writable=(), extra_readable=(), cwd_writable=True
+        self,
+        argv: list[str],
+        cwd: Path,
+        writable=(),
+        extra_readable=(),
+        cwd_writable=True,
+        env: dict[str, str] | None = None,
     ) -> list[str]:
-        """argv wrapped so it runs in the sandbox, in `cwd`, within this sandbox's limits."""
+        """argv wrapped so it runs in the sandbox, in `cwd`, within this sandbox's limits,
+        with `env` on top of the forwarded variables."""
         if not shutil.which(self.bwrap):
             raise SandboxError(
                 f"bubblewrap ({self.bwrap}) is not installed: `apt-get install bubblewrap`. "
@@ -259,6 +267,7 @@ class Sandbox(LoggingConfigurable):
         args += ["--bind" if cwd_writable else "--ro-bind", str(cwd), str(cwd)]
         for path in map(Path, writable):
             args += ["--bind", str(path), str(path)]
+        given = dict(env or {})
         env = {
             "HOME": "/tmp/home",
             "TMPDIR": "/tmp",
@@ -268,6 +277,7 @@ class Sandbox(LoggingConfigurable):
             "PYTHONNOUSERSITE": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        env.update(given)
         for key, value in os.environ.items():
             if key.startswith(ENV_PREFIXES) or key in ENV_NAMES:
                 env.setdefault(key, value)
@@ -486,18 +496,20 @@ class Started:
 
 
 def start(
-    argv, cwd: Path, *, config=None, writable=(), cwd_writable=True, extra_readable=()
+    argv, cwd: Path, *, config=None, writable=(), cwd_writable=True, extra_readable=(), env=None
 ) -> Started:
     """Start argv in a fresh sandbox (its stdin a pipe); SandboxError if there is none."""
     pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     box = Sandbox(config=config)
     if not box.enabled:
-        return Started(None, subprocess.Popen(argv, cwd=cwd, **pipes), list(argv))
+        plain_env = {**os.environ, **(env or {})}
+        return Started(None, subprocess.Popen(argv, cwd=cwd, env=plain_env, **pipes), list(argv))
     box.create_cgroups()
     try:
         cmd = box.command(
-            argv, cwd, writable=writable, extra_readable=extra_readable, cwd_writable=cwd_writable
-        )
+            argv, cwd, writable=writable, extra_readable=extra_readable,
+            cwd_writable=cwd_writable, env=env,
+        )  # fmt: skip
         proc = subprocess.Popen(cmd, **pipes)
         box.watch(proc.pid, [Path(p) for p in writable] + ([Path(cwd)] if cwd_writable else []))
     except BaseException:

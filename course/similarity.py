@@ -49,8 +49,8 @@ from pathlib import Path
 import jinja2
 import nbformat
 
-from course.layout import Layout
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout
+from graders import ASSIGNMENT
 
 K_TOKENS = 8  # tokens per code fingerprint: about half a line of the lab's model
 MIN_RUN = 30  # rare shared fingerprints a block needs: more than one line of the model ...

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from course import grade, gradebook
 from course.cluster import dask_grader
-from graders import COURSE_ROOT
+from course.layout import COURSE_ROOT
 
 
 def make_cluster(course: Path):
@@ -70,17 +70,15 @@ def main(argv=None) -> int:
             return 0
         if not args.db_url:
             raise SystemExit(f"set {gradebook.ENV} or --db-url to the PostgreSQL gradebook")
-        os.environ[gradebook.ENV] = args.db_url  # feedback, export, TA summary: same gradebook
         cluster.scale(jobs=args.jobs)
 
         # tasks wait in the scheduler until the first jobs start and their workers connect
         on_slurm = dask_grader(
-            scheduler_address=cluster.scheduler_address,
-            db_url=args.db_url,
-            only_missing=not args.all,
+            scheduler_address=cluster.scheduler_address, only_missing=not args.all
         )
-        # autograde on the cluster; feedback, grades.csv and the TA summary here
-        grade.grade_assignment(args.course, grade=on_slurm)
+        # autograde on the cluster; feedback, grades.csv and the TA summary here, all on
+        # the one gradebook
+        grade.grade_assignment(args.course, grade=on_slurm, db_url=args.db_url)
     return 0
 
 

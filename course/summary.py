@@ -20,9 +20,10 @@ import jinja2
 import nbformat
 
 from course import audit, gradebook, integrity, item_analysis, similarity
+from course.context import GradingContext
 from course.exchange import duration, utc
-from course.layout import Layout
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout
+from graders import ASSIGNMENT
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MANUAL_TASK = "explain_accuracy_gain"
@@ -68,13 +69,12 @@ def _answer_after_task(nb) -> str:
     return "(task cell missing)"
 
 
-def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGNMENT) -> dict:
+def collect(course, db_url: str | None = None, assignment_id: str = ASSIGNMENT) -> dict:
     """Everything the page shows, from the gradebook, the runs log, the autograded notebooks
     and the integrity records of one assignment (its notebook has the assignment's name)."""
-    course = Path(course)
-    layout = Layout(course, assignment_id)
+    grading = GradingContext.of(course, assignment_id, db_url)
+    course, layout, assignment_id = grading.root, grading.layout, grading.assignment
     notebook = assignment_id
-    db_url = db_url or gradebook.db_url(course)
     runs = {}
     if layout.runs_log.exists():
         runs = {r["student"]: r for r in json.loads(layout.runs_log.read_text())}
@@ -82,7 +82,7 @@ def collect(course: Path, db_url: str | None = None, assignment_id: str = ASSIGN
     released = integrity.released_locked_cells(course, assignment_id)
     cache_audit = audit.read(course, assignment_id)
     changed_by_submission = cache_audit.flagged if cache_audit else {}
-    with gradebook.open_gradebook(course, db_url) as gb:
+    with gradebook.open_gradebook(course, grading.db_url) as gb:
         assignment = gb.find_assignment(assignment_id)
         due = assignment.duedate
         grade_ids = [c.name for c in gb.find_notebook(notebook, assignment_id).grade_cells]
@@ -279,11 +279,11 @@ def _template() -> jinja2.Template:
     return env.get_template("ta_summary.md.j2")
 
 
-def write_summary(
-    course: Path = COURSE_ROOT, db_url: str | None = None, assignment: str = ASSIGNMENT
-) -> Path:
-    data = collect(course, db_url, assignment)
-    reports = Layout(course, assignment).reports
+def write_summary(course=COURSE_ROOT, db_url: str | None = None, assignment=ASSIGNMENT) -> Path:
+    """`course`: a GradingContext, or a course folder (with `db_url`, else its own gradebook)."""
+    grading = GradingContext.of(course, assignment, db_url)
+    data = collect(grading)
+    course, assignment, reports = grading.root, grading.assignment, grading.layout.reports
     reports.mkdir(exist_ok=True)
     if "_similarity" in data:
         similarity.write_report(course, data["_similarity"])

@@ -12,9 +12,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
-COURSE_ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "c1w3_convolutions"
-PUBLIC_CHECKS_PATH = COURSE_ROOT / "source" / ASSIGNMENT / "c1w3_checks.py"
+# The one file outside this package the graders read (they sit beside source/ in the course).
+PUBLIC_CHECKS_PATH = (
+    Path(__file__).resolve().parent.parent / "source" / ASSIGNMENT / "c1w3_checks.py"
+)
 
 
 def public_checks():

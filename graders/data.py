@@ -1,4 +1,4 @@
-"""Offline Fashion-MNIST: seed the Keras cache from Debian's package, verify it, load it.
+"""Offline Fashion-MNIST: verify the Keras cache's files and load them.
 
 The notebook loads data the course's way, ``tf.keras.datasets.fashion_mnist.load_data()``,
 which reads ``$KERAS_HOME/datasets/fashion-mnist/`` and only downloads missing files,
@@ -6,10 +6,7 @@ without any hash check. So the graders pin SHA-256 digests of the *uncompressed*
 official files (Debian re-gzipped them, so the .gz bytes differ from upstream while the
 contents are identical) and refuse to grade against anything else.
 
-Command line (what ``make data`` and ``make check-data`` call)::
-
-    python -m graders.data seed    # copy Debian's files into the Keras cache, then verify
-    python -m graders.data check   # verify the Keras cache; exit 1 with a fix if wrong
+Filling the cache (``make data``) is the instructor's side: course/data.py.
 """
 
 from __future__ import annotations
@@ -17,15 +14,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-
-DEBIAN_PACKAGE = "dataset-fashion-mnist"
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 # name -> (sha256 of the uncompressed idx file, its size in bytes)
 OFFICIAL_FILES = {
@@ -120,68 +111,3 @@ def load_split(split: str, directory: Path | None = None) -> tuple[np.ndarray, n
     images = _idx_to_array(_read_verified(directory / images_name))
     labels = _idx_to_array(_read_verified(directory / labels_name))
     return images, labels
-
-
-def _install_debian_package() -> None:
-    if shutil.which("apt-get") is None:
-        return
-    cmd = ["apt-get", "install", "-y", "-q", DEBIAN_PACKAGE]
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            return
-        cmd = ["sudo", "-n", *cmd]
-    print(f"installing Debian package {DEBIAN_PACKAGE} ...", flush=True)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL)
-
-
-def seed(target: Path | None = None, source: Path = DEBIAN_DIR) -> Path:
-    """Make ``load_data()`` work offline: copy verified official files into the Keras cache."""
-    target = Path(target) if target else keras_dataset_dir()
-    try:
-        return verify(target)
-    except DataError:
-        pass  # (re)seed below
-    if not source.is_dir():
-        _install_debian_package()
-    if source.is_dir():
-        verify(source)  # never copy a damaged file into the cache
-        target.mkdir(parents=True, exist_ok=True)
-        for name in OFFICIAL_FILES:
-            shutil.copyfile(source / name, target / name)
-        return verify(target)
-    # No Debian package here: let Keras download (machines with internet), then verify.
-    print(f"{source} not found; trying Keras's own download ...", flush=True)
-    from keras.datasets import fashion_mnist
-
-    try:
-        fashion_mnist.load_data()
-    except Exception as exc:  # network errors come in many types
-        raise DataError(
-            f"Fashion-MNIST is not in {target}, Debian's {DEBIAN_PACKAGE} is not installed and "
-            f"the download failed ({exc}). Install it with "
-            f"`sudo apt-get install {DEBIAN_PACKAGE}` and run `make data` again."
-        ) from exc
-    return verify(target)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    command = argv[0] if argv else "check"
-    try:
-        if command == "seed":
-            where = seed()
-        elif command == "check":
-            where = verify()
-        else:
-            print("usage: python -m graders.data [seed|check]", file=sys.stderr)
-            return 2
-    except DataError as exc:
-        print(f"DATA ERROR: {exc}", file=sys.stderr)
-        return 1
-    print(f"Fashion-MNIST OK: 4 official files verified in {where}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

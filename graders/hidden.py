@@ -68,7 +68,7 @@ def _collect_model(grade_id, directory, build_fn) -> dict:
     if subclassed:
         return {"error": subclassed}
     try:
-        accuracy.save_model(model, directory, f"{grade_id}.keras")
+        artifacts.save_model(model, directory, f"{grade_id}.keras")
     except Exception as exc:
         return {"error": f"the model could not be saved ({type(exc).__name__}: {exc})"}
     return {"model": f"{grade_id}.keras"}
@@ -82,7 +82,7 @@ def _collect_trained_model(grade_id, directory, model) -> dict:
     if model is None or not hasattr(model, "save"):
         return {"error": f"expected the trained conv_model, found {type(model).__name__}"}
     try:
-        accuracy.save_model(model, directory)
+        artifacts.save_model(model, directory)
     except Exception as exc:
         return {"error": f"the trained model could not be saved ({type(exc).__name__}: {exc})"}
     return {"model": "conv_model.keras"}

@@ -30,7 +30,7 @@ Why a hit cannot change a grade: an entry holds what an honest training of the l
 produced; a student whose key matched gets exactly that, which the correct code would have
 given them anyway, and the verifier still judges the saved model itself. The proof that a hit
 equals a real training bit for bit is tests/test_training_cache.py (slow) and
-``python -m graders.training_cache audit`` (retrains stored entries and compares every bit).
+``python -m course.training_cache audit`` (retrains stored entries and compares every bit).
 """
 
 from __future__ import annotations
@@ -51,14 +51,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from traitlets import Bool, Float, Integer, Unicode
-from traitlets.config import Configurable
 
 CACHE_ENV = "NBGRADER_C1W3_TRAINING_CACHE"  # the folder; NBGRADER_* reaches the sandbox
 WRITE_ENV = "C1W3_TRAINING_CACHE_WRITE"  # "1": may add entries (never forwarded to a sandbox)
-SWITCH_ENV = "C1W3_TRAINING_CACHE"  # "off" in nbgrader's environment: no cache for kernels
-DEFAULT_DIRNAME = ".training_cache"  # in the course root (.gitignore'd)
-DISABLED = "DISABLED"  # written by a failed audit (course/audit.py): no kernel sees the cache
 FORMAT = 1
 VERBOSE = 2  # the training cells' model.fit(..., verbose=2)
 # Two library functions that build the same TensorFlow op, so the same training (checked by
@@ -67,60 +62,6 @@ VERBOSE = 2  # the training cells' model.fit(..., verbose=2)
 SAME_FUNCTION = {"tensorflow.python.ops.gen_nn_ops.relu": "keras.src.activations.activations.relu"}
 # Environment variables that only change logging, not a number.
 _LOG_ONLY = ("TF_CPP_",)
-
-
-class TrainingCache(Configurable):
-    """``c.TrainingCache.*`` in nbgrader_config.py: whether kernels see the cache, and where."""
-
-    enabled = Bool(
-        True,
-        help="Let student kernels reuse the result of an identical instructor training "
-        "(read-only). False: every submission trains for real.",
-    ).tag(config=True)
-    directory = Unicode(
-        "", help=f"The cache folder; '' means <course root>/{DEFAULT_DIRNAME}."
-    ).tag(config=True)
-    audit_fraction = Float(
-        0.03,
-        help="After a batch, retrain this fraction of the cache hits for real (at least one "
-        "student per entry used) and compare bits and points; where the trained weights "
-        "differ, the entries are retrained on their own: only an entry that differs disables "
-        "the cache and regrades every hit, else the student is flagged (course/audit.py). "
-        "0: no audit.",
-    ).tag(config=True)
-    audit_entry_seconds = Integer(
-        3600,
-        help="The audit's retraining of entries on their own (one real training each); past "
-        "it they count as unchecked and the cache is disabled.",
-    ).tag(config=True)
-
-    def folder(self, course_root) -> Path | None:
-        """The folder kernels may read, or None (disabled, switched off, not there, or
-        disabled by a failed audit: a DISABLED file in it)."""
-        if not self.enabled or os.environ.get(SWITCH_ENV, "").lower() in ("off", "0", "no"):
-            return None
-        path = Path(self.directory or Path(course_root) / DEFAULT_DIRNAME).resolve()
-        return path if path.is_dir() and not (path / DISABLED).exists() else None
-
-
-@contextlib.contextmanager
-def kernel_environment(folder: Path | None):
-    """os.environ names `folder` as the cache (or names none) while a kernel's command line
-    (which copies the environment) is made; restored afterwards."""
-    saved = {name: os.environ.get(name) for name in (CACHE_ENV, WRITE_ENV)}
-    os.environ.pop(WRITE_ENV, None)  # a kernel never writes, whatever the grader's shell says
-    if folder is None:
-        os.environ.pop(CACHE_ENV, None)
-    else:
-        os.environ[CACHE_ENV] = str(folder)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class Uncacheable(Exception):
@@ -574,7 +515,7 @@ def _full_rng_state() -> dict:
     }
 
 
-def _set_full_rng_state(state: dict) -> None:
+def set_full_rng_state(state: dict) -> None:
     import tensorflow as tf
     from keras.src.backend.common import global_state
     from tensorflow.python.eager import context
@@ -600,16 +541,33 @@ def _initial_snapshot(model) -> dict:
     """The untrained model (a .keras file) and the random states, for the audit."""
     import tempfile
 
-    from graders import accuracy
+    from graders import artifacts
 
     rng = _full_rng_state()
     with tempfile.TemporaryDirectory() as tmp:
-        path = accuracy.save_model(model, Path(tmp), "initial.keras")
+        path = artifacts.save_model(model, Path(tmp), "initial.keras")
         return {"model": path.read_bytes(), "rng": rng}
 
 
 def writer_enabled() -> bool:
     return os.environ.get(WRITE_ENV) == "1"
+
+
+HITS = "training_cache_hits"  # _grading/training_cache_hits.json: the keys this kernel reused
+
+
+def record_hit(key: str, directory: Path | None = None) -> None:
+    """Tell the audit (course/audit.py) which entry served this training. Like the line the
+    cell prints, it only decides who may be picked for a real retraining: a student gains
+    nothing from writing it."""
+    from graders import artifacts
+
+    directory = artifacts.GRADING_DIR if directory is None else Path(directory)
+    try:
+        known = (artifacts.read(HITS, directory) or {}).get("keys", [])
+        artifacts.write(HITS, {"keys": sorted({*known, key})}, directory)
+    except OSError:
+        pass  # a read-only working folder: the hit is simply not audited
 
 
 def fit(model, images, labels, *, epochs, batch_size, steps_per_execution, folder=None, write=None):
@@ -649,6 +607,7 @@ def fit(model, images, labels, *, epochs, batch_size, steps_per_execution, folde
             )
             info.update(hit=True)
             history.training_cache = info
+            record_hit(key)
             return history
         info["reason"] = info["reason"] or "no entry"
     initial = _initial_snapshot(model) if (write and key and folder) else None
@@ -665,141 +624,3 @@ def fit(model, images, labels, *, epochs, batch_size, steps_per_execution, folde
             store(folder, key, model, history, lines, parts=parts, initial=initial)
         )
     return history
-
-
-# -- instructor commands: warm, audit ---------------------------------------------------------
-
-
-def warm(folder: Path, timeout: int = 1200) -> None:
-    """Run the source notebook once (nbclient, no sandbox, no nbgrader) with this process
-    allowed to write `folder`: every training it does becomes an entry."""
-    import tempfile
-
-    import nbformat
-    from nbclient import NotebookClient
-
-    import graders
-
-    source = graders.COURSE_ROOT / "source" / graders.ASSIGNMENT
-    from graders.settings import TF_THREADS as threads
-
-    os.environ.update(
-        {
-            CACHE_ENV: str(Path(folder).resolve()),
-            WRITE_ENV: "1",
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "TF_NUM_INTRAOP_THREADS": threads,  # as every grading (course/runner.py)
-            "TF_NUM_INTEROP_THREADS": threads,
-        }
-    )
-    with tempfile.TemporaryDirectory(prefix="c1w3-warm-") as tmp:
-        work = Path(tmp) / graders.ASSIGNMENT
-        shutil.copytree(source, work, ignore=shutil.ignore_patterns("_grading", ".ipynb*"))
-        path = work / f"{graders.ASSIGNMENT}.ipynb"
-        nb = nbformat.read(path, as_version=4)
-        start = time.monotonic()
-        resources = {"metadata": {"path": str(work)}}
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=resources).execute()
-        print(f"ran the source notebook in {time.monotonic() - start:.0f} s")
-    if (Path(folder) / DISABLED).exists():
-        print(
-            f"note: {Path(folder) / DISABLED} (a failed audit) keeps every kernel from this "
-            "cache: read it, then delete the cache folder and warm again"
-        )
-    for entry in sorted(Path(folder).glob("*/entry.json")):
-        data = json.loads(entry.read_text())
-        history = data["history"]
-        print(
-            f"{data['key'][:12]}: {data['iterations']} steps, "
-            f"accuracy {history['accuracy'][-1]:.4f}, trained in {data['fit_seconds']} s"
-        )
-
-
-def fit_args_for(fit_args: dict) -> dict:
-    return {k: fit_args[k] for k in ("epochs", "batch_size", "steps_per_execution")}
-
-
-def audit_entries(folder: Path, keys=None) -> dict[str, str]:
-    """Retrain entries (all, or those whose key starts with one of `keys`) from their stored
-    untrained model and random state, with no submission involved; compare every bit.
-    Returns key (12 hex) -> "identical", "different" or "skipped: why"."""
-    from graders.settings import TF_THREADS as threads
-
-    # The entries were trained with these pools (warm); before TensorFlow starts its runtime.
-    os.environ.update({"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads})
-    import keras
-    from keras.src.saving import serialization_lib
-    from tensorflow.python.framework import config as tf_config
-
-    from graders import data
-
-    train_x, train_y = data.load_split("train")
-    images = (train_x / 255.0).astype("float32").reshape(-1, 28, 28, 1)
-    results = {}
-    for entry_file in sorted(Path(folder).glob("*/entry.json")):
-        entry = json.loads(entry_file.read_text())
-        name = entry["key"][:12]
-        if keys is not None and not any(entry["key"].startswith(k) for k in keys):
-            continue
-        parts = entry["ingredients"]
-        if parts["data"] != {"images": array_digest(images), "labels": array_digest(train_y)}:
-            results[name] = "skipped: trained on other arrays than the notebook's"
-            continue
-        with warnings.catch_warnings():  # "Skipping variable loading for optimizer": unbuilt
-            warnings.simplefilter("ignore")
-            model = keras.saving.load_model(entry_file.parent / "initial.keras", safe_mode=True)
-        # As before its first fit: compiled, its optimizer not built yet (load_model builds it).
-        compile_config = serialization_lib.deserialize_keras_object(model.get_compile_config())
-        model.compile(**compile_config)
-        if parts["threads"]["op_determinism"]:
-            tf_config.enable_op_determinism()
-        fit_args = parts["fit"]
-        _set_full_rng_state(entry["rng_state"])
-        key = compute_key(model, images, train_y, **fit_args_for(fit_args))
-        if key != entry["key"]:
-            results[name] = f"skipped: this machine or software gives another key ({key[:12]})"
-            continue
-        history = fit(model, images, train_y, folder="", write=False, **fit_args_for(fit_args))
-        same = (
-            [array_digest(v.numpy()) for v in model.weights] == entry["weights"]
-            and [array_digest(v.numpy()) for v in model.optimizer.variables]
-            == entry["optimizer_digests"]
-            and history.history == entry["history"]
-        )
-        results[name] = "identical" if same else "different"
-    return results
-
-
-def audit(folder: Path, keys=None, as_json: bool = False) -> int:
-    """`audit_entries`, printed (one line per entry, or one JSON object); 1 if any differs."""
-    results = audit_entries(folder, keys)
-    lines = [json.dumps(results)] if as_json else [f"{k}: {v}" for k, v in results.items()]
-    print("\n".join(lines))
-    return 1 if "different" in results.values() else 0
-
-
-def main(argv=None) -> int:
-    import argparse
-
-    import graders
-
-    parser = argparse.ArgumentParser(prog="python -m graders.training_cache")
-    parser.add_argument("command", choices=("warm", "audit", "list"))
-    parser.add_argument("--cache", default=str(graders.COURSE_ROOT / DEFAULT_DIRNAME))
-    parser.add_argument("--keys", nargs="*", help="audit: only entries whose key starts so")
-    parser.add_argument("--json", action="store_true", help="audit: one JSON object")
-    args = parser.parse_args(argv)
-    folder = Path(args.cache)
-    if args.command == "warm":
-        warm(folder)
-        return 0
-    if args.command == "audit":
-        return audit(folder, args.keys, args.json)
-    for entry in sorted(folder.glob("*/entry.json")):
-        data = json.loads(entry.read_text())
-        print(data["key"], data["written"], data["iterations"], data["history"]["accuracy"][-1])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -34,8 +34,8 @@ from pathlib import Path
 import nbformat
 
 from course import similarity
-from course.layout import Layout
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout
+from graders import ASSIGNMENT
 from scenarios.notebook_edits import solved_release
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import nbformat
 
-from course.layout import Layout
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout
+from graders import ASSIGNMENT
 from scenarios.notebook_edits import expect, find_cell, insert_before, solved_release
 from scenarios.sample_class import build_raises, dense_only, passes_all
 

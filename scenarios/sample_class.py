@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from course.layout import Layout
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout
+from graders import ASSIGNMENT
 from scenarios.notebook_edits import (
     FULL,
     answer,

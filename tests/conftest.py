@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from course import audit, cluster, gradebook, runner
+from course.context import GradingContext
 from graders import ASSIGNMENT
 from scenarios import sample_class
 
@@ -35,7 +36,7 @@ def _artifacts_in_tmp(tmp_path, monkeypatch):
 
 
 def nbgrader_ok(course: Path, *args: str, db_url: str | None = None):
-    done = runner.nbgrader(course, *args, db_url=db_url)
+    done = runner.nbgrader(GradingContext.of(course, db_url=db_url), *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -72,7 +73,7 @@ def training_cache(tmp_path_factory) -> Path:
             folder.mkdir()
             env = {k: v for k, v in os.environ.items() if not k.startswith("C1W3_TRAINING_CACHE")}
             done = subprocess.run(
-                [sys.executable, "-m", "graders.training_cache", "warm", "--cache", str(folder)],
+                [sys.executable, "-m", "course.training_cache", "warm", "--cache", str(folder)],
                 capture_output=True, text=True, timeout=1800, env=env,
             )  # fmt: skip
             assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

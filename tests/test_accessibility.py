@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from course import gradebook, runner
+from course.context import GradingContext
 from graders import ASSIGNMENT
 from scenarios import sample_class
 from tests import test_browser
@@ -101,7 +102,7 @@ def graded(tmp_path_factory, training_cache) -> Graded:
     url = gradebook.default_url(course)
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
     sample_class.write_class(course, ["passes_all"], release_root=course)
-    run = runner.grade_student(course, "passes_all", db_url=url)
+    run = runner.grade_student(GradingContext.of(course, db_url=url), "passes_all")
     assert run.ok, run.reason
     nbgrader_ok(course, "generate_feedback", ASSIGNMENT, db_url=url)
     return Graded(course, url)

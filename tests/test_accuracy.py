@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from graders import accuracy, hidden, public_checks, settings
+from graders import accuracy, artifacts, hidden, public_checks, settings
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def test_dense_baseline_fails_on_its_architecture_whatever_its_accuracy(tmp_path
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(settings.TRAIN_STEPS)
-    result = accuracy.evaluate_saved_model(accuracy.save_model(model, tmp_path))
+    result = accuracy.evaluate_saved_model(artifacts.save_model(model, tmp_path))
     assert result.steps == settings.TRAIN_STEPS
     assert "layer 1: expected Conv2D" in result.architecture_problems[0]
     passed, message = accuracy.judge(result)
@@ -84,7 +84,7 @@ def test_extra_training_is_noticed(reference_model_path, tmp_path):
     model = keras.saving.load_model(reference_model_path)
     with public_checks().quiet():
         model.fit(np.zeros((128, 28, 28, 1)), np.zeros(128), batch_size=128, epochs=1, verbose=0)
-    result = accuracy.evaluate_saved_model(accuracy.save_model(model, tmp_path))
+    result = accuracy.evaluate_saved_model(artifacts.save_model(model, tmp_path))
     passed, message = accuracy.judge(result)
     assert not passed and "made 2346 training steps" in message
 

@@ -13,15 +13,15 @@ import nbformat
 import pytest
 
 from course import audit
+from course.context import GradingContext
+from course.layout import COURSE_ROOT, Layout
 from course.runner import GradingRun
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.training_cache import DEFAULT_DIRNAME, DISABLED, TrainingCache
+from graders import ASSIGNMENT
 from graders import training_cache as tc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-HIT = (
-    "Epoch 5/5\n[the grader's training cache: the stored result of this exact training "
-    "(key {key}), bit for bit what training again gives]\n"
-)
+KEY = "0123456789ab" + "f" * 52
 
 
 def test_select_covers_every_entry_then_the_fraction():
@@ -39,19 +39,21 @@ def _course(tmp_path: Path) -> Path:
     course = tmp_path / "course"
     course.mkdir()
     shutil.copy(COURSE_ROOT / "nbgrader_config.py", course)
-    (course / tc.DEFAULT_DIRNAME).mkdir()
+    (course / DEFAULT_DIRNAME).mkdir()
     return course
 
 
-def _graded(course: Path, student: str, text: str, seed: int | None) -> None:
-    """An autograded notebook printing `text`, and (seed) a saved conv_model."""
+def _graded(course: Path, student: str, hit: str | None, seed: int | None) -> None:
+    """An autograded notebook whose training was served by entry `hit` (or trained for
+    real), and (seed) a saved conv_model."""
     folder = course / "autograded" / student / ASSIGNMENT
-    (folder / "_grading").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder / "_grading", ignore_errors=True)  # as SandboxedExecute does
+    (folder / "_grading").mkdir(parents=True)
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("fit_lab_model(...)")
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
-    nb.cells = [cell]
+    nb.cells = [nbformat.v4.new_code_cell("fit_lab_model(...)")]
     nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
+    if hit:
+        tc.record_hit(hit, folder / "_grading")
     if seed is not None:
         import keras
 
@@ -66,15 +68,18 @@ def _graded(course: Path, student: str, text: str, seed: int | None) -> None:
 
 def test_hits_and_trained_state_are_read_from_the_graded_files(tmp_path):
     course = _course(tmp_path)
-    _graded(course, "hit", HIT.format(key="0123456789ab"), seed=1)
-    _graded(course, "same", HIT.format(key="0123456789ab"), seed=1)
-    _graded(course, "other", "Epoch 5/5 - 40s\n", seed=2)
-    notebook = course / "autograded" / "hit" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-    assert audit.hit_keys(notebook) == ["0123456789ab"]
-    assert audit.hit_keys(tmp_path / "missing.ipynb") == []
-    assert audit.trained_state(course, "hit") == audit.trained_state(course, "same")
-    assert audit.trained_state(course, "hit") != audit.trained_state(course, "other")
-    assert audit.trained_state(course, "nobody") is None
+    _graded(course, "hit", KEY, seed=1)
+    _graded(course, "same", KEY, seed=1)
+    _graded(course, "other", None, seed=2)
+    layout = Layout(course)
+    assert audit.hit_keys(layout.grading_dir("hit")) == ["0123456789ab"]
+    assert audit.hit_keys(layout.grading_dir("other")) == []
+    assert audit.hit_keys(tmp_path / "missing") == []
+    (layout.grading_dir("other") / f"{tc.HITS}.json").write_text('{"keys": "not a list"}')
+    assert audit.hit_keys(layout.grading_dir("other")) == []
+    assert audit.trained_state(layout, "hit") == audit.trained_state(layout, "same")
+    assert audit.trained_state(layout, "hit") != audit.trained_state(layout, "other")
+    assert audit.trained_state(layout, "nobody") is None
 
 
 # (seed of the real training's weights, its scores, what the entries give retrained on
@@ -97,17 +102,17 @@ def test_a_difference_is_blamed_on_the_cache_only_when_an_entry_differs(tmp_path
     course = _course(tmp_path)
     names = ["a", "b", "c", "miss"]
     for name in names[:3]:
-        _graded(course, name, HIT.format(key="0123456789ab"), seed=1)
-    _graded(course, "miss", "Epoch 5/5 - 40s\n", seed=3)
+        _graded(course, name, KEY, seed=1)
+    _graded(course, "miss", None, seed=3)
     regraded, checked = [], []
 
-    def regrade(course_, student, assignment, db_url=None):
-        assert os.environ[tc.SWITCH_ENV] == "off"  # the kernels get no cache
+    def regrade(grading, student):
+        assert "--TrainingCache.enabled=False" in grading.nbgrader_options()  # no cache
         regraded.append(student)
-        _graded(course_, student, "Epoch 5/5 - 80s\n", seed=seed)
+        _graded(grading.root, student, None, seed=seed)
         return GradingRun(student, True, 1.0)
 
-    def read_scores(course_, student, db_url):
+    def read_scores(grading, student):
         return {"conv_test_accuracy": score if student in regraded else 10.0}
 
     def entries_check(folder, keys, timeout):
@@ -122,22 +127,21 @@ def test_a_difference_is_blamed_on_the_cache_only_when_an_entry_differs(tmp_path
     assert sorted(result.hits) == ["a", "b", "c"]
     assert len(result.audited) == 1
     audited = next(iter(result.audited))
-    config = audit.cache_config(course)
+    config = TrainingCache(config=GradingContext.of(course).config)
     # The entries are retrained on their own only when the trained weights differ.
     assert checked == ([] if entries is None else [["0123456789ab"]])
     if outcome == "disabled":
         assert "weights differ" in result.disabled and "entry 0123456789ab" in result.disabled
         assert sorted(regraded) == ["a", "b", "c"]  # the audited one, then every other hit
-        assert (course / tc.DEFAULT_DIRNAME / tc.DISABLED).exists()
+        assert (course / DEFAULT_DIRNAME / DISABLED).exists()
         assert config.folder(course) is None  # no kernel sees the cache any more
         assert "DIFFERENT" in result.line() and not result.flagged
     else:
         assert not result.disabled and result.regraded == [] and regraded == [audited]
-        assert config.folder(course) == (course / tc.DEFAULT_DIRNAME).resolve()
+        assert config.folder(course) == (course / DEFAULT_DIRNAME).resolve()
         if outcome == "identical":
             assert result.identical and not result.flagged and "identical" in result.line()
         else:
             assert result.flagged == {audited: result.audited[audited]}
             assert "cache kept" in result.line() and audited in result.line()
-    assert tc.SWITCH_ENV not in os.environ
     assert audit.read(course).audited == result.audited

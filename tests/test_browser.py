@@ -35,7 +35,9 @@ import nbformat
 import pytest
 
 from course import gradebook, runner
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.context import GradingContext
+from course.layout import COURSE_ROOT
+from graders import ASSIGNMENT
 from scenarios import sample_class
 from tests.conftest import make_course, nbgrader_ok
 
@@ -360,7 +362,7 @@ def test_ta_grades_the_explanation_in_formgrader(browser, tmp_path):
     url = gradebook.default_url(course)
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
     sample_class.write_class(course, ["build_raises"], release_root=course)
-    run = runner.grade_student(course, "build_raises", db_url=url)
+    run = runner.grade_student(GradingContext.of(course, db_url=url), "build_raises")
     assert run.ok, run.reason
     shots = screenshot_dir(tmp_path)
 

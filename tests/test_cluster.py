@@ -21,6 +21,7 @@ import pytest
 from nbgrader.api import Grade, Gradebook, MissingEntry, SubmittedAssignment, SubmittedNotebook
 
 from course import cluster, gradebook, runner
+from course.context import GradingContext
 from graders import ASSIGNMENT
 from scenarios import sample_class
 
@@ -34,7 +35,7 @@ def say(line: str) -> None:
 
 
 def nbgrader_ok(course: Path, *args: str, db_url: str):
-    done = runner.nbgrader(course, *args, db_url=db_url)
+    done = runner.nbgrader(GradingContext.of(course, db_url=db_url), *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -100,7 +101,7 @@ def _sequential(course: Path) -> dict[str, runner.GradingRun]:
     url = gradebook.default_url(course)
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
     sample_class.write_class(course, FAST, release_root=course)
-    runs = runner.grade_class(course, FAST, db_url=url)
+    runs = runner.grade_class(GradingContext.of(course, db_url=url), FAST)
     return {r.student: r for r in runs}
 
 
@@ -194,7 +195,7 @@ def test_grading_process_is_pinned_and_sized_to_its_cores():
         assert env["OMP_NUM_THREADS"] == str(len(cpus))
 
 
-def test_needs_grading_follows_the_submission_and_the_record(tmp_path, monkeypatch):
+def test_grading_reason_follows_the_submission_and_the_record(tmp_path, monkeypatch):
     monkeypatch.delenv(gradebook.ENV, raising=False)
     folder = tmp_path / "submitted" / "ann" / ASSIGNMENT
     folder.mkdir(parents=True)
@@ -203,26 +204,20 @@ def test_needs_grading_follows_the_submission_and_the_record(tmp_path, monkeypat
 
     def record(**changes):
         run = runner.GradingRun("ann", **dict(dict(ok=False, seconds=1.0), **changes))
-        runner.write_record(
-            tmp_path,
-            run,
-            submission=runner.submission_hash(tmp_path, "ann"),
-            setup=runner.grading_setup_hash(tmp_path),
-            db_url=url,
-        )
+        grading = GradingContext.of(tmp_path, db_url=url)
+        runner.write_record(grading, run, submission=runner.submission_hash(tmp_path, "ann"))
 
     assert runner.grading_reason(tmp_path, "ann") == "not graded yet"
     record(reason="NotJSONError: ...")
-    assert not runner.needs_grading(tmp_path, "ann")  # the submission's own failure
+    assert runner.grading_reason(tmp_path, "ann") is None  # the submission's own failure
     (folder / ".ipynb_checkpoints").mkdir()
     (folder / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
-    assert not runner.needs_grading(tmp_path, "ann")  # editor leftovers are not submitted
+    assert runner.grading_reason(tmp_path, "ann") is None  # editor leftovers are not submitted
     record(reason="OperationalError: could not connect to server", retry=True)
     assert runner.grading_reason(tmp_path, "ann").startswith("retry")
     record(reason="NotJSONError: ...")
-    assert runner.grading_reason(tmp_path, "ann", db_url="postgresql://x@h/db") == (
-        "graded into another gradebook"
-    )
+    elsewhere = GradingContext.of(tmp_path, db_url="postgresql://x@h/db")
+    assert runner.grading_reason(elsewhere, "ann") == "graded into another gradebook"
     (folder / f"{ASSIGNMENT}.ipynb").write_text('{"cells": []}')
     assert runner.grading_reason(tmp_path, "ann") == "submission changed"
 
@@ -385,7 +380,8 @@ def test_a_killed_worker_loses_no_grade(graded):
     # they finished): no orphan kept writing while the task re-ran
     assert killed["survivors"] == []
     assert_each_graded_once_as_sequential(graded)
-    assert not any(runner.needs_grading(graded.course, s, db_url=graded.db_url) for s in FAST)
+    grading = GradingContext.of(graded.course, db_url=graded.db_url)
+    assert not any(runner.grading_reason(grading, s) for s in FAST)
 
 
 @pytest.mark.slow

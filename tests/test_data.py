@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from course import data as seeding
 from graders import data
 
 
@@ -84,16 +85,16 @@ def test_not_gzip_is_rejected(official_copy):
 
 def test_check_command_exit_codes(tmp_path, monkeypatch, capsys):
     cache = tmp_path / "datasets" / "fashion-mnist"
-    data.seed(cache)
+    seeding.seed(cache)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert data.main(["check"]) == 0
+    assert seeding.main(["check"]) == 0
     assert "4 official files verified" in capsys.readouterr().out
     (cache / "t10k-images-idx3-ubyte.gz").write_bytes(b"")
-    assert data.main(["check"]) == 1
+    assert seeding.main(["check"]) == 1
     assert "DATA ERROR: Fashion-MNIST file t10k-images-idx3-ubyte.gz" in capsys.readouterr().err
 
 
 def test_seed_copies_into_an_empty_cache(tmp_path):
     target = tmp_path / "datasets" / "fashion-mnist"
-    assert data.seed(target) == target
+    assert seeding.seed(target) == target
     assert sorted(p.name for p in target.iterdir()) == sorted(data.OFFICIAL_FILES)

@@ -12,7 +12,9 @@ import nbformat
 import pytest
 
 from course import doctor
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.context import GradingContext
+from course.layout import COURSE_ROOT
+from graders import ASSIGNMENT
 
 SCRIPT = COURSE_ROOT / "scripts" / "system-packages"
 
@@ -83,12 +85,16 @@ def test_doctor_passes_here_and_names_the_sandbox_tier(capsys):
 
 
 def test_doctor_refuses_several_workers_on_sqlite(tmp_path):
-    check = doctor.check_gradebook(tmp_path, f"sqlite:///{tmp_path}/gradebook.db", workers=2)
+    check = doctor.check_gradebook(
+        GradingContext.of(tmp_path, db_url=f"sqlite:///{tmp_path}/gradebook.db"), workers=2
+    )
     assert not check.ok and "SQLite allows one writer" in check.detail
 
 
 def test_doctor_names_an_unreachable_database(tmp_path):
-    check = doctor.check_gradebook(COURSE_ROOT, "postgresql://c1w3:x@127.0.0.1:9/none", 2)
+    check = doctor.check_gradebook(
+        GradingContext.of(COURSE_ROOT, db_url="postgresql://c1w3:x@127.0.0.1:9/none"), 2
+    )
     assert not check.ok and "OperationalError" in check.detail
 
 
@@ -113,13 +119,13 @@ def test_before_grading_the_doctor_says_when_make_release_never_ran(tmp_path):
     from tests.conftest import make_course, nbgrader_ok
 
     course = make_course(tmp_path)
-    check = doctor.check_released(course, None)
+    check = doctor.check_released(GradingContext.of(course))
     assert not check.ok and "run `make release`" in check.detail
     nbgrader_ok(course, "db", "assignment", "add", "other_assignment")
-    check = doctor.check_released(course, None)
+    check = doctor.check_released(GradingContext.of(course))
     assert not check.ok and "the gradebook has no assignment 'c1w3_convolutions'" in check.detail
     nbgrader_ok(course, "db", "assignment", "add", "c1w3_convolutions")
-    assert doctor.check_released(course, None).ok
+    assert doctor.check_released(GradingContext.of(course)).ok
 
 
 def test_before_grading_the_doctor_says_when_source_changed_since_the_release(tmp_path):
@@ -129,16 +135,16 @@ def test_before_grading_the_doctor_says_when_source_changed_since_the_release(tm
 
     course = make_course(tmp_path)
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT)
-    assert doctor.check_release_current(course, None).ok
+    assert doctor.check_release_current(GradingContext.of(course)).ok
     path = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     nb = nbformat.read(path, as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
     cell.source += "\nprint('one more line')"
     nbformat.write(nb, path)
-    check = doctor.check_release_current(course, None)
+    check = doctor.check_release_current(GradingContext.of(course))
     assert not check.ok and "source/ changed since `make release` (cells setup)" in check.detail
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT, "--force")
-    assert doctor.check_release_current(course, None).ok
+    assert doctor.check_release_current(GradingContext.of(course)).ok
 
 
 def test_before_grading_the_doctor_says_when_nothing_was_submitted(tmp_path):

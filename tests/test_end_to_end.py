@@ -220,7 +220,7 @@ def test_instructor_can_regrade_one_submission_with_pytest(graded_class):
     """`pytest course/dispute --submission X` grades X for real and reports every check."""
     import sys
 
-    from graders import COURSE_ROOT
+    from course.layout import COURSE_ROOT
 
     notebook = graded_class.course / "submitted" / "dense_only" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     # The class's gradebook is elsewhere (unreachable here): the regrade must not touch it.

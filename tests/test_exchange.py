@@ -39,8 +39,8 @@ import nbformat
 import pytest
 
 from course import exchange, gradebook, runner
-from course.layout import Layout
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout
+from graders import ASSIGNMENT
 from scenarios.notebook_edits import answer, solved_release
 from scenarios.sample_class import SAMPLE_EXPLANATION
 from tests import test_browser

@@ -18,10 +18,10 @@ import pytest
 from nbgrader.api import Gradebook
 
 from course import audit, integrity, runner, summary
-from course.layout import load_config
+from course.layout import COURSE_ROOT, load_config
 from course.nbgrader_plugins import SandboxedExecute
 from course.sandbox import Sandbox
-from graders import ASSIGNMENT, COURSE_ROOT
+from graders import ASSIGNMENT
 from scenarios import hostile_class, sample_class
 
 from .conftest import grade_on_dask, make_warm_course, nbgrader_ok

@@ -37,6 +37,7 @@ import psutil
 import pytest
 
 from course import exchange, gradebook, runner
+from course.context import GradingContext
 from graders import ASSIGNMENT
 from tests import test_browser
 from tests.test_browser import free_port, quiet_lab_settings, screenshot_dir, wait_until_served
@@ -274,10 +275,8 @@ def hub_run(tmp_path_factory, chromium) -> HubRun:
         clock = now
 
     # `make release`, then `make release-exchange EXCHANGE=...`
-    done = runner.nbgrader(
-        course, "generate_assignment", ASSIGNMENT, "--log-level=WARN",
-        db_url=gradebook.default_url(course),
-    )  # fmt: skip
+    own = GradingContext.of(course, db_url=gradebook.default_url(course))
+    done = runner.nbgrader(own, "generate_assignment", ASSIGNMENT, "--log-level=WARN")
     assert done.returncode == 0, done.stdout + done.stderr
     run.out["release"] = instructor(course, "exchange", "release", *where)
     lap("release")

@@ -4,9 +4,8 @@ generated from them, and the course's nbgrader_config.py never repeats a default
 from __future__ import annotations
 
 from course import knobs
-from course.layout import load_config
+from course.layout import COURSE_ROOT, load_config
 from course.sandbox import Sandbox
-from graders import COURSE_ROOT
 
 
 def test_the_readme_table_is_the_generated_one():

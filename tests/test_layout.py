@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ast
 
-from course.layout import Layout, load_config
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout, load_config
+from graders import ASSIGNMENT
 
 
 def test_paths_follow_the_course_config(tmp_path):

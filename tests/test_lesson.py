@@ -8,7 +8,8 @@ import statistics
 import nbformat
 import pytest
 
-from graders import COURSE_ROOT, public_checks, reference
+from course.layout import COURSE_ROOT
+from graders import public_checks, reference
 from tests.test_notebook import RELEASE
 
 checks = public_checks()

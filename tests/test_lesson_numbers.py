@@ -17,7 +17,8 @@ import statistics
 
 import nbformat
 
-from graders import COURSE_ROOT, hidden, public_checks, reference
+from course.layout import COURSE_ROOT
+from graders import hidden, public_checks, reference
 from tests.test_notebook import SOURCE
 
 checks = public_checks()

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from course import gradebook, lms
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT
+from graders import ASSIGNMENT
 from tests.fixtures.lms import make_fixture_zips as fx
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lms"

@@ -6,7 +6,8 @@ import re
 import nbformat
 import pytest
 
-from graders import ASSIGNMENT, COURSE_ROOT, hidden, settings
+from course.layout import COURSE_ROOT
+from graders import ASSIGNMENT, hidden, settings
 from tests.conftest import make_course, nbgrader_ok
 
 SOURCE = COURSE_ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"

@@ -24,7 +24,8 @@ import pytest
 from traitlets.config import Config
 
 from course import sandbox
-from graders import COURSE_ROOT, data
+from course.layout import COURSE_ROOT
+from graders import data
 
 pytestmark = pytest.mark.system  # bubblewrap, cgroups, other users
 

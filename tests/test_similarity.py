@@ -17,8 +17,8 @@ import nbformat
 import pytest
 
 from course import similarity, summary
-from course.layout import Layout
-from graders import ASSIGNMENT, COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout
+from graders import ASSIGNMENT
 from scenarios import collusion_class
 from tests.conftest import make_course
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-from graders import COURSE_ROOT, hidden
+from course.layout import COURSE_ROOT
+from graders import hidden
 
 ROWS = json.loads((COURSE_ROOT / "benchmarks/results/machine_spread.json").read_text())["rows"]
 MARGIN = 1.5

@@ -20,11 +20,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders import COURSE_ROOT, public_checks
+from course import audit
+from course.context import GradingContext
+from course.layout import COURSE_ROOT
+from course.training_cache import DEFAULT_DIRNAME, TrainingCache, kernel_variables
+from graders import public_checks
 from graders import training_cache as tc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 FIT = {"epochs": 1, "batch_size": 16, "steps_per_execution": 2}
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """A hit records itself in ./_grading, as in a graded notebook's folder: here, tmp."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +226,8 @@ def test_hit_restores_weights_optimizer_and_history_exactly(entry, data, capsys)
     history = tc.fit(model, *data, folder=folder, write=False, **FIT)
     printed = capsys.readouterr().out
     assert history.training_cache == {"hit": True, "key": stored_key, "reason": ""}
+    # the record the audit reads (course/audit.py): which entry served this training
+    assert audit.hit_keys(Path("_grading")) == [stored_key[:12]]
     assert state(model) == state(reference)  # every weight and optimizer variable, bit for bit
     assert int(model.optimizer.iterations.numpy()) == 4
     assert history.history == reference_history.history
@@ -309,25 +321,37 @@ def test_fit_lab_model_is_plain_fit_without_the_cache(data, tmp_path, monkeypatc
 # -- who may read and write --------------------------------------------------------------------
 
 
-def test_configuration_and_kernel_environment(tmp_path, monkeypatch):
+def test_configuration_and_what_a_kernel_is_told(tmp_path, monkeypatch):
     from traitlets.config import Config
 
-    monkeypatch.delenv(tc.SWITCH_ENV, raising=False)
-    assert tc.TrainingCache().folder(tmp_path) is None  # no folder yet
-    (tmp_path / tc.DEFAULT_DIRNAME).mkdir()
-    assert tc.TrainingCache().folder(tmp_path) == (tmp_path / tc.DEFAULT_DIRNAME).resolve()
+    from course.nbgrader_plugins import grader_variables
+    from graders import settings
+
+    assert TrainingCache().folder(tmp_path) is None  # no folder yet
+    (tmp_path / DEFAULT_DIRNAME).mkdir()
+    assert TrainingCache().folder(tmp_path) == (tmp_path / DEFAULT_DIRNAME).resolve()
     config = Config()
     config.TrainingCache.enabled = False
-    assert tc.TrainingCache(config=config).folder(tmp_path) is None
-    monkeypatch.setenv(tc.SWITCH_ENV, "off")
-    assert tc.TrainingCache().folder(tmp_path) is None
+    assert TrainingCache(config=config).folder(tmp_path) is None
+    # nbgrader's command line (the audit's regrades: runner.nbgrader) switches it off too
+    off = GradingContext.of(tmp_path).without_training_cache().nbgrader_options()
+    assert off == ["--TrainingCache.enabled=False"]
+    # What a sandboxed kernel and the verifier get: the folder, never the writer's switch,
+    # whatever the grader's shell holds; a configured accuracy bar.
     monkeypatch.setenv(tc.WRITE_ENV, "1")
     monkeypatch.setenv(tc.CACHE_ENV, "/elsewhere")
-    with tc.kernel_environment(tmp_path):
-        assert os.environ[tc.CACHE_ENV] == str(tmp_path) and tc.WRITE_ENV not in os.environ
-    with tc.kernel_environment(None):
-        assert tc.CACHE_ENV not in os.environ
-    assert os.environ[tc.CACHE_ENV] == "/elsewhere" and os.environ[tc.WRITE_ENV] == "1"
+    config = Config()
+    config.CourseDirectory.root = str(tmp_path)
+    config.GradingLimits.min_test_accuracy = 0.8
+    env, readable = grader_variables(config)
+    assert (
+        env[tc.CACHE_ENV] == str((tmp_path / DEFAULT_DIRNAME).resolve()) and tc.WRITE_ENV not in env
+    )
+    assert readable == [(tmp_path / DEFAULT_DIRNAME).resolve()]
+    assert env[settings.MIN_ACCURACY_ENV] == "0.8"
+    config.TrainingCache.enabled = False
+    env, readable = grader_variables(config)
+    assert env[tc.CACHE_ENV] == "" and readable == []  # a forwarded old name is overridden
 
 
 @pytest.mark.system
@@ -360,8 +384,10 @@ def test_a_sandboxed_kernel_can_read_but_never_write_the_cache(tmp_path, monkeyp
     box = sandbox.Sandbox()
     box.create_cgroups()
     try:
-        with tc.kernel_environment(folder):
-            cmd = box.command([sys.executable, "-I", "-c", script], work, extra_readable=[folder])
+        cmd = box.command(
+            [sys.executable, "-I", "-c", script], work, extra_readable=[folder],
+            env=kernel_variables(folder),
+        )  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     finally:
         box.close()
@@ -464,6 +490,7 @@ def _train(tmp_path, which, folder, write, name) -> dict:
         text=True,
         env=env,
         timeout=900,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text())

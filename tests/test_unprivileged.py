@@ -24,9 +24,9 @@ import pytest
 from nbgrader.api import Gradebook
 
 from course import runner
-from course.layout import load_config
+from course.layout import COURSE_ROOT, load_config
 from course.sandbox import Sandbox
-from graders import ASSIGNMENT, COURSE_ROOT
+from graders import ASSIGNMENT
 from scenarios import hostile_class, sample_class
 
 from .conftest import CACHE_DIRNAME

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from course import runner
+from course.context import GradingContext
 from graders import ASSIGNMENT
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -67,7 +68,9 @@ def test_an_ungradable_upload_is_recorded_with_its_reason_without_running_nbgrad
     _folder(tmp_path, "a.ipynb", "b.ipynb")
     monkeypatch.setattr(runner, "_autograde", lambda *a, **k: pytest.fail("nbgrader ran"))
     kept = []
-    monkeypatch.setattr(runner, "record_ungraded", lambda root, student, url: kept.append(student))
-    run = runner.grade_student(tmp_path, "ada", db_url=f"sqlite:///{tmp_path}/gradebook.db")
+    monkeypatch.setattr(runner, "record_ungraded", lambda grading, student: kept.append(student))
+    run = runner.grade_student(
+        GradingContext.of(tmp_path, db_url=f"sqlite:///{tmp_path}/gradebook.db"), "ada"
+    )
     assert not run.ok and "several notebooks" in run.reason and kept == ["ada"]
     assert runner.read_record(tmp_path, "ada")["reason"] == run.reason

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from course import gradebook, runner
+from course.context import GradingContext
 from graders import ASSIGNMENT
 from graders.hidden import POINTS
 
@@ -49,13 +50,13 @@ def graded_submission(request, tmp_path_factory):
     # A throwaway gradebook in the throwaway course, whatever C1W3_DB_URL says: looking into
     # one grade must never write to the class's gradebook.
     url = gradebook.default_url(course)
-    done = runner.nbgrader(course, "generate_assignment", ASSIGNMENT, db_url=url)
+    done = runner.nbgrader(GradingContext.of(course, db_url=url), "generate_assignment", ASSIGNMENT)
     assert done.returncode == 0, done.stderr
     folder = course / "submitted" / student / ASSIGNMENT
     folder.mkdir(parents=True)
     shutil.copy(path, folder / f"{ASSIGNMENT}.ipynb")
     shutil.copy(course / "release" / ASSIGNMENT / "c1w3_checks.py", folder)
-    run = runner.grade_student(course, student, db_url=url)
+    run = runner.grade_student(GradingContext.of(course, db_url=url), student)
     if not run.ok:
         pytest.fail(f"the submission could not be graded: {run.reason}")
     return course, student, url

@@ -1,0 +1,141 @@
+"""One grading's values, resolved once and handed down (``make grade``, ``make
+grade-cluster``, the audit, the TA summary).
+
+A :class:`GradingContext` holds the course's :class:`~course.layout.Layout` (its
+nbgrader_config.py loaded once), the gradebook URL (``--db-url``, else ``$C1W3_DB_URL``,
+else the course's SQLite file: read here, once), whether student kernels may reuse the
+training cache, and the grading limits (:class:`GradingLimits`, ``c.GradingLimits.*``).
+Functions that grade or read grades take one; given a course folder instead, they build it
+(:meth:`GradingContext.of`), so a one-off call stays one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+
+from traitlets import Float, Integer
+from traitlets.config import Configurable
+
+from course import gradebook
+from course.layout import Layout
+from graders import ASSIGNMENT, settings
+
+
+class GradingLimits(Configurable):
+    """``c.GradingLimits.*``: the bar and the time limits of a grading, besides nbgrader's
+    and the sandbox's own."""
+
+    min_test_accuracy = Float(
+        settings.DEFAULT_MIN_TEST_ACCURACY,
+        help="Test accuracy conv_test_accuracy requires of the lab's model, measured by the "
+        "grader outside the notebook (derivation: docs/threshold.md).",
+    ).tag(config=True)
+    evaluation_seconds = Integer(
+        settings.DEFAULT_EVAL_TIMEOUT_S,
+        help="Time for evaluating a saved model in a child process (TensorFlow start, load, "
+        "70,000 images) where it is not evaluated in the verifier itself.",
+    ).tag(config=True)
+
+    process_seconds = Integer(
+        1500,
+        help="Wall time of one student's whole `nbgrader autograde` process (start, every "
+        "cell, the verifier, writing), a backstop behind c.SandboxedExecute.submission_seconds; "
+        "past it the submission fails with that reason.",
+    ).tag(config=True)
+    cores_per_task = Integer(
+        2,
+        help="Cores per grading on a Dask LocalCluster: workers = cores // this "
+        "(`--workers N` overrides).",
+    ).tag(config=True)
+
+    def kernel_variables(self) -> dict[str, str]:
+        """The values a kernel and the verifier read (graders/settings.py)."""
+        return {
+            settings.MIN_ACCURACY_ENV: repr(float(self.min_test_accuracy)),
+            settings.EVAL_TIMEOUT_ENV: str(self.evaluation_seconds),
+        }
+
+
+@dataclass(frozen=True)
+class GradingContext:
+    layout: Layout
+    db_url: str
+    training_cache: bool = True  # False: every kernel trains for real (the audit's regrades)
+
+    @classmethod
+    def of(cls, course, assignment: str = ASSIGNMENT, db_url: str | None = None):
+        """`course` itself if it is a context, else the context of that course folder."""
+        if isinstance(course, GradingContext):
+            if db_url and gradebook.normalize(db_url) != course.db_url:
+                raise ValueError("a grading context already names another gradebook")
+            return course
+        # absolute (Dask workers may start elsewhere), not resolved: the default SQLite URL
+        # names the folder as given
+        root = Path(os.path.abspath(course))
+        return cls(Layout(root, assignment), gradebook.normalize(db_url or gradebook.db_url(root)))
+
+    @property
+    def root(self) -> Path:
+        return Path(self.layout.root)
+
+    @property
+    def assignment(self) -> str:
+        return self.layout.assignment
+
+    @property
+    def config(self):
+        return self.layout.config
+
+    @cached_property
+    def limits(self) -> GradingLimits:
+        return GradingLimits(config=self.config)
+
+    def without_training_cache(self) -> GradingContext:
+        return replace(self, training_cache=False)
+
+    def nbgrader_options(self) -> list[str]:
+        """Command-line options that give an nbgrader process this context's values (the
+        default SQLite gradebook needs none)."""
+        options = []
+        if self.db_url != gradebook.default_url(self.root):
+            options.append(f"--CourseDirectory.db_url={self.db_url}")
+        if not self.training_cache:
+            options.append("--TrainingCache.enabled=False")
+        return options
+
+    @cached_property
+    def setup_hash(self) -> str:
+        """Hash of what decides the points besides the submission: the source notebook (its
+        hidden tests), nbgrader_config.py and the graders package. A fixed hidden test must
+        regrade everyone, or only-missing grading would keep grades from the old tests."""
+        import graders
+
+        files = visible_files(self.layout.folder("source"))
+        config = self.root / "nbgrader_config.py"
+        if config.exists():
+            files.append((self.root, config))
+        package = Path(graders.__file__).parent
+        files += [(package.parent, p) for p in package.glob("*.py")]
+        return files_hash(files)
+
+
+def files_hash(paths_under: list[tuple[Path, Path]]) -> str:
+    """sha256 over (relative path, bytes) of each file, in a stable order."""
+    digest = hashlib.sha256()
+    for base, path in sorted(paths_under, key=lambda bp: str(bp[1])):
+        digest.update(str(path.relative_to(base)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def visible_files(folder: Path) -> list[tuple[Path, Path]]:
+    # .ipynb_checkpoints and other dot-folders are not part of what a student submits
+    return [
+        (folder, p)
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
