@@ -117,8 +117,7 @@ def grade_once(
         wall = time.perf_counter() - start
         assert all(r.ok for r in runs), [r for r in runs if not r.ok]
         hits = {
-            s: audit.hit_keys(course / "autograded" / s / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
-            for s in students
+            s: audit.hit_keys(course / "autograded" / s / ASSIGNMENT / "_grading") for s in students
         }
         print(f"cache hits per student: { {s: len(k) for s, k in hits.items()} }", flush=True)
         all_hit = sum(len(keys) == 2 for keys in hits.values())  # the dense and conv trainings

@@ -41,6 +41,7 @@ import nbformat  # noqa: E402
 import psutil  # noqa: E402
 
 from course import audit, runner  # noqa: E402
+from course.context import GradingContext  # noqa: E402
 from course.layout import COURSE_ROOT
 from course.training_cache import DEFAULT_DIRNAME  # noqa: E402
 from graders import ASSIGNMENT, training_cache  # noqa: E402
@@ -93,7 +94,7 @@ def conv_fit_seconds(notebook: Path) -> float:
 def points(course: Path, student: str) -> float:
     """The student's total autograded score in the course's gradebook (nan if unreadable)."""
     try:
-        return sum(s or 0.0 for s in audit.scores(course, student, None).values())
+        return sum(s or 0.0 for s in audit.scores(GradingContext.of(course), student).values())
     except Exception:
         return float("nan")
 

@@ -153,7 +153,7 @@ def graded_class(tmp_path_factory, fresh_database, training_cache) -> GradedClas
     names = sample_class.write_class(course, release_root=course)
     runs = grade_on_dask(course, names, url)
     # As course.grade does after every batch: retrain a hit for real (one per entry used).
-    audited = audit.audit_batch(course, runs.values(), db_url=url, seed=0)
+    audited = audit.audit_batch(GradingContext.of(course, db_url=url), runs.values(), seed=0)
     nbgrader_ok(course, "generate_feedback", ASSIGNMENT, db_url=url)
     nbgrader_ok(course, "export", "--to", str(course / "grades.csv"), db_url=url)
     return GradedClass(course, runs, url, audited)

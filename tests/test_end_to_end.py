@@ -116,7 +116,7 @@ def test_the_cache_audit_retrained_a_hit_and_found_it_identical(graded_class):
     assert result.audited == dict.fromkeys(result.audited, "identical"), result.audited
     assert not result.disabled and result.regraded == []
     for student in result.audited:  # its notebook now shows the real training, no hit
-        assert audit.hit_keys(graded_class.autograded(student)) == []
+        assert audit.hit_keys(graded_class.grading_dir(student)) == []
 
 
 def feedback_html(graded_class, student):

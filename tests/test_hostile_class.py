@@ -18,6 +18,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from course import audit, integrity, runner, summary
+from course.context import GradingContext
 from course.layout import COURSE_ROOT, load_config
 from course.nbgrader_plugins import SandboxedExecute
 from course.sandbox import Sandbox
@@ -188,8 +189,9 @@ def test_the_cache_audit_blames_a_submission_that_changes_when_trained_for_real(
     student = "changes_when_trained_for_real"
     course, url = hostile_batch.course, hostile_batch.db_url
     run = hostile_batch.runs[student]
-    assert audit.hit_keys(audit._autograded(course, student, ASSIGNMENT)), "not a cache hit"
-    result = audit.audit_batch(course, [run], db_url=url, fraction=1.0, seed=0)
+    grading = GradingContext.of(course, db_url=url)
+    assert audit.hit_keys(grading.layout.grading_dir(student)), "not a cache hit"
+    result = audit.audit_batch(grading, [run], fraction=1.0, seed=0)
     assert result.audited == {student: audit.WEIGHTS_DIFFER}
     assert set(result.entries) == set(result.hits[student])
     assert set(result.entries.values()) == {"identical"}, result.entries

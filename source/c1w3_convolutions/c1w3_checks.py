@@ -5,6 +5,15 @@ call it, and the instructor's hidden graders load the instructor's own copy of
 this same file, so a check's logic lives in one place. It holds no answers:
 the architecture below is the one the assignment text asks for, and the
 prediction checks here look only at the *format* of an answer.
+
+What the notebook imports (everything else here helps these):
+- setup and given data: import_tensorflow, CLASS_NAMES, SEED_TABLE, CheckFailed
+- checks: check_conv_model, check_conv_compile, architecture_problems,
+  check_training_finished, check_layer_predictions, check_counts, check_numbers,
+  check_choice
+- training: fit_lab_model, accuracy_history
+- your own model: show_variant, variant_for
+- experiments and figures: sequential_copy, require_trained_model, show_figure
 """
 
 from __future__ import annotations
