@@ -174,7 +174,7 @@ def _lost(grading: GradingContext, student: str, error) -> runner.GradingRun:
         runner.record_ungraded(grading, student)
     except Exception as db_error:  # the gradebook itself may be why the task failed
         run.reason += f" (and not recorded in the gradebook: {type(db_error).__name__})"
-    submission = runner.submission_hash(grading.root, student, grading.assignment)
+    submission = runner.submission_hash(grading.layout, student)
     runner.write_record(grading, run, submission=submission)
     return run
 
@@ -231,7 +231,7 @@ def grade_class_on_dask(
     from distributed import Client, LocalCluster
 
     grading = GradingContext.of(course, db_url=db_url)
-    root, assignment, url = grading.root, grading.assignment, grading.db_url
+    url = grading.db_url
     say = runner.log.info
     names = list(dict.fromkeys(names or grading.layout.students()))
     n_workers = workers or default_workers(grading.limits)
@@ -250,7 +250,7 @@ def grade_class_on_dask(
             + "".join(f"\n  {s}: {reasons[s]}" for s in todo)
         )
     if not todo:
-        runner.write_runs_log(root, names, assignment)
+        runner.write_runs_log(grading.layout, names)
         return []
     _check_gradebook(grading)
 
@@ -275,7 +275,7 @@ def grade_class_on_dask(
                 cluster.close()
     ok = sum(r.ok for r in runs)
     say(f"graded {len(runs)} ({ok} ok) in {time.perf_counter() - start:.0f} s")
-    runner.write_runs_log(root, names, assignment)
+    runner.write_runs_log(grading.layout, names)
     return runs
 
 

@@ -66,7 +66,7 @@ def grade_assignment(
     report = summary.write_summary(grading)
 
     # every student's last run, whether graded now or (only what changed) before
-    last_runs = runner.recorded_runs(course, names)
+    last_runs = runner.recorded_runs(layout, names)
     seconds = {r.student: r.seconds for r in last_runs}
     with open(course / "grades.csv") as fh:
         rows = [

@@ -30,7 +30,7 @@ from pathlib import Path
 from course import gradebook
 from course.context import GradingContext, files_hash, visible_files
 from course.layout import COURSE_ROOT, Layout
-from graders import ASSIGNMENT, settings
+from graders import settings
 
 # Progress of a batch: one line per student (the commands show it: course/__main__.py).
 log = logging.getLogger("course.grading")
@@ -121,10 +121,6 @@ def make_course(root: Path) -> Path:
     return root
 
 
-def students(course_root: Path, assignment: str = ASSIGNMENT) -> list[str]:
-    return Layout(course_root, assignment).students()
-
-
 def _last_error(log: str) -> str:
     """The exception nbgrader's log ends with ('NotJSONError: ...'), else its last line."""
     lines = [line.strip() for line in log.splitlines() if line.strip()]
@@ -137,13 +133,12 @@ def _last_error(log: str) -> str:
 # ------------------------------------------------------------------ run records
 
 
-def submission_hash(course_root: Path, student: str, assignment: str = ASSIGNMENT) -> str:
+# The path helpers below take the course's Layout (a GradingContext holds one).
+
+
+def submission_hash(layout: Layout, student: str) -> str:
     """Hash of everything in submitted/<student>/<assignment>/ (notebook and beside files)."""
-    return files_hash(visible_files(Layout(course_root, assignment).folder("submitted", student)))
-
-
-def record_path(course_root: Path, student: str, assignment: str = ASSIGNMENT) -> Path:
-    return Layout(course_root, assignment).run_record(student)
+    return files_hash(visible_files(layout.folder("submitted", student)))
 
 
 def write_record(grading: GradingContext, run: GradingRun, *, submission: str) -> None:
@@ -163,9 +158,9 @@ def write_record(grading: GradingContext, run: GradingRun, *, submission: str) -
     os.replace(tmp, path)
 
 
-def read_record(course_root: Path, student: str, assignment: str = ASSIGNMENT) -> dict | None:
+def read_record(layout: Layout, student: str) -> dict | None:
     try:
-        return json.loads(record_path(course_root, student, assignment).read_text())
+        return json.loads(layout.run_record(student).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 
@@ -174,11 +169,10 @@ def grading_reason(course, student: str) -> str | None:
     """Why `student` needs grading now ('new', 'submission changed', ...), or None.
     `course`: a GradingContext, or a course folder (its own gradebook)."""
     grading = GradingContext.of(course)
-    root, assignment = grading.root, grading.assignment
-    record = read_record(root, student, assignment)
+    record = read_record(grading.layout, student)
     if record is None:
         return "not graded yet"
-    if record.get("submission_sha256") != submission_hash(root, student, assignment):
+    if record.get("submission_sha256") != submission_hash(grading.layout, student):
         return "submission changed"
     if record.get("grading_setup_sha256") != grading.setup_hash:
         return "hidden tests, config or graders changed"
@@ -191,25 +185,23 @@ def grading_reason(course, student: str) -> str | None:
     return None
 
 
-def recorded_runs(course_root: Path, names, assignment: str = ASSIGNMENT) -> list[GradingRun]:
+def recorded_runs(layout: Layout, names) -> list[GradingRun]:
     """The last recorded run of each of `names` that has one."""
     keys = {f.name for f in fields(GradingRun)}
     runs = []
     for student in names:
-        record = read_record(course_root, student, assignment)
+        record = read_record(layout, student)
         if record is not None:
             runs.append(GradingRun(**{k: v for k, v in record.items() if k in keys}))
     return runs
 
 
-def write_runs_log(course_root: Path, names, assignment: str = ASSIGNMENT) -> Path:
+def write_runs_log(layout: Layout, names) -> Path:
     """reports/<assignment>_runs.json (read by the TA summary): the last run of every one
     of `names`, whether graded in this batch or an earlier one."""
-    log = Layout(course_root, assignment).runs_log
+    log = layout.runs_log
     log.parent.mkdir(exist_ok=True)
-    log.write_text(
-        json.dumps([asdict(r) for r in recorded_runs(course_root, names, assignment)], indent=1)
-    )
+    log.write_text(json.dumps([asdict(r) for r in recorded_runs(layout, names)], indent=1))
     return log
 
 
@@ -222,7 +214,7 @@ class UngradableUpload(Exception):
     """The submission folder holds no notebook this assignment can grade; says what it holds."""
 
 
-def resolve_upload(course_root: Path, student: str, assignment: str = ASSIGNMENT) -> str:
+def resolve_upload(layout: Layout, student: str) -> str:
     """Make a single misnamed notebook gradable; returns a note for the TA ('' if none).
 
     Browsers and LMS downloads rename files ('c1w3_convolutions (1).ipynb'). One notebook
@@ -230,8 +222,8 @@ def resolve_upload(course_root: Path, student: str, assignment: str = ASSIGNMENT
     is -- and remembered, so a regrade says the same. No notebook, or several and none with
     the assignment's name, raises UngradableUpload naming what was found.
     """
-    folder = Layout(course_root, assignment).folder("submitted", student)
-    expected = folder / f"{assignment}.ipynb"
+    folder = layout.folder("submitted", student)
+    expected = folder / f"{layout.assignment}.ipynb"
     note_file = folder / UPLOAD_NOTE
     if expected.exists():
         try:
@@ -295,14 +287,13 @@ def grade_student(course, student: str, *, cpus=None, worker: str | None = None)
     ungradable one in the gradebook, and write its run record. `course`: a GradingContext,
     or a course folder (its own gradebook)."""
     grading = GradingContext.of(course)
-    root, assignment = grading.root, grading.assignment
     try:
-        note = resolve_upload(root, student, assignment)
+        note = resolve_upload(grading.layout, student)
         problem = ""
     except UngradableUpload as exc:
         note, problem = "", str(exc)
     # Hashed before grading: a resubmission that lands mid-grading counts as changed.
-    submission = submission_hash(root, student, assignment)
+    submission = submission_hash(grading.layout, student)
     if problem:
         run = GradingRun(student, False, 0.0, problem)
     else:
@@ -335,5 +326,5 @@ def grade_class(course, names=None, *, only_missing: bool = False) -> list[Gradi
         runs.append(run)
         status = "ok" if run.ok else f"FAILED: {run.reason}"
         log.info(f"[{i}/{len(todo)}] {student}: {status} ({run.seconds:.0f} s)")
-    write_runs_log(grading.root, names, grading.assignment)
+    write_runs_log(grading.layout, names)
     return runs

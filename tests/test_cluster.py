@@ -22,6 +22,7 @@ from nbgrader.api import Grade, Gradebook, MissingEntry, SubmittedAssignment, Su
 
 from course import cluster, gradebook, runner
 from course.context import GradingContext
+from course.layout import Layout
 from graders import ASSIGNMENT
 from scenarios import sample_class
 
@@ -205,7 +206,7 @@ def test_grading_reason_follows_the_submission_and_the_record(tmp_path, monkeypa
     def record(**changes):
         run = runner.GradingRun("ann", **dict(dict(ok=False, seconds=1.0), **changes))
         grading = GradingContext.of(tmp_path, db_url=url)
-        runner.write_record(grading, run, submission=runner.submission_hash(tmp_path, "ann"))
+        runner.write_record(grading, run, submission=runner.submission_hash(grading.layout, "ann"))
 
     assert runner.grading_reason(tmp_path, "ann") == "not graded yet"
     record(reason="NotJSONError: ...")
@@ -310,7 +311,7 @@ def test_rerun_grades_only_what_changed(graded, monkeypatch):
     runs = cluster.grade_class_on_dask(graded.course, workers=2, db_url=graded.db_url)
     assert [(r.student, r.ok) for r in runs] == [("untouched_release", True)]
     assert_each_graded_once_as_sequential(graded)
-    log = runner.recorded_runs(graded.course, FAST)
+    log = runner.recorded_runs(Layout(graded.course), FAST)
     assert [r.student for r in log] == FAST  # the runs log still lists the whole class
 
 
