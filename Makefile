@@ -72,8 +72,8 @@ test: setup test-packages lint postgres  ## lint, PostgreSQL up, then all tests 
 test-fast: setup test-packages postgres  ## only the tests that do not train
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_PARALLEL)
 
-test-unit: $(VENV)/.installed  ## no apt packages, PostgreSQL, bubblewrap, Chromium or root: the logic alone
-	$(BIN)/python -m pytest -m "not slow and not system" $(PYTEST_PARALLEL)
+test-unit: $(VENV)/.installed  ## the logic alone: no apt packages, PostgreSQL, bubblewrap, Chromium, root or nbgrader processes
+	$(BIN)/python -m pytest -m "not slow and not system and not process" $(PYTEST_PARALLEL)
 
 bench: setup postgres  ## benchmarks that print numbers (docs/benchmarks.md): lab vs miss vs hit, sandbox cost, class throughput
 	$(BIN)/python benchmarks/grading.py --runs 3

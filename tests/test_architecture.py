@@ -269,6 +269,7 @@ else:
 """
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("mode, stderr_expected", [("graded", False), ("plain", True)])
 def test_course_idiom_warning_never_reaches_stderr_when_graded(mode, stderr_expected):
     """nbgrader scores a test cell 0 if it writes to stderr, and Keras 3 warns (on stderr)
@@ -283,6 +284,7 @@ def test_course_idiom_warning_never_reaches_stderr_when_graded(mode, stderr_expe
         assert "conv_model_architecture: 1 of 1 correct" in done.stdout
 
 
+@pytest.mark.process
 def test_the_setup_cells_tensorflow_import_writes_nothing_to_stderr():
     """TensorFlow's C++ core prints a banner to descriptor 2 at import on some CPUs (AVX-512:
     'oneDNN custom operations are on', an absl notice), whatever TF_CPP_MIN_LOG_LEVEL says.

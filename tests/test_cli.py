@@ -70,6 +70,7 @@ def test_every_command_has_help(name, capsys):
     assert out.startswith("usage: ")
 
 
+@pytest.mark.process
 def test_help_loads_no_tensorflow():
     """Every command's --help in one child: none may import TensorFlow (seconds, and its
     thread settings are fixed at first import)."""

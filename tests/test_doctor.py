@@ -113,6 +113,7 @@ def test_a_broken_sandbox_is_a_failed_check_not_a_crash(tmp_path):
     assert not check.ok and "no-such-bwrap" in check.detail
 
 
+@pytest.mark.process
 def test_before_grading_the_doctor_says_when_make_release_never_ran(tmp_path):
     """`make grade` on a course whose gradebook lacks the assignment stops at the preflight
     with what to run, instead of failing every student one by one."""
@@ -128,6 +129,7 @@ def test_before_grading_the_doctor_says_when_make_release_never_ran(tmp_path):
     assert doctor.check_released(GradingContext.of(course)).ok
 
 
+@pytest.mark.process
 def test_before_grading_the_doctor_says_when_source_changed_since_the_release(tmp_path):
     """An edit to a locked cell of source/ after `make release`: the gradebook would grade
     against the old cells. The check names the cell; after `make release` it passes."""

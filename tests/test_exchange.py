@@ -473,6 +473,7 @@ def test_the_exchange_root_is_the_course_config_s_unless_given(tmp_path, monkeyp
     assert given.root == tmp_path / "ex" and given.explicit
 
 
+@pytest.mark.process
 def test_release_without_release_folder_says_make_release(tmp_path):
     (tmp_path / "nbgrader_config.py").write_text(
         'c = get_config()\nc.CourseDirectory.course_id = "c101"\n'

@@ -195,6 +195,7 @@ def test_timestamps_all_and_none(course, tmp_path):
     assert stamp.read_text() == "2025-10-16 07:00:00"
 
 
+@pytest.mark.process
 def test_stock_nbgrader_zip_collect_runs_the_same_plugins(course, tmp_path):
     """`nbgrader zip_collect --collector=course.lms.CanvasCollector` works with nbgrader's own
     app; it copies every upload (no newest-only) and clears folders (no in-place update)."""
@@ -441,6 +442,7 @@ def test_moodle_export(course, gradebooks):
     assert result.not_in_roster == [] and result.needs_manual_grade == []
 
 
+@pytest.mark.process
 def test_stock_nbgrader_export_runs_the_plugin(course, gradebooks):
     """`nbgrader export --exporter=course.lms.CanvasExport` gives the same CSV."""
     use_gradebook(course, gradebooks, "canvas")

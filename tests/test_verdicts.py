@@ -311,6 +311,7 @@ def _plain_verifier() -> VerifyOutsideKernel:
     return VerifyOutsideKernel(config=config)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("what", ["kept", "replaced", "died"])
 def test_a_verifier_started_ahead_judges_the_folder_after_the_kernel(tmp_path, what):
     """Started before the kernel (its TensorFlow loads meanwhile), it judges what is in the
@@ -409,6 +410,7 @@ def _restorer(gb, cls=RestoreDeletedCells):
     return restorer
 
 
+@pytest.mark.process
 def test_nbgrader_alone_crashes_when_a_locked_cell_precedes_the_deleted_one(
     gradebook_with_source,
 ):
