@@ -200,11 +200,18 @@ def new_page(browser):
 PROMPTS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt"
 OUTPUTS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output"
 INDICATOR = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator"
-RUN_ALL_DONE = """([sel, ind]) => {
+# The highest execution count among the prompts ("[12]:" -> 12; "[ ]:" and "[*]:" -> 0).
+LAST_COUNT = """(sel) => Math.max(0, ...[...document.querySelectorAll(sel)].map(
+    (p) => parseInt((p.textContent.match(/\\d+/) || ["0"])[0])))"""
+# Run All is over: the kernel idle, no cell queued or running ("[*]"), and a cell ran since
+# `before` (the counts then): JupyterLab queues every cell at once, so no gap between two
+# cells looks finished, and a notebook that ran before does not look finished at the start.
+RUN_ALL_DONE = """([sel, ind, before]) => {
     const prompts = [...document.querySelectorAll(sel)].map((p) => p.textContent);
+    const counts = prompts.map((p) => parseInt((p.match(/\\d+/) || ["0"])[0]));
     const indicator = document.querySelector(ind);
     const idle = indicator && indicator.getAttribute("data-status") === "idle";
-    return idle && prompts.some((p) => /\\d/.test(p)) && !prompts.some((p) => p.includes("*"));
+    return idle && !prompts.some((p) => p.includes("*")) && Math.max(0, ...counts) > before;
 }"""
 
 
@@ -235,11 +242,12 @@ def _run_all_cells(page) -> float:
     """Run → Run All Cells, as a student does; returns once every queued cell finished (or
     the first error stopped the run, as JupyterLab does) and the kernel is idle."""
     start = time.monotonic()
+    before = page.evaluate(LAST_COUNT, PROMPTS)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator("#jp-mainmenu-run li[data-command='runmenu:run-all']").click()
-    page.wait_for_function(RUN_ALL_DONE, arg=[PROMPTS, INDICATOR], timeout=RUN_ALL_TIMEOUT_S * 1000)
-    page.wait_for_timeout(1500)  # still done a moment later: not a gap between two cells
-    page.wait_for_function(RUN_ALL_DONE, arg=[PROMPTS, INDICATOR], timeout=RUN_ALL_TIMEOUT_S * 1000)
+    page.wait_for_function(
+        RUN_ALL_DONE, arg=[PROMPTS, INDICATOR, before], timeout=RUN_ALL_TIMEOUT_S * 1000
+    )
     return time.monotonic() - start
 
 
