@@ -38,6 +38,8 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from course import gradebook, runner
 from course.context import GradingContext
 from course.layout import Layout
@@ -99,34 +101,55 @@ def hit_keys(grading_dir: Path) -> list[str]:
     return sorted({k[:12] for k in keys if isinstance(k, str) and len(k) >= 12})
 
 
-def trained_state(layout: Layout, student: str) -> str | None:
-    """SHA-256 over every array (weights and optimizer variables) in the saved conv_model,
-    read straight from the .keras file (no TensorFlow): None if there is none."""
+def saved_arrays(layout: Layout, student: str) -> dict[str, np.ndarray]:
+    """name -> array, every array (weights and optimizer variables) in the saved conv_model,
+    read straight from the .keras file (no TensorFlow); {} if there is none."""
     import h5py
-    import numpy as np
 
     path = layout.grading_dir(student) / "conv_model.keras"
     try:
         with zipfile.ZipFile(path) as archive:
             raw = archive.read("model.weights.h5")
     except (OSError, KeyError, zipfile.BadZipFile):
-        return None
-    digest = hashlib.sha256()
+        return {}
+    arrays = {}
     with h5py.File(io.BytesIO(raw), "r") as h5:
-        names = []
 
         def collect(name, obj):  # returns None: visititems stops at any other value
             if isinstance(obj, h5py.Dataset):
-                names.append(name)
+                arrays[name] = np.ascontiguousarray(obj[()])
 
         h5.visititems(collect)
-        if not names:
-            return None
-        for name in sorted(names):
-            array = np.ascontiguousarray(h5[name][()])
-            digest.update(f"{name}:{array.dtype.str}:{array.shape}:".encode())
-            digest.update(array.tobytes())
+    return arrays
+
+
+def trained_state(layout: Layout, student: str) -> str | None:
+    """SHA-256 over every array in the saved conv_model: None if there is none."""
+    arrays = saved_arrays(layout, student)
+    if not arrays:
+        return None
+    digest = hashlib.sha256()
+    for name, array in sorted(arrays.items()):
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}:".encode())
+        digest.update(array.tobytes())
     return digest.hexdigest()
+
+
+def entries_behind(layout: Layout, student: str, keys: list[str], folder: Path | None):
+    """Those of `keys` (the student's hits) whose stored trained weights are in the saved
+    conv_model: the entries its grade rests on (the dense baseline's does not). All of `keys`
+    where that cannot be told."""
+    found = {kernel_side.array_digest(a)["sha256"] for a in saved_arrays(layout, student).values()}
+    behind = []
+    for key in keys:
+        for entry_file in folder.glob(f"{key}*/entry.json") if folder else []:
+            try:
+                weights = json.loads(entry_file.read_text())["weights"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if weights and all(w.get("sha256") in found for w in weights):
+                behind.append(key)
+    return behind or list(keys)
 
 
 def scores(grading: GradingContext, student: str) -> dict:
@@ -214,7 +237,10 @@ def audit_batch(
             result.hits[run.student] = keys
     rng = random.Random(seed)
     real = grading.without_training_cache()
+    folder = config.folder(grading.root)
+    behind = {}
     for student in select(result.hits, fraction, rng):
+        behind[student] = entries_behind(layout, student, result.hits[student], folder)
         before = (trained_state(layout, student), read_scores(grading, student))
         say(f"auditing the training cache: retraining {student} for real ...")
         run = regrade(real, student)
@@ -231,10 +257,9 @@ def audit_batch(
     # regrade) is the submission's. Other weights: the entries on their own decide.
     differing = {s: v for s, v in result.audited.items() if v != "identical"}
     trained = [s for s, v in differing.items() if v == WEIGHTS_DIFFER]
-    if trained:
-        keys = sorted({k for s in trained for k in result.hits[s]})
+    if trained:  # only the entries the saved model came from: its weights are what differ
+        keys = sorted({k for s in trained for k in behind[s]})
         say(f"auditing the training cache: retraining entries {', '.join(keys)} on their own ...")
-        folder = config.folder(grading.root)
         result.entries = entries_check(folder, keys, config.audit_entry_seconds)
     if all(v == "identical" for v in result.entries.values()):
         result.flagged = differing

@@ -4,12 +4,14 @@ real retraining of a hit is in the sample class (conftest.graded_class, test_end
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from course import audit
@@ -145,3 +147,27 @@ def test_a_difference_is_blamed_on_the_cache_only_when_an_entry_differs(tmp_path
             assert result.flagged == {audited: result.audited[audited]}
             assert "cache kept" in result.line() and audited in result.line()
     assert audit.read(course).audited == result.audited
+
+
+def test_the_entries_checked_are_those_the_saved_model_came_from(tmp_path):
+    """A student hit two entries (dense and conv); only the one whose trained weights are in
+    their saved conv_model is retrained on its own when the weights differ."""
+    import keras
+
+    course = _course(tmp_path)
+    folder = course / DEFAULT_DIRNAME
+    _graded(course, "a", KEY, seed=1)
+    keras.utils.set_random_seed(1)  # the same model _graded saved
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    for key, weights in (
+        ("aaaaaaaaaaaa" + "0" * 52, [tc.array_digest(v.numpy()) for v in model.weights]),
+        ("bbbbbbbbbbbb" + "0" * 52, [tc.array_digest(np.zeros(3, "float32"))]),
+    ):
+        (folder / key).mkdir()
+        (folder / key / "entry.json").write_text(json.dumps({"key": key, "weights": weights}))
+    layout = Layout(course)
+    both = ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+    assert audit.entries_behind(layout, "a", both, folder) == ["aaaaaaaaaaaa"]
+    # Nothing to tell them apart by (no saved model, no cache folder): all of them.
+    assert audit.entries_behind(layout, "nobody", both, folder) == both
+    assert audit.entries_behind(layout, "a", both, None) == both
