@@ -3,7 +3,7 @@
 Side by side, in one run (issue 14, item 6):
 * the lab's code as the course wrote it (batch 32), as a plain Python process;
 * `nbgrader autograde` of the reference submission (passes_all), sandboxed, on a training
-  cache MISS (``C1W3_TRAINING_CACHE=off``: it trains for real) and on a HIT (the course
+  cache MISS (``--TrainingCache.enabled=False``: it trains for real) and on a HIT (the course
   folder holds a ``.training_cache`` warmed once at the start with
   ``python -m course.training_cache warm``); and, for the sandbox's overhead, a miss with
   ``--Sandbox.enabled=False`` (left out with ``--quick``); runs interleaved;
