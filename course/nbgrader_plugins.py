@@ -207,7 +207,13 @@ class SandboxedExecute(Execute):
             resources[VERIFIER_AHEAD] = VerifyOutsideKernel(config=self.config).start_ahead(
                 path / GRADING_DIR, resources.get("nbgrader", {}).get("student")
             )
-        return super().preprocess(nb, resources, km)
+        try:
+            return super().preprocess(nb, resources, km)
+        except BaseException:  # nbgrader gives up on this notebook: nothing will say "go"
+            ahead = (resources or {}).pop(VERIFIER_AHEAD, None)
+            if ahead is not None:
+                ahead.cancel()
+            raise
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)

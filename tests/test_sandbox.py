@@ -442,14 +442,18 @@ def execute(tmp_path, *sources: str, timeout: int = 5, tier: str = "cgroup"):
     """Run code cells through SandboxedExecute (the autograde executor) with `timeout` s each."""
     import nbformat
 
-    from course.nbgrader_plugins import SandboxedExecute
+    from course.nbgrader_plugins import VERIFIER_AHEAD, SandboxedExecute
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
     cfg = Config()
     cfg.SandboxedExecute.timeout = timeout
     cfg.Sandbox.tier = tier
-    nb, _ = SandboxedExecute(config=cfg).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    resources = {"metadata": {"path": str(tmp_path)}}
+    nb, resources = SandboxedExecute(config=cfg).preprocess(nb, resources)
+    ahead = resources.pop(VERIFIER_AHEAD, None)  # no VerifyOutsideKernel here to take it
+    if ahead is not None:
+        ahead.cancel()
     return [[o.get("ename") or o.get("text", "") for o in cell.outputs] for cell in nb.cells]
 
 
