@@ -123,9 +123,10 @@ def saved_arrays(layout: Layout, student: str) -> dict[str, np.ndarray]:
     return arrays
 
 
-def trained_state(layout: Layout, student: str) -> str | None:
-    """SHA-256 over every array in the saved conv_model: None if there is none."""
-    arrays = saved_arrays(layout, student)
+def trained_state(layout: Layout, student: str, arrays: dict | None = None) -> str | None:
+    """SHA-256 over every array in the saved conv_model (`arrays`, if already read): None if
+    there is none."""
+    arrays = saved_arrays(layout, student) if arrays is None else arrays
     if not arrays:
         return None
     digest = hashlib.sha256()
@@ -135,11 +136,11 @@ def trained_state(layout: Layout, student: str) -> str | None:
     return digest.hexdigest()
 
 
-def entries_behind(layout: Layout, student: str, keys: list[str], folder: Path | None):
-    """Those of `keys` (the student's hits) whose stored trained weights are in the saved
-    conv_model: the entries its grade rests on (the dense baseline's does not). All of `keys`
-    where that cannot be told."""
-    found = {kernel_side.array_digest(a)["sha256"] for a in saved_arrays(layout, student).values()}
+def entries_behind(arrays: dict, keys: list[str], folder: Path | None) -> list[str]:
+    """Those of `keys` (the student's hits) whose stored trained weights are among `arrays`
+    (the saved conv_model's): the entries its grade rests on (the dense baseline's does not).
+    All of `keys` where that cannot be told."""
+    found = {kernel_side.array_digest(a)["sha256"] for a in arrays.values()}
     behind = []
     for key in keys:
         for entry_file in folder.glob(f"{key}*/entry.json") if folder else []:
@@ -240,8 +241,9 @@ def audit_batch(
     folder = config.folder(grading.root)
     behind = {}
     for student in select(result.hits, fraction, rng):
-        behind[student] = entries_behind(layout, student, result.hits[student], folder)
-        before = (trained_state(layout, student), read_scores(grading, student))
+        arrays = saved_arrays(layout, student)  # the hit's, read once
+        behind[student] = entries_behind(arrays, result.hits[student], folder)
+        before = (trained_state(layout, student, arrays), read_scores(grading, student))
         say(f"auditing the training cache: retraining {student} for real ...")
         run = regrade(real, student)
         after = (trained_state(layout, student), read_scores(grading, student))

@@ -39,7 +39,6 @@ class GradingLimits(Configurable):
         help="Time for evaluating a saved model in a child process (TensorFlow start, load, "
         "70,000 images) where it is not evaluated in the verifier itself.",
     ).tag(config=True)
-
     process_seconds = Integer(
         1500,
         help="Wall time of one student's whole `nbgrader autograde` process (start, every "

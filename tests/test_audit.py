@@ -167,7 +167,8 @@ def test_the_entries_checked_are_those_the_saved_model_came_from(tmp_path):
         (folder / key / "entry.json").write_text(json.dumps({"key": key, "weights": weights}))
     layout = Layout(course)
     both = ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
-    assert audit.entries_behind(layout, "a", both, folder) == ["aaaaaaaaaaaa"]
+    saved = audit.saved_arrays(layout, "a")
+    assert audit.entries_behind(saved, both, folder) == ["aaaaaaaaaaaa"]
     # Nothing to tell them apart by (no saved model, no cache folder): all of them.
-    assert audit.entries_behind(layout, "nobody", both, folder) == both
-    assert audit.entries_behind(layout, "a", both, None) == both
+    assert audit.entries_behind(audit.saved_arrays(layout, "nobody"), both, folder) == both
+    assert audit.entries_behind(saved, both, None) == both

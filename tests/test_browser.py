@@ -112,7 +112,10 @@ def wait_until_served(proc, url: str, what: str, limit_s: float, log_tail) -> No
             pass
         if time.monotonic() > deadline:
             pytest.fail(f"{what} did not answer in {limit_s:g} s:\n{log_tail()}")
-        time.sleep(0.5)  # the polling interval, not a wait for anything
+        try:  # between two polls, wait on the server exiting (checked above)
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 @contextmanager
