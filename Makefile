@@ -13,7 +13,7 @@ ASSIGNMENT := c1w3_convolutions
 # Keep TensorFlow's C++ log lines out of notebooks' stderr (nbgrader_config.py sets the same).
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast test-unit bench bench-spread bench-threshold bench-pooling lint clean collect export-lms release-exchange due collect-exchange release-feedback
+.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast test-unit bench bench-spread bench-threshold bench-pooling lint clean collect export-lms publish-lti release-exchange due collect-exchange release-feedback
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -80,6 +80,7 @@ bench: setup postgres  ## benchmarks that print numbers (docs/benchmarks.md): la
 	$(BIN)/python benchmarks/class_throughput.py --students 6 --cache
 	$(BIN)/python benchmarks/class_throughput.py
 	$(BIN)/python benchmarks/similarity_cost.py
+	$(BIN)/python benchmarks/ta_assist.py
 
 bench-spread: setup  ## the correct notebook's readings on emulated machines (threads, AVX2): the graders' tolerances (~20 min)
 	$(BIN)/python benchmarks/machine_spread.py
@@ -108,6 +109,9 @@ export-lms: $(VENV)/.installed  ## gradebook -> LMS import CSV: TO=canvas|moodle
 	$(if $(ROSTER),,$(error give ROSTER=path/to/roster.csv (exported from the LMS)))
 	$(BIN)/python -m course export-lms --to $(TO) --roster "$(ROSTER)"$(if $(POINTS), --points $(POINTS))$(if $(MISSING), --missing $(MISSING))$(if $(COLUMN), --column "$(COLUMN)")$(if $(ID_COLUMN), --id-column "$(ID_COLUMN)")$(if $(OUT), --out "$(OUT)")$(if $(DB_URL), --db-url $(DB_URL))
 
+publish-lti: $(VENV)/.installed  ## gradebook -> LMS over LTI 1.3 AGS (c.LtiPublish.*, docs/lti.md): dry run; SEND=1 [PENDING=1] [DB_URL=]
+	$(BIN)/python -m course publish-lti$(if $(SEND), --send)$(if $(PENDING), --include-pending)$(if $(DB_URL), --db-url $(DB_URL))
+
 # nbgrader's exchange (JupyterHub, docs/jupyterhub.md): release -> students fetch and submit ->
 # collect-exchange -> grade -> release-feedback -> students fetch their feedback. EXCHANGE=
 # overrides nbgrader's c.Exchange.root; the course id is nbgrader_config.py's.
@@ -125,6 +129,10 @@ collect-exchange: $(VENV)/.installed  ## exchange -> submitted/: each student's 
 
 release-feedback: $(VENV)/.installed  ## feedback/ -> exchange, each student's own (after make grade) [EXCHANGE=]
 	$(BIN)/python -m course exchange feedback$(EXCHANGE_ROOT)
+
+.PHONY: ta-assist
+ta-assist: $(VENV)/.installed  ## Part 7 after grading: group answers, propose scores from the TA's grades (reports/); nothing is written until `python -m course ta-assist accept`
+	$(BIN)/python -m course ta-assist $(if $(DB_URL),--db-url $(DB_URL))
 
 .PHONY: warm
 warm: setup  ## run the source notebook once, outside any sandbox, to fill .training_cache/ (README, "Training cache")

@@ -58,6 +58,7 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader.preprocessors.ClearMarkScheme",
     "course.nbgrader_plugins.HideTracebacks",
+    "course.feedback.WhatToFix",  # a box first: points by part, each lost item's cause
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 

@@ -93,11 +93,11 @@ def build(name: str):
     """One of the models, plain Keras layers with default initialisers: dense, conv (the
     lab's), no_pooling and the two controls from the course's one specification
     (graders.reference variants)."""
-    from graders import public_checks, reference
+    from graders import reference
 
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    return public_checks().build_model(reference.variant("lab" if name == "conv" else name))
+    return reference.build(reference.variant("lab" if name == "conv" else name), seed=None)
 
 
 def macs_per_image(tf, model) -> int:

@@ -55,9 +55,16 @@ COMMANDS = {
     "export-lms": Command(
         "course.lms", "gradebook -> the LMS's grade import CSV (--to, --roster)", ("export",)
     ),
+    "publish-lti": Command(
+        "course.lti", "gradebook -> the LMS over LTI 1.3 AGS (dry run; --send publishes)"
+    ),
     "exchange": Command(
         "course.exchange",
         "nbgrader's exchange on a hub: {release,due,collect,feedback} [--exchange ROOT]",
+    ),
+    "ta-assist": Command(
+        "course.ta_assist_class",
+        "Part 7: group answers, propose scores from the TA's grades; `accept` writes them",
     ),
     "demo": Command("course.demo", "release, autograde the sample class, feedback, TA summary"),
     "warm": Command(

@@ -33,20 +33,47 @@ class Graded(NamedTuple):
     verdict: Verdict
 
 
+def _canonical(student_id: str) -> str:
+    from graders import public_checks
+
+    return public_checks().canonical_id(student_id)
+
+
+def part4_model_id(student: str, declared: str | None, enrolled: set[str] | None) -> str:
+    """Whose model Part 4 is judged on. The student's own, unless the notebook declares an
+    id that is neither theirs (compared as the model is picked: "AB123" is "ab123") nor any
+    other enrolled student's: then it is a slip of form (a full name, a typo) and the model
+    the student was shown and predicted counts. Another student's id is a copy flag; so is
+    any other id when the roster could not be read (`enrolled` None)."""
+    if not isinstance(declared, str) or not declared.strip() or enrolled is None:
+        return student
+    mine = _canonical(student)
+    theirs = _canonical(declared)
+    if theirs == mine or theirs in {_canonical(s) for s in enrolled if _canonical(s) != mine}:
+        return student
+    return declared
+
+
 def compute(
     student: str,
     assignment: str,
     cells: dict[str, Graded],
     problem: str = "",
     declared_id: str | None = None,
+    model_id: str | None = None,
 ) -> dict:
     """The integrity record of one submission; `problem`: why the verifier failed, if it did;
-    `declared_id`: the STUDENT_ID the notebook wrote (Part 4's model is derived from it)."""
+    `declared_id`: the STUDENT_ID the notebook wrote (Part 4's model is derived from it);
+    `model_id`: whose model Part 4 was judged on (part4_model_id; None: the student's)."""
     from graders.hidden import DEFERRED_IN_AUTOGRADE, VARIANT_GRADE_IDS
 
-    # A notebook written for another id: its kernel judged Part 4 on that id's model, the
-    # verifier on this student's. That difference is the copy flag below, not tampering.
-    other_id = declared_id is not None and declared_id != student
+    model_id = model_id or student
+    declared = declared_id if isinstance(declared_id, str) and declared_id.strip() else None
+    # A notebook written for another enrolled student's id: its kernel judged Part 4 on that
+    # id's model, the verifier on this student's. That is the copy flag below, not tampering.
+    # A declared id that is no student's (a slip) was judged on its own model on both sides.
+    other_id = declared is not None and _canonical(declared) != _canonical(model_id)
+    slip = declared is not None and model_id != student
 
     checks = {
         grade_id: {
@@ -62,6 +89,14 @@ def compute(
     record = {"student": student, "assignment": assignment, "checks": checks}
     if declared_id is not None:
         record["declared_id"] = declared_id
+    if slip:
+        record["model_id"] = model_id
+        # Neutral: no other student has this id, so nothing points to copying.
+        record["notes"] = [
+            f"STUDENT_ID {declared!r} is not this student's id and no enrolled student's: "
+            "Part 4 was graded on the model that id shows (the student was told in the "
+            "feedback)"
+        ]
     record["flags"] = [
         f"{gid}: the notebook's kernel reported {c['kernel']:g} points, the grader "
         f"verified {c['verified']:g}"
@@ -111,6 +146,7 @@ def flags(
     if rec is None:
         return []
     out = [f"integrity: {flag}" for flag in rec.get("flags", [])]
+    out += [f"note: {note}" for note in rec.get("notes", [])]
     for grade_id, check in rec.get("checks", {}).items():
         score = recorded.get(grade_id)
         if score is not None and abs(score - check["verified"]) > 1e-6:

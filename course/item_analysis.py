@@ -9,10 +9,12 @@ minus that in the bottom 27 %). Flags: "most strong students miss it" (fewer tha
 top 27 % have full marks: the question, its checks or its expected value may be broken),
 "strong students score lower than weak ones" (D < 0) and "nobody misses it".
 
-Per answer name of the template (read with ``ast`` from every readable submitted notebook,
-never executed): how many answered, the most common wrong answers with counts (a value is wrong when
-its student lacks full marks on the grade ids that check it and no student who has them wrote
-it), and for a multiple-choice answer how many chose each option.
+Per answer name of the template (the value the verifier judged, from the hidden cell's saved
+payload in the autograded ``_grading/`` folder, so an answer computed by code counts as its
+value; else read with ``ast`` from the submitted notebook, never executed): how many
+answered, the most common wrong answers with counts (a value is wrong when its student lacks
+full marks on the grade ids that check it and no student who has them wrote it), and for a
+multiple-choice answer how many chose each option.
 
 A statistic a class is too small for is ``None`` ("n/a"): r needs 3 students whose scores
 differ, D needs 4.
@@ -25,7 +27,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from course import similarity
@@ -122,11 +124,54 @@ def grade_items(scores: Scores, grade_ids: Iterable[str]) -> list[GradeItem]:
     return out
 
 
+MAX_PAYLOAD = 2**20  # a payload is the submission's file: larger ones are not read
+
+
+def _plain(value):
+    """A payload value as Python reads it: graders.artifacts writes tuples as __tuple__."""
+    if isinstance(value, dict) and set(value) == {"__tuple__"}:
+        return [_plain(v) for v in value["__tuple__"]]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def judged_answers(grading_dir: Path, template: similarity.Template) -> dict:
+    """answer name -> Answer, the value each hidden check saved for the verifier to judge
+    (graders.hidden.collect), for the template's answers; nothing from a missing, linked,
+    oversized or malformed file."""
+    from graders import hidden
+
+    out = {}
+    for grade_id in sorted({g for gids in template.answer_items.values() for g in gids}):
+        names = hidden.CHECKS.get(grade_id, (None, None, ()))[2]
+        path = Path(grading_dir) / f"{grade_id}.json"
+        try:
+            if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_PAYLOAD:
+                continue
+            payload = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        values = payload.get("answers") if isinstance(payload, dict) else None
+        if not isinstance(values, list) or len(values) != len(names):
+            continue
+        for name, value in zip(names, values, strict=True):
+            name = name.rstrip("?")
+            if name in template.answer_items and value is not None:
+                out.setdefault(name, similarity.answer_of_value(_plain(value)))
+    return out
+
+
 def answer_items(
     subs: list[similarity.Submission],
     template: similarity.Template,
     scores: Scores | None,
+    judged: Mapping[str, Mapping[str, similarity.Answer]] | None = None,
 ) -> list[AnswerItem]:
+    """`judged`: student -> answer name -> the value the verifier judged (judged_answers);
+    it replaces what the notebook's source says, where there is one."""
+    judged = judged or {}
+    subs = [replace(sub, answers={**sub.answers, **judged.get(sub.student, {})}) for sub in subs]
     right = similarity.correctness(subs, template, scores) if scores is not None else {}
     right_values = defaultdict(set)  # values a student with full marks wrote
     for sub in subs:
@@ -170,15 +215,17 @@ def analyse(
     grade_ids: Iterable[str],
     subs: list[similarity.Submission] = (),
     template: similarity.Template | None = None,
+    judged: Mapping[str, Mapping[str, similarity.Answer]] | None = None,
 ) -> Analysis:
     """`scores`: student -> grade id -> (score, max score) of the graded submissions;
-    `subs`: the submitted notebooks as course.similarity reads them."""
+    `subs`: the submitted notebooks as course.similarity reads them; `judged`: the values
+    the verifier judged (judged_answers), per student."""
     template = template or similarity.Template()
     subs = list(subs)
     return Analysis(
         n=len(scores),
         grades=grade_items(scores, grade_ids),
-        answers=answer_items(subs, template, scores if scores else None),
+        answers=answer_items(subs, template, scores if scores else None, judged),
     )
 
 

@@ -14,11 +14,21 @@ END = "<!-- /knobs -->"
 
 def classes():
     from course.context import GradingLimits
+    from course.lti import LtiPublish
     from course.nbgrader_plugins import SandboxedExecute, VerifyOutsideKernel
     from course.sandbox import Sandbox
+    from course.ta_assist import TAAssist
     from course.training_cache import TrainingCache
 
-    return [GradingLimits, Sandbox, SandboxedExecute, VerifyOutsideKernel, TrainingCache]
+    return [
+        GradingLimits,
+        Sandbox,
+        SandboxedExecute,
+        VerifyOutsideKernel,
+        TrainingCache,
+        LtiPublish,
+        TAAssist,
+    ]
 
 
 def _help(cls, name: str) -> str:

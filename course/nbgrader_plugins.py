@@ -19,7 +19,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Enum, Integer
 
-from course import integrity, sandbox
+from course import gradebook, integrity, sandbox
 from course.sandbox import Sandbox
 from graders.report import Verdict
 
@@ -39,9 +39,13 @@ class HideTracebacks(Preprocessor):
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code":
+            printed = "".join(str(o.get("text", "")) for o in cell.get("outputs", []))
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     message = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+                    if output.get("evalue") and str(output["evalue"]) in printed:
+                        # the verdict printed above already says it: each message once
+                        message = f"{output.get('ename', 'Error')} (the message above)"
                     output["traceback"] = [message.rstrip(": ")]
         return cell, resources
 
@@ -254,6 +258,14 @@ class SandboxedExecute(Execute):
         box = getattr(self.km, "sandbox", None)
         return box.limit_hit() if box is not None else ""
 
+    def _dropped_note(self) -> NotebookNode:
+        """Not a stream output: nbgrader's LimitOutput, which runs later, keeps a cell's first
+        1,000 stream lines and drops every stream output after them, so a stream note survived
+        only when the kernel had sent the lines before it in a few large messages (an idle
+        machine), not in many small ones (a loaded one). LimitOutput keeps display data."""
+        note = f"[output beyond {self.max_output_kb} KB dropped by the grader]"
+        return NotebookNode(output_type="display_data", data={"text/plain": note}, metadata={})
+
     def output(self, outs, msg, display_id, cell_index):
         kind = msg["msg_type"]
         if kind in ("stream", "display_data", "update_display_data"):
@@ -265,9 +277,7 @@ class SandboxedExecute(Execute):
             limit = self.max_output_kb * 1024
             if self._output_bytes > limit:
                 if self._output_bytes - size <= limit:  # the first message over the limit
-                    name = content.get("name", "stdout")
-                    note = f"\n[output beyond {self.max_output_kb} KB dropped by the grader]\n"
-                    outs.append(NotebookNode(output_type="stream", name=name, text=note))
+                    outs.append(self._dropped_note())
                 elif content.get("name") == "stderr" and not any(
                     o.get("name") == "stderr" for o in outs
                 ):
@@ -306,13 +316,23 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
         if ahead is not None and ahead.student != student:
             ahead.cancel()
             ahead = None
-        verdicts, problem = _parsed(*self._verify(path / GRADING_DIR, ahead, student))
+        declared = declared_id(path / GRADING_DIR)
+        coursedir = CourseDirectory(config=self.config)
+        model_id = integrity.part4_model_id(student, declared, self._enrolled(coursedir))
+        verdicts, problem = _parsed(*self._verify(path / GRADING_DIR, ahead, student, model_id))
         cells = self.apply_verdicts(nb, verdicts, problem)
-        record = integrity.compute(
-            student, info["assignment"], cells, problem, declared_id(path / GRADING_DIR)
-        )
-        integrity.write(CourseDirectory(config=self.config).root, record)
+        record = integrity.compute(student, info["assignment"], cells, problem, declared, model_id)
+        integrity.write(coursedir.root, record)
         return nb, resources
+
+    def _enrolled(self, coursedir: CourseDirectory) -> set[str] | None:
+        """The gradebook's student ids: a declared id among them is another student's."""
+        try:
+            with gradebook.open_gradebook(Path(coursedir.root), coursedir.db_url) as gb:
+                return {s.id for s in gb.students}
+        except Exception as exc:  # no roster: every other declared id counts as a student's
+            self.log.warning("gradebook's students not read (%s)", exc)
+            return None
 
     def start_ahead(self, grading: Path, student: str | None = None) -> _Ahead | None:
         """Start the verifier (``--wait``) on an empty `grading` folder before the kernel
@@ -352,7 +372,11 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
         return cells
 
     def _verify(
-        self, grading: Path, ahead: _Ahead | None = None, student: str | None = None
+        self,
+        grading: Path,
+        ahead: _Ahead | None = None,
+        student: str | None = None,
+        model_id: str | None = None,
     ) -> tuple[dict, str]:
         if ahead is not None and not ahead.usable(grading):
             ahead.cancel()  # it ended early, or the folder was replaced: start a fresh one
@@ -363,9 +387,12 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
             return {}, ""  # no hidden cell ran: every check is 'not run'
         try:
             started = (
-                ahead.started if ahead is not None else self._start(grading, *_student(student))
+                ahead.started
+                if ahead is not None
+                else self._start(grading, "--wait", *_student(student))
             )
-            done, limit = started.finish("go\n", timeout=self.timeout)
+            go = f"go {json.dumps({'model_id': model_id})}" if model_id else "go"
+            done, limit = started.finish(go + "\n", timeout=self.timeout)
         except sandbox.SandboxError:
             raise  # no sandbox, no grading: nbgrader reports it for this student
         except Exception as exc:

@@ -273,6 +273,18 @@ def answer_of(node: ast.AST) -> Answer | None:
     )
 
 
+def answer_of_value(value) -> Answer:
+    """The answer a value gives, as answer_of reads a constant (a value the grader judged)."""
+    canonical = _canonical(value)
+    shown = _show(canonical)
+    return Answer(
+        json.dumps(canonical, sort_keys=True),
+        shown if len(shown) <= 80 else shown[:77] + "...",
+        True,
+        isinstance(canonical, str),
+    )
+
+
 @functools.lru_cache(maxsize=8192)
 def _parse(source: str) -> ast.Module:
     return ast.parse(source)

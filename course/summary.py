@@ -19,7 +19,7 @@ from pathlib import Path
 import jinja2
 import nbformat
 
-from course import audit, gradebook, integrity, item_analysis, similarity
+from course import audit, gradebook, integrity, item_analysis, similarity, ta_assist_class
 from course.context import GradingContext
 from course.exchange import duration, utc
 from course.layout import COURSE_ROOT, Layout
@@ -127,7 +127,7 @@ def collect(course, db_url: str | None = None, assignment_id: str = ASSIGNMENT) 
                 if g.name == MANUAL_TASK and g.needs_manual_grade and graded_nb is not None:
                     answer = _answer_after_task(graded_nb)
                     if answer.strip() in (UNANSWERED, "(empty)"):
-                        flags.append("no written answer (the free-text cell is unchanged)")
+                        flags.append(NO_ANSWER)
                         answer = f"(no written answer: the cell still reads {answer!r})"
                     manual.append((student, answer))
             if flags:
@@ -157,6 +157,7 @@ def collect(course, db_url: str | None = None, assignment_id: str = ASSIGNMENT) 
         "manual": manual,
         "late": {"due": utc(due) if due else "", "students": late},
         "cache_audit": _audit_view(cache_audit),
+        "ta_assist": ta_assist_class.accepted_count(grading),  # Part 7 grades from proposals
         **class_reports(course, assignment_id, graded, grade_ids),
     }
 
@@ -211,7 +212,11 @@ def class_reports(course: Path, assignment: str, grades: dict, grade_ids: list[s
     except Exception as error:  # noqa: BLE001
         out["copying"] = {**NO_COPYING, "error": f"{type(error).__name__}: {error}"}
     try:
-        analysis = item_analysis.analyse(grades, grade_ids, subs, template)
+        judged = {
+            sub.student: item_analysis.judged_answers(layout.grading_dir(sub.student), template)
+            for sub in subs
+        }
+        analysis = item_analysis.analyse(grades, grade_ids, subs, template, judged)
         out["_items"] = analysis
         out["items"] = {
             **NO_ITEMS,
@@ -236,9 +241,71 @@ NO_ITEMS = {"n": 0, "grades": [], "answers": [], "csv": "", "error": ""}
 NO_LATE = {"due": "", "students": []}
 
 
+NO_ANSWER = "no written answer (the free-text cell is unchanged)"
+# What a TA looks at before anything else, in this order: (what, words of the flags it covers).
+ACT_FIRST = (
+    ("not graded", ("not graded:",)),
+    ("notebook written for another student's id", ("written for another student's model",)),
+    ("locked cells edited (tampering)", ("tampering:",)),
+    (
+        "in-notebook checks disagree with the verifier",
+        ("the grader verified", "the verifier failed", "the gradebook holds"),
+    ),
+    ("kernel stopped or a cell hit its limit", ("stopped in ", "kernel died", "timeout in ")),
+    ("cache audit: the real training differs", ("the cache audit trained this submission",)),
+)
+ACT_FIRST_LINES = 10
+
+
+def act_first(flagged: dict[str, list[str]], pairs: list[dict]) -> list[str]:
+    """At most ACT_FIRST_LINES lines: each kind of problem with its students, then the
+    similarity report's pairs joined into clusters (a copy ring is one line, not many)."""
+    lines, named = [], set()
+    for what, words in ACT_FIRST:  # each student under the first kind that covers them
+        students = sorted(
+            s
+            for s, fl in flagged.items()
+            if s not in named and any(w in f for f in fl for w in words)
+        )
+        named.update(students)
+        if students:
+            lines.append(f"**{what}** ({len(students)}): {', '.join(students)}")
+    clusters = _clusters(pairs)
+    room = ACT_FIRST_LINES - len(lines)
+    for cluster in clusters[: max(room - 1, 0) if len(clusters) > room else room]:
+        lines.append(f"**possible copying**: {', '.join(cluster)} (similarity report below)")
+    if len(clusters) > room:
+        lines.append(f"**possible copying**: {len(clusters) - max(room - 1, 0)} more groups below")
+    return lines
+
+
+def _clusters(pairs: list[dict]) -> list[list[str]]:
+    """Students linked by listed pairs, strongest pair first (union-find)."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for p in pairs:
+        parent[root(p["a"])] = root(p["b"])
+    groups: dict[str, list[str]] = {}
+    for p in pairs:  # first seen = the strongest pair of its group (pairs come ranked)
+        for student in (p["a"], p["b"]):
+            members = groups.setdefault(root(student), [])
+            if student not in members:
+                members.append(student)
+    return [sorted(g) for g in groups.values()]
+
+
 def render(data: dict) -> str:
     """The page, from ``collect()``'s data: numbers here, layout in templates/ta_summary.md.j2."""
     rows = data["rows"]
+    copying = {**NO_COPYING, **data.get("copying", {})}
+    unanswered = sorted(s for s, flags in data["flagged"].items() if NO_ANSWER in flags)
+    flagged = {s: [f for f in fl if f != NO_ANSWER] for s, fl in data["flagged"].items()}
+    flagged = {s: fl for s, fl in flagged.items() if fl}
     max_auto = int(rows[0]["max_auto"] if rows else 90)
     top = max_auto // 10  # the last bucket holds full marks
     buckets = Counter(min(int((r["auto"] or 0) // 10), top) for r in rows)
@@ -252,13 +319,16 @@ def render(data: dict) -> str:
             (gid, data["passed"].get(gid, 0)) for gid in data["grade_ids"] if gid != MANUAL_TASK
         ],
         failures=data["failures"].most_common(10),
-        flagged=sorted(data["flagged"].items()),
-        manual=data["manual"],
+        act_first=act_first(flagged, copying["pairs"]),
+        flagged=sorted(flagged.items()),
+        unanswered=unanswered,
+        manual=[(s, a) for s, a in data["manual"] if s not in unanswered],
         rows=rows,
-        copying={**NO_COPYING, **data.get("copying", {})},
+        copying=copying,
         items={**NO_ITEMS, **data.get("items", {})},
         late={**NO_LATE, **data.get("late", {})},
         cache_audit=data.get("cache_audit"),
+        ta_assist=data.get("ta_assist"),
         min_points=similarity.REPORT_MIN,
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -303,48 +304,67 @@ def _stage_names(kinds) -> list[str]:
     return names
 
 
-def graded_spec(grade_id, payload, student: str | None):
+@dataclass(frozen=True)
+class GradedAs:
+    """Who nbgrader grades, and whose model Part 4 is judged on: the student's own, or the
+    notebook's declared STUDENT_ID when that is no other enrolled student's id (a slip of
+    form, such as a full name; course.integrity.part4_model_id decides, outside the kernel)."""
+
+    student: str
+    model_id: str
+
+
+def graded_spec(grade_id, payload, graded_as: GradedAs | None):
     """(the model spec this answer is judged on, a Report for it).
 
-    Part 4's model is the grading student's own variant (c1w3_checks.variant_for): during
-    autograde `student` is the id nbgrader grades under, whatever the notebook declares; in
-    the kernel (Validate) it is the notebook's own STUDENT_ID. A notebook declaring another
-    id is judged on the grading student's model, and the report says so.
+    During autograde `graded_as` says whose model that is; in the kernel (Validate) it is
+    None and the notebook's own STUDENT_ID decides. Ids are compared as the model is picked
+    from them (c1w3_checks.canonical_id): "AB123" is "ab123".
     """
+    checks = _checks()
     declared = payload.get("declared_id")
-    declared = declared.strip() if isinstance(declared, str) else None
-    sid = student or declared
-    if not sid:
-        raise _checks().CheckFailed(
+    declared = declared.strip() if isinstance(declared, str) and declared.strip() else None
+    model_id = graded_as.model_id if graded_as else declared
+    if not model_id:
+        raise checks.CheckFailed(
             "STUDENT_ID is not set: write your nbgrader student id in the cell at the start of "
             "Part 4, run it, and predict the model it shows you"
         )
     report = Report(grade_id, POINTS[grade_id])
-    if student and declared != student:
-        report.note(
-            f"this notebook's STUDENT_ID is {declared!r}, but it is graded as {student!r}: "
-            f"the answers are judged on {student!r}'s own model"
-        )
-    return reference.student_spec(sid), report
+    same = checks.canonical_id
+    if graded_as and declared and same(declared) != same(graded_as.student):
+        if same(model_id) == same(declared):
+            report.note(
+                f"this notebook's STUDENT_ID is {declared!r}, not your id "
+                f"{graded_as.student!r}: Part 4 was judged on the model {declared!r} shows "
+                f"(code {checks.model_code(declared)}), the one you predicted"
+            )
+        else:
+            report.note(
+                f"this notebook's STUDENT_ID is {declared!r}, another student's id, but it is "
+                f"graded as {graded_as.student!r}: the answers are judged on "
+                f"{graded_as.student!r}'s own model (code {checks.model_code(model_id)})"
+            )
+    return reference.student_spec(model_id), report
 
 
-def judge_predict_output_shapes(payload, directory, student=None) -> Judged:
+def judge_predict_output_shapes(payload, directory, graded_as=None) -> Judged:
     (predictions,) = _answers(payload, 1)
-    spec, report = graded_spec("predict_output_shapes", payload, student)
+    spec, report = graded_spec("predict_output_shapes", payload, graded_as)
     return _judge_layers("predict_output_shapes", predictions, spec, True, False, report=report)
 
 
-def judge_predict_param_counts(payload, directory, student=None) -> Judged:
+def judge_predict_param_counts(payload, directory, graded_as=None) -> Judged:
     predictions, total = _answers(payload, 2)
-    spec, report = graded_spec("predict_param_counts", payload, student)
+    spec, report = graded_spec("predict_param_counts", payload, graded_as)
     return _judge_layers(
         "predict_param_counts", predictions, spec, False, True, total, report=report
     )
 
 
-def judge_predict_no_pooling_variant(payload, directory, student=None) -> Judged:
+def judge_predict_no_pooling_variant(payload, directory, graded_as=None) -> Judged:
     predictions, total = _answers(payload, 2)
-    spec, report = graded_spec("predict_no_pooling_variant", payload, student)
+    spec, report = graded_spec("predict_no_pooling_variant", payload, graded_as)
     return _judge_layers(
         "predict_no_pooling_variant", predictions, reference.without_pooling(spec), True, True,
         total, report=report,
@@ -365,10 +385,10 @@ def _stage_counts(predictions, spec) -> list[int | None]:
     ]
 
 
-def judge_predict_values_per_image(payload, directory, student=None) -> Judged:
+def judge_predict_values_per_image(payload, directory, graded_as=None) -> Judged:
     grade_id = "predict_values_per_image"
     values, fewer, predictions = _answers(payload, 3)
-    spec, report = graded_spec(grade_id, payload, student)
+    spec, report = graded_spec(grade_id, payload, graded_as)
     want = reference.values_per_image(spec)
     if not isinstance(values, (list, tuple)) or len(values) != len(want):
         return _failed(grade_id, f"expected a list of {len(want)} whole numbers, got {values!r}")
@@ -452,10 +472,10 @@ def judge_shift_probe(payload, directory) -> Judged:
     return report, True
 
 
-def judge_weight_sharing(payload, directory, student=None) -> Judged:
+def judge_weight_sharing(payload, directory, graded_as=None) -> Judged:
     grade_id = "weight_sharing"
     got, values, predictions = _answers(payload, 3)
-    spec, report = graded_spec(grade_id, payload, student)
+    spec, report = graded_spec(grade_id, payload, graded_as)
     want = reference.dense_equivalent_params(spec)
     # Error carried forward from the student's own count of conv1's outputs, where that count
     # is their predicted conv1 shape's (with this model's channels) on this model's input.
@@ -646,26 +666,32 @@ def judge_conclusion(payload, directory) -> Judged:
     table = _checks().SEED_TABLE
     report = Report(grade_id, POINTS[grade_id])
     acc = {m: f"{row['test_acc']:.4f}" for m, row in table.items()}
+
+    def over_dense(model):  # percentage points of test accuracy above the dense model
+        return 100 * (table[model]["test_acc"] - table["dense"]["test_acc"])
+
     report.item(
         _choice(gain_source) == "b",
         "what made the gain: 'b', convolution (without pooling the model tests higher, "
-        f"{acc['no_pooling']} vs {acc['conv']}; dense2, as deep, tests {acc['dense2']}; "
-        f"dense_wide, as much compute, tests {acc['dense_wide']}); you: {gain_source!r}",
+        f"{acc['no_pooling']} vs {acc['conv']}; of conv's {over_dense('conv'):.1f} points over "
+        f"dense, dense2, about as many parameters, gets {over_dense('dense2'):.1f} and "
+        f"dense_wide, as much compute, {over_dense('dense_wide'):.1f}); you: {gain_source!r}",
     )
+    cost = 100 * (table["no_pooling"]["test_acc"] - table["conv"]["test_acc"])
     report.item(
         _choice(pooling_buys) == "b",
         "what pooling buys: 'b', a far smaller, cheaper model (without it: "
         f"{table['no_pooling']['params'] / table['conv']['params']:.0f}x the parameters) at a "
-        f"small cost in test accuracy ({acc['conv']} vs {acc['no_pooling']}); "
+        f"cost of {cost:.1f} points of test accuracy ({acc['conv']} vs {acc['no_pooling']}); "
         f"you: {pooling_buys!r}",
     )
     return report, False
 
 
-def judge_concept_questions(payload, directory, student=None) -> Judged:
+def judge_concept_questions(payload, directory, graded_as=None) -> Judged:
     receptive, why_five, discards = _answers(payload, 3)
     grade_id = "concept_questions"
-    spec, report = graded_spec(grade_id, payload, student)
+    spec, report = graded_spec(grade_id, payload, graded_as)
     want = reference.receptive_field(spec)
     try:
         got = _checks().normalize_count(receptive, "receptive_field")
@@ -809,12 +835,14 @@ def judge(
     *,
     in_process: bool = False,
     student: str | None = None,
+    model_id: str | None = None,
 ) -> Judged:
     """The verdict on a saved artifact; every failure is a report, never an exception.
 
     `in_process`: this interpreter is a fresh, isolated one (graders.verify), so a saved
     model is evaluated here instead of in a child process. `student`: the id nbgrader grades
     under (autograde); None judges Part 4's model from the notebook's own STUDENT_ID.
+    `model_id`: whose model Part 4 is judged on when not `student`'s (GradedAs).
     """
     if payload is None:
         return _failed(grade_id, "the grader's part of this cell did not run")
@@ -824,7 +852,7 @@ def judge(
     # model; the others take (payload, directory).
     options = {"in_process": in_process} if grade_id in DEFERRED_IN_AUTOGRADE else {}
     if grade_id in VARIANT_GRADE_IDS:
-        options = {"student": student}
+        options = {"graded_as": GradedAs(student, model_id or student) if student else None}
     try:
         return CHECKS[grade_id][1](payload, directory, **options)
     except _checks().CheckFailed as exc:

@@ -14,8 +14,9 @@ BATCH_SIZE = 128
 TRAIN_IMAGES = 60_000
 TRAIN_STEPS = EPOCHS * math.ceil(TRAIN_IMAGES / BATCH_SIZE)  # 2,345 optimizer steps
 
-# TensorFlow's results depend on its thread-pool sizes even with op determinism (the seeded
-# notebook once reached 0.8818 with 1 intra-op thread, 0.8778 with 2): every grading, the
+# TensorFlow's results depend on its thread-pool sizes even with op determinism (the seed-42
+# notebook: 0.8866 with 1 intra-op thread, 0.8865 with 2, 0.8847 with 8; machine_spread.json
+# in benchmarks/results): every grading, the
 # instructor's `make warm` and plain `nbgrader` runs use these pools, whatever cores they got,
 # so a grade does not depend on the machine (course/runner.py, nbgrader_config.py).
 TF_THREADS = "2"

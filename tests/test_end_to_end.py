@@ -135,6 +135,30 @@ def test_feedback_never_shows_hidden_tests_or_the_mark_scheme(graded_class, stud
         assert secret not in text, (student, secret)
 
 
+@pytest.mark.parametrize("student", GRADABLE)
+def test_feedback_starts_with_what_to_fix_and_never_mentions_the_training_cache(
+    graded_class, student
+):
+    """The box above the notebook names every item that lost points, each linked to its
+    cell; nothing on the page speaks of the grader's training cache."""
+    text = feedback_text(graded_class, student)
+    assert "training cache" not in text.lower(), student
+    box = text.split("What to fix first", 1)[1].split("Automatic points", 1)[1]
+    box = box.split("YOUR ANSWER HERE")[0][:6000]
+    graded = nbformat.read(graded_class.autograded(student), as_version=4)
+    html_page = feedback_html(graded_class, student)
+    for cell in summary._grade_cells(graded).values():
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        points = cell.metadata["nbgrader"].get("points", 0)
+        score = next(
+            (float(o["data"]["text/plain"]) for o in cell.outputs if o.get("output_type")
+             == "execute_result"), None,
+        )  # fmt: skip
+        failed = any(o.get("output_type") == "error" for o in cell.outputs)
+        if failed or (score is not None and score < points):
+            assert f'href="#{gid}"' in html_page.split("What to fix first", 1)[1], (student, gid)
+
+
 def test_feedback_shows_messages_and_the_students_answers(graded_class):
     text = feedback_text(graded_class, "filters_64")
     assert "found Conv2D with 64 filters of 3x3" in text
@@ -181,7 +205,19 @@ def test_ta_summary(graded_class):
     assert "**deleted_test_cells**: tampering: deleted locked cells" in flagged
     assert "- **passes_all**:" not in flagged and "- **course_input_shape_idiom**:" not in flagged
     queue = text.split("## Free-text answers to grade by hand")[1]
-    assert queue.startswith(f" ({len(GRADABLE)})")
+    # an unanswered free text is one count for the TA, not a flag nor a section to grade
+    (line,) = [x for x in flagged.splitlines() if "left the written answer (Part 7) unchanged" in x]
+    unanswered = set(line.split(": ", 1)[1].rstrip(".").split(", "))
+    assert "untouched_release" in unanswered and "no written answer" not in text
+    assert queue.startswith(f" ({len(set(GRADABLE) - unanswered)})")
+    assert "### untouched_release" not in queue
+    # what needs a person first, one line per kind, each student under the most serious one
+    act = text.split("## Act first")[1].split("\n## ")[0]
+    assert "**not graded** (" in act and "broken_notebook_file" in act
+    assert "**notebook written for another student's id** (1): copies_passes_all" in act
+    assert "**locked cells edited (tampering)**" in act and "edited_hidden_tests" in act
+    assert "**kernel stopped or a cell hit its limit**" in act and "infinite_loop" in act
+    assert len([x for x in act.splitlines() if x.startswith("- ")]) <= summary.ACT_FIRST_LINES
     assert (
         "**broken_notebook_file**: submitted notebook unreadable (NotJSONError); not graded:"
         in (flagged)
@@ -194,14 +230,11 @@ def test_ta_summary(graded_class):
     )
     assert "**copies_passes_all** and **passes_all**" in text
     assert "found Conv2D with 64 filters of 3x3" in text  # among the common failure messages
-    # A renamed upload is graded (90, above) and flagged; an unanswered free text is flagged
-    # and still shown to the TA.
+    # A renamed upload is graded (90, above) and flagged.
     assert (
         "**week2_spellings_renamed_upload**: graded `c1w3_convolutions (1).ipynb` as "
         "c1w3_convolutions.ipynb" in flagged
     )
-    assert "**untouched_release**: no written answer" in flagged
-    assert "### untouched_release\n\n> (no written answer" in queue
     # Failure messages count students, not cells: each count is the number of students whose
     # autograded notebook shows that message in at least one graded cell.
     common = text.split("## Most common failure messages")[1].split("## Flagged")[0]

@@ -8,6 +8,7 @@ unchanged, and the batch completes with a recorded grade for everyone.
 
 from __future__ import annotations
 
+import compileall
 import csv
 import hashlib
 from dataclasses import dataclass
@@ -78,6 +79,10 @@ class HostileBatch:
 
 @pytest.fixture(scope="session")
 def hostile_batch(tmp_path_factory, fresh_database, training_cache) -> HostileBatch:
+    # Bytecode for every graders module now: otherwise the other xdist worker (or any
+    # process importing graders for the first time) writes graders/__pycache__/ during the
+    # batch, and the snapshot below takes that for an attack on the graders package.
+    compileall.compile_dir(COURSE_ROOT / "graders", quiet=1)
     course = make_warm_course(tmp_path_factory.mktemp("hostile"), training_cache)
     url = fresh_database()
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
@@ -140,7 +145,9 @@ def _outputs(course: Path, student: str) -> str:
         course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4
     )
     return "\n".join(
-        str(o.get("text", "")) + f"{o.get('ename', '')}: {o.get('evalue', '')}"
+        str(o.get("text", ""))
+        + str(o.get("data", {}).get("text/plain", ""))  # the grader's notes are display data
+        + f"{o.get('ename', '')}: {o.get('evalue', '')}"
         for c in nb.cells
         for o in c.get("outputs", [])
     )

@@ -209,3 +209,33 @@ def re_pairs(section: str) -> list[tuple[str, str]]:
     import re
 
     return re.findall(r"^\d+\. \*\*(\w+)\*\* and \*\*(\w+)\*\*", section, re.MULTILINE)
+
+
+def test_options_and_wrong_answers_count_the_values_the_verifier_judged(tmp_path):
+    """A class that computes its answers by code: the source holds expressions, the saved
+    payloads the values. The table counts values, never source text."""
+    template = similarity.Template(
+        answer_items={"why_five": ["concept_questions"]}, choices={"why_five": ["a", "b"]}
+    )
+    subs, judged = [], {}
+    for student, value in (("ada", "a"), ("bob", "b"), ("cyd", "b")):
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell('why_five = "a" if 11 // 2 == 5 else "b"')
+        cell.metadata["nbgrader"] = {"grade_id": "concept_answers", "solution": True}
+        nb.cells.append(cell)
+        subs.append(similarity.read_notebook(student, nb, template))
+        grading = tmp_path / student
+        grading.mkdir()
+        (grading / "concept_questions.json").write_text(
+            f'{{"answers": [17, "{value}", "b"], "declared_id": "{student}"}}'
+        )
+        judged[student] = item_analysis.judged_answers(grading, template)
+    grades = {s: {"concept_questions": (6.0 if s == "ada" else 4.0, 6.0)} for s in judged}
+    source_only = item_analysis.answer_items(subs, template, grades)[0]
+    assert source_only.options[-1][0].startswith("'a' if")  # what the summary showed before
+    (why,) = item_analysis.answer_items(subs, template, grades, judged)
+    assert why.options == [("a", 1), ("b", 2)]
+    assert why.wrong == [('"b"', 2)]
+    # a payload that is not the submission's regular small file is not read
+    (tmp_path / "ada" / "concept_questions.json").write_text("x" * (item_analysis.MAX_PAYLOAD + 1))
+    assert item_analysis.judged_answers(tmp_path / "ada", template) == {}

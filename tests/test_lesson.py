@@ -3,6 +3,7 @@ come from the committed benchmark, and an optional section the grader never runs
 
 import json
 import os
+import re
 import statistics
 
 import nbformat
@@ -10,7 +11,7 @@ import pytest
 
 from course.layout import COURSE_ROOT
 from graders import public_checks, reference
-from tests.test_notebook import RELEASE
+from tests.test_notebook import RELEASE, SOURCE
 
 checks = public_checks()
 
@@ -246,3 +247,48 @@ def test_the_right_option_is_not_the_one_that_stands_out(question, answer_cell, 
     assert max(lengths.values()) <= 1.6 * min(lengths.values()), lengths
     longest = [k for k, n in lengths.items() if n == max(lengths.values())]
     assert longest != [right], lengths
+
+
+def _choice_checks():
+    """(variable, options) of every check_choice call in the source notebook's check cells."""
+    import ast
+
+    nb = nbformat.read(SOURCE, as_version=4)
+    table = public_checks().SEED_TABLE
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "check_choice(" not in cell.source:
+            continue
+        visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+        names = {"SEED_TABLE": table, "models": tuple(table)}
+        names["class_names"] = list(public_checks().CLASS_NAMES)
+        for node in ast.walk(ast.parse(visible)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "check_choice":
+                variable = node.args[0].id
+                yield variable, eval(compile(ast.Expression(node.args[1]), "", "eval"), names)
+
+
+def _listed_options(variable: str) -> set[str]:
+    """The quoted options of the numbered question that names `variable` (those of its
+    whole cell when the item lists none: "which model ...?" after a list of models), or of
+    the answer cell's comment that names it."""
+    nb = nbformat.read(SOURCE, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and f"`{variable}`" in cell.source:
+            for item in re.split(r"\n(?=\d+\. )", cell.source):
+                if f"`{variable}`" in item:
+                    quoted = r'`"([\w-]+)"`'
+                    return set(re.findall(quoted, item) or re.findall(quoted, cell.source))
+        if cell.cell_type == "code":
+            for line in cell.source.splitlines():
+                if line.lstrip().startswith(f"#   {variable}:"):
+                    return set(re.findall(r'"([\w-]+)"', line))
+    return set()
+
+
+@pytest.mark.parametrize("variable, options", list(_choice_checks()))
+def test_every_choice_check_allows_exactly_the_options_its_question_lists(variable, options):
+    """A check narrower than its question fails a right answer; a wider one lets a typo in."""
+    if variable == "biggest_gain_class":  # "its name exactly as printed": any of the classes
+        assert set(options) == {n.lower() for n in public_checks().CLASS_NAMES}
+        return
+    assert set(options) == _listed_options(variable), variable

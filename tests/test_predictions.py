@@ -227,7 +227,10 @@ def test_a_copied_notebook_is_judged_on_the_grading_students_model(tmp_path):
     assert own.points == 8
     copied, _ = hidden.judge("predict_param_counts", payload, tmp_path, student=ADA)
     assert copied.points == 0
-    assert "this notebook's STUDENT_ID is 'chen', but it is graded as 'ada'" in copied.text()
+    assert (
+        "this notebook's STUDENT_ID is 'chen', another student's id, but it is graded as 'ada'"
+        in copied.text()
+    )
     # no STUDENT_ID at all: Validate says what to write; autograde judges the grading id's model
     del ns["STUDENT_ID"]
     ns.update(predicted_layers=ADA_LAYERS, predicted_total=ADA_TOTAL)
@@ -235,6 +238,35 @@ def test_a_copied_notebook_is_judged_on_the_grading_students_model(tmp_path):
     report, _ = hidden.judge("predict_param_counts", payload, tmp_path)
     assert "STUDENT_ID is not set" in report.text()
     assert hidden.judge("predict_param_counts", payload, tmp_path, student=ADA)[0].points == 8
+
+
+@pytest.mark.parametrize("typed", ["ADA", " Ada ", "ａｄａ", "A\u0064a"])
+def test_an_id_typed_in_another_case_or_width_is_the_same_student(typed, tmp_path):
+    """A slip of form picks the same model and costs nothing, with no note."""
+    assert checks.variant_for(typed) == checks.variant_for(ADA)
+    assert checks.model_code(typed) == checks.model_code(ADA)
+    ns = {"STUDENT_ID": typed, "predicted_layers": ADA_LAYERS, "predicted_total": ADA_TOTAL}
+    payload = hidden.collect("predict_param_counts", ns, tmp_path)
+    for student in (None, ADA, "Ada"):  # Validate; autograde (nbgrader's id in any case)
+        report, _ = hidden.judge("predict_param_counts", payload, tmp_path, student=student)
+        assert report.points == 8 and "STUDENT_ID is" not in report.text(), student
+
+
+def test_an_id_that_is_no_students_is_judged_on_the_model_it_showed(tmp_path):
+    """STUDENT_ID = the student's full name: not another enrolled student's id, so the
+    model the notebook showed them (and they predicted) counts; the report tells them."""
+    name = "Ada Lovelace"
+    answers = [(shape, params) for _, shape, params in reference.expected_layers(
+        reference.student_spec(name))]  # fmt: skip
+    total = reference.expected_total(reference.student_spec(name))
+    ns = {"STUDENT_ID": name, "predicted_layers": answers, "predicted_total": total}
+    payload = hidden.collect("predict_param_counts", ns, tmp_path)
+    report, _ = hidden.judge("predict_param_counts", payload, tmp_path, student=ADA, model_id=name)
+    assert report.points == 8
+    assert "Part 4 was judged on the model 'Ada Lovelace' shows" in report.text()
+    assert checks.model_code(name) in report.text()
+    # the same notebook without that decision (a classmate's id): ada's own model, 0 points
+    assert hidden.judge("predict_param_counts", payload, tmp_path, student=ADA)[0].points == 0
 
 
 @pytest.mark.parametrize(

@@ -247,3 +247,43 @@ def test_late_students_reach_the_page():
     on_time["late"]["students"] = []
     assert "None." in summary.render(on_time).split("## Late submissions")[1].split("\n## ")[0]
     assert "No due date in the gradebook" in summary.render(empty_data())
+
+
+def test_act_first_names_each_kind_of_problem_once_and_fits_in_ten_lines():
+    flagged = {
+        "bob": ["not graded: kernel died (memory limit)"],
+        "cyd": ["tampering: edited locked cells conv_model_compiled", "timeout in shift_probe"],
+        "dan": [
+            "integrity: shift_probe: the notebook's kernel reported 4 points, the grader verified 0"
+        ],  # fmt: skip
+        "eve": [
+            "integrity: STUDENT_ID 'ada': this notebook was written for another student's "
+            "model (copied or handed in under a second id?); ..."
+        ],  # fmt: skip
+        "gus": ["timeout in shift_probe"],
+        "fay": [
+            "note: STUDENT_ID 'Fay Smith' is not this student's id and no enrolled "
+            "student's: Part 4 was graded on the model that id shows"
+        ],  # fmt: skip
+    }
+    lines = summary.act_first(flagged, [])
+    assert lines == [
+        "**not graded** (1): bob",
+        "**notebook written for another student's id** (1): eve",
+        "**locked cells edited (tampering)** (1): cyd",
+        "**in-notebook checks disagree with the verifier** (1): dan",
+        "**kernel stopped or a cell hit its limit** (1): gus",
+    ]  # a neutral note (fay) is no reason to act first; each student once, most serious kind
+    ring = [{"a": "p0", "b": f"p{i}"} for i in range(1, 4)]  # one copy ring: one line
+    many = [{"a": f"x{i}", "b": f"y{i}"} for i in range(12)]
+    lines = summary.act_first(flagged, ring + many)
+    assert len(lines) == summary.ACT_FIRST_LINES
+    assert lines[5] == "**possible copying**: p0, p1, p2, p3 (similarity report below)"
+    assert lines[-1] == "**possible copying**: 9 more groups below"
+
+
+def test_unanswered_written_answers_are_one_count_not_a_flag_each():
+    text = summary.render(class_data())
+    assert "no written answer" not in text
+    assert "1 student left the written answer (Part 7) unchanged: dee." in text
+    assert "### dee" not in text  # no placeholder section to grade

@@ -478,6 +478,35 @@ def test_compute_flags_a_kernel_that_claimed_points_the_grader_did_not_give():
     assert "verifier_error" not in record
 
 
+@pytest.mark.parametrize(
+    "declared, model_id",
+    [
+        (None, "ann"),  # STUDENT_ID left `...`: the grading student's model
+        ("ANN", "ann"),  # another case: the same student, no flag
+        ("ａｎｎ ", "ann"),  # full-width letters and a space (NFKC, stripped)
+        ("Bo", "ann"),  # another enrolled student's id, in any case: the copy flag
+        ("Ann Smith", "Ann Smith"),  # no student's id (a full name): the model it showed
+    ],
+)
+def test_part4_is_judged_on_the_model_the_student_was_shown_unless_it_is_a_classmates(
+    declared, model_id
+):
+    assert integrity.part4_model_id("ann", declared, {"ann", "bo", "cy"}) == model_id
+    assert integrity.part4_model_id("ann", declared, None) == "ann"  # no roster: as before
+
+
+def test_a_declared_id_that_is_no_students_is_a_neutral_note_not_a_copy_flag():
+    cells = {"predict_param_counts": _graded(8, 8.0, "predict_param_counts", 8)}
+    record = integrity.compute("ann", "lab", cells, declared_id="Ann Smith", model_id="Ann Smith")
+    assert record["flags"] == []  # the kernel and the verifier judged the same model
+    assert record["checks"]["predict_param_counts"]["deferred"] is False
+    assert record["model_id"] == "Ann Smith"
+    assert "no enrolled student's" in record["notes"][0]
+    assert "cop" not in record["notes"][0]  # no accusation
+    same = integrity.compute("ann", "lab", cells, declared_id="ANN", model_id="ann")
+    assert same["flags"] == [] and "notes" not in same
+
+
 def test_compute_flags_a_notebook_written_for_another_students_model(tmp_path):
     """Its kernel judged Part 4 on the notebook's own STUDENT_ID, the verifier on the grading
     student's: that difference is the copy flag, not a kernel claiming points."""

@@ -509,29 +509,20 @@ def check_training_finished(namespace) -> None:
     print(f"Both models trained for all {want:,} steps.")
 
 
-def build_model(layers=LAB_LAYERS, input_shape=LAB_INPUT_SHAPE, initializer=None):
-    """A plain Keras Sequential from a specification like LAB_LAYERS (default initial weights,
-    or ``initializer(i)``: extra keyword arguments for the i-th layer if it has weights)."""
+def _lab_model():
+    """The lab's model (LAB_LAYERS) as a plain Keras Sequential, default initial weights.
+    Only the lab's: nothing released builds a student's own Part 4 model for them."""
     import keras
 
-    model = [keras.Input(shape=input_shape)]
-    for i, spec in enumerate(layers):
-        extra = initializer(i) if initializer else {}
-        if spec["kind"] == "Conv2D":
-            model.append(
-                keras.layers.Conv2D(
-                    spec["filters"], spec["kernel"], activation=spec["activation"], **extra
-                )
-            )
-        elif spec["kind"] == "MaxPooling2D":
-            model.append(keras.layers.MaxPooling2D(spec["pool"]))
-        elif spec["kind"] == "Flatten":
-            model.append(keras.layers.Flatten())
-        elif spec["kind"] == "Dense":
-            model.append(keras.layers.Dense(spec["units"], activation=spec["activation"], **extra))
-        else:
-            raise ValueError(f"cannot build layer kind {spec['kind']!r}")
-    return keras.Sequential(model)
+    layers = {
+        "Conv2D": lambda d: keras.layers.Conv2D(d["filters"], d["kernel"], activation="relu"),
+        "MaxPooling2D": lambda d: keras.layers.MaxPooling2D(d["pool"]),
+        "Flatten": lambda d: keras.layers.Flatten(),
+        "Dense": lambda d: keras.layers.Dense(d["units"], activation=d["activation"]),
+    }
+    return keras.Sequential(
+        [keras.Input(shape=LAB_INPUT_SHAPE)] + [layers[d["kind"]](d) for d in LAB_LAYERS]
+    )
 
 
 def sequential_copy(model):
@@ -543,7 +534,7 @@ def sequential_copy(model):
     this copy, so `model.layers[:4]` means conv1..pool2 whatever spelling built the original.
     """
     with quiet(), preserve_rng():  # building draws random initial weights: leave no trace
-        copy = build_model()
+        copy = _lab_model()
     copy.set_weights(model.get_weights())
     return copy
 
@@ -603,21 +594,38 @@ VARIANT_POOLS = (2, 3)
 VARIANT_UNITS = (24, 48, 64, 96, 160, 192, 256, 384)  # never the lab's 128
 
 
-def variant_for(student_id) -> dict:
-    """{"input_shape": (h, w, c), "layers": (7 layer dicts)}: student `student_id`'s model.
-
-    Never the lab's kernel/pool sizes (3, 3, 2): the receptive field the notebook measures on
-    the lab's model is then never this model's.
-    """
-    import hashlib
+def canonical_id(student_id) -> str:
+    """The id as the model is picked from it: "AB123 ", "ab123" and "ａｂ１２３" are one
+    student (Unicode NFKC, spaces stripped, case folded), so a slip of form costs nothing."""
+    import unicodedata
 
     if not isinstance(student_id, str) or not student_id.strip():
         raise CheckFailed(
             f'STUDENT_ID: write your nbgrader student id as a string, like "ab123", got '
             f"{student_id!r}"
         )
-    digest = hashlib.sha256(f"c1w3-variant:{student_id.strip()}".encode()).digest()
-    number = int.from_bytes(digest[:8], "big")
+    return unicodedata.normalize("NFKC", student_id).strip().casefold()
+
+
+def _variant_digest(student_id) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(f"c1w3-variant:{canonical_id(student_id)}".encode()).digest()
+
+
+def model_code(student_id) -> str:
+    """A short code naming the model `student_id` picks (shown by show_variant, repeated by
+    the feedback): two ids with the same code predict the same model."""
+    return _variant_digest(student_id)[8:10].hex().upper()
+
+
+def variant_for(student_id) -> dict:
+    """{"input_shape": (h, w, c), "layers": (7 layer dicts)}: student `student_id`'s model.
+
+    Never the lab's kernel/pool sizes (3, 3, 2): the receptive field the notebook measures on
+    the lab's model is then never this model's.
+    """
+    number = int.from_bytes(_variant_digest(student_id)[:8], "big")
 
     def pick(options):
         nonlocal number
@@ -656,13 +664,18 @@ def _layer_text(spec: dict) -> str:
 def show_variant(student_id) -> None:
     """Print student `student_id`'s model as a layer table (kinds and sizes, no shapes)."""
     hub_user = os.environ.get("JUPYTERHUB_USER")
-    if hub_user and isinstance(student_id, str) and student_id.strip() != hub_user:
+    if (
+        hub_user
+        and isinstance(student_id, str)
+        and canonical_id(student_id) != canonical_id(hub_user)
+    ):
         print(f"Note: you are signed in to JupyterHub as {hub_user!r}; nbgrader grades you under "
               f"that id, not {student_id!r}. Write STUDENT_ID = {hub_user!r}.\n")  # fmt: skip
     variant = variant_for(student_id)
     h, w, c = variant["input_shape"]
     channels = "grey" if c == 1 else "colour (3 channels)"
-    print(f"Your model (student id {student_id.strip()!r}), on {h}x{w}x{c} {channels} images:")
+    print(f"Your model, code {model_code(student_id)} (student id {canonical_id(student_id)!r}), "
+          f"on {h}x{w}x{c} {channels} images:")  # fmt: skip
     for index, spec in enumerate(variant["layers"], start=1):
         print(f"  {index}. {_layer_text(spec)}")
 
@@ -760,6 +773,7 @@ def check_choice(answer, options, name: str) -> None:
         raise AnswerFormatError(
             f"{name}: answer with one of {', '.join(repr(o) for o in options)}, got {answer!r}"
         )
+    print(f"{name}: format OK. The answer is graded after you submit.")
 
 
 def read_number(answer, where: str) -> float:

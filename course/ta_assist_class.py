@@ -1,0 +1,222 @@
+"""The Part 7 assistant on a graded class: read the answers, the TA's grades and the similarity
+report's flags, write the TA's page, and -- only when the TA says so -- accept proposals into
+nbgrader's gradebook as manual grades.
+
+    python -m course ta-assist [--course DIR] [--db-url URL]             # the page, nothing written
+    python -m course ta-assist accept --student ID [--student ID ...]    # those proposals
+    python -m course ta-assist accept --all                               # every proposal
+
+Whose grade is whose: an accepted proposal is written as the Part 7 grade's manual_score with a
+comment starting with ``[ta-assist]`` that names the answer it followed, and recorded in
+``reports/<assignment>_ta_assist.json``. A manual score counts as the assistant's only while
+both say so (the record holds that score and the comment carries the marker); any other manual
+score is the TA's -- also one the TA changed after accepting -- and is never overwritten. The
+proposals follow the TA's own grades only, never the assistant's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+
+from course import gradebook, similarity
+from course.context import GradingContext
+from course.layout import COURSE_ROOT, Layout
+from course.ta_assist import MARKER, Plan, TAAssist, assist
+from graders import ASSIGNMENT
+
+TASK = similarity.WRITTEN_TASK  # the Part 7 grade (an nbgrader task cell, 10 points)
+
+
+def record_path(layout: Layout) -> Path:
+    return layout.reports / f"{layout.assignment}_ta_assist.json"
+
+
+def page_path(layout: Layout) -> Path:
+    return layout.reports / f"{layout.assignment}_ta_assist.html"
+
+
+def written_answer(nb) -> str:
+    """The Part 7 answer: the cell with the answer's id, else the cell after the task."""
+    for cell in nb.cells:
+        if cell.get("id") == similarity.WRITTEN_ANSWER_ID:
+            return cell.source
+    for i, cell in enumerate(nb.cells):
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == TASK and i + 1 < len(nb.cells):
+            return nb.cells[i + 1].source
+    return ""
+
+
+def read_answers(layout: Layout) -> dict[str, str]:
+    """student -> their Part 7 answer, from autograded/ (an unreadable notebook: no answer)."""
+    out = {}
+    for student in layout.students("autograded"):
+        path = layout.notebook("autograded", student)
+        try:
+            out[student] = written_answer(nbformat.read(path, as_version=4))
+        except Exception:  # noqa: BLE001 -- one broken notebook is "no answer", not fatal
+            out[student] = ""
+    return out
+
+
+def similarity_flags(course: Path, assignment: str) -> dict[str, str]:
+    """student -> the similarity report's reason to look at them (its ranked pairs)."""
+    result = similarity.analyse(course, assignment)
+    out: dict[str, list[str]] = {}
+    for p in result.pairs:
+        for me, other in ((p.a, p.b), (p.b, p.a)):
+            out.setdefault(me, []).append(f"paired with {other}, {p.score:.1f} points")
+    return {s: "; ".join(reasons) for s, reasons in out.items()}
+
+
+@dataclass
+class Recorded:
+    score: float | None  # the Part 7 manual_score in the gradebook
+    comment: str | None
+    by_assistant: bool  # an accepted proposal, unchanged since
+
+
+def read_record(layout: Layout) -> dict:
+    path = record_path(layout)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def recorded_grades(gb, layout: Layout, record: dict) -> dict[str, Recorded]:
+    """student -> the Part 7 manual grade in the gradebook, and whose it is."""
+    out = {}
+    assignment = gb.find_assignment(layout.assignment)
+    for submission in assignment.submissions:
+        student = submission.student_id
+        grade = gb.find_grade(TASK, layout.assignment, layout.assignment, student)
+        comment = gb.find_comment(TASK, layout.assignment, layout.assignment, student)
+        text = comment.manual_comment
+        entry = record.get(student)
+        ours = (
+            grade.manual_score is not None
+            and entry is not None
+            and float(entry["score"]) == float(grade.manual_score)
+            and (text or "").startswith(MARKER)
+        )
+        out[student] = Recorded(grade.manual_score, text, ours)
+    return out
+
+
+def plan_for(grading: GradingContext, cfg: TAAssist | None = None, flags=None):
+    """The plan (groups, proposals) and the gradebook's Part 7 grades."""
+    layout = grading.layout
+    cfg = cfg or TAAssist(config=layout.config)
+    answers = read_answers(layout)
+    flags = similarity_flags(grading.root, grading.assignment) if flags is None else flags
+    with gradebook.open_gradebook(grading.root, grading.db_url) as gb:
+        recorded = recorded_grades(gb, layout, read_record(layout))
+    ta_grades = {
+        s: float(r.score) for s, r in recorded.items() if r.score is not None and not r.by_assistant
+    }
+    plan = assist(answers, ta_grades, flags, cfg)
+    return plan, recorded
+
+
+def accept(grading: GradingContext, plan: Plan, students: list[str] | None) -> list[str]:
+    """Write the proposals of `students` (None: all) as manual grades; a TA's own grade stays.
+    Returns one line per student: what was done."""
+    layout = grading.layout
+    record = read_record(layout)
+    lines = []
+    chosen = plan.proposals() if students is None else [plan.items[s] for s in students]
+    with gradebook.open_gradebook(grading.root, grading.db_url) as gb:
+        recorded = recorded_grades(gb, layout, record)
+        for item in chosen:
+            s = item.student
+            now = recorded.get(s)
+            if now is None:
+                lines.append(f"{s}: no submission in the gradebook, nothing written")
+            elif item.proposal is None:
+                lines.append(f"{s}: no proposal ({item.abstained or 'graded by the TA'})")
+            elif now.score is not None and not now.by_assistant:
+                lines.append(f"{s}: kept the TA's grade {now.score:g} (not overwritten)")
+            elif now.by_assistant and float(now.score) == item.proposal:
+                lines.append(f"{s}: already accepted ({item.proposal:g})")
+            else:
+                grade = gb.find_grade(TASK, layout.assignment, layout.assignment, s)
+                comment = gb.find_comment(TASK, layout.assignment, layout.assignment, s)
+                grade.manual_score = item.proposal
+                grade.needs_manual_grade = False
+                comment.manual_comment = (
+                    f"{MARKER} {item.proposal:g}/10 as for {item.follows}'s answer, which the TA "
+                    "graded; proposed by the assistant and accepted by the TA."
+                )
+                gb.db.commit()
+                record[s] = {
+                    "score": item.proposal,
+                    "follows": item.follows,
+                    "accepted": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+                lines.append(f"{s}: {item.proposal:g} accepted (as for {item.follows})")
+    path = record_path(layout)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return lines
+
+
+def accepted_count(course, assignment: str = ASSIGNMENT, db_url: str | None = None) -> int:
+    """Part 7 grades in the gradebook that are accepted proposals, unchanged since."""
+    grading = GradingContext.of(course, assignment, db_url)
+    record = read_record(grading.layout)
+    if not record:
+        return 0
+    with gradebook.open_gradebook(grading.root, grading.db_url) as gb:
+        recorded = recorded_grades(gb, grading.layout, record)
+    return sum(r.by_assistant for r in recorded.values())
+
+
+def write_page(grading: GradingContext, plan: Plan, recorded) -> Path:
+    from course.ta_assist_page import render
+
+    path = page_path(grading.layout)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(grading.assignment, plan, recorded, TAAssist(config=grading.config)))
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m course ta-assist",
+        description="Part 7: group the answers, propose scores from the TA's grades (a page in "
+        "reports/); `accept` writes proposals the TA accepts as manual grades.",
+    )
+    parser.add_argument("action", nargs="?", choices=["page", "accept"], default="page")
+    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
+    parser.add_argument("--assignment", default=ASSIGNMENT)
+    parser.add_argument("--db-url", default=None)
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument("--student", action="append", help="accept this student's proposal")
+    who.add_argument("--all", action="store_true", help="accept every proposal")
+    args = parser.parse_args(argv)
+    grading = GradingContext.of(args.course, args.assignment, args.db_url)
+    plan, recorded = plan_for(grading)
+    if args.action == "accept":
+        if not (args.all or args.student):
+            parser.error("accept needs --student ID (repeatable) or --all")
+        unknown = sorted(set(args.student or ()) - set(plan.items))
+        if unknown:
+            parser.error(f"no Part 7 answer for: {', '.join(unknown)}")
+        for line in accept(grading, plan, None if args.all else args.student):
+            print(line)
+        plan, recorded = plan_for(grading)
+    path = write_page(grading, plan, recorded)
+    proposed = len(plan.proposals())
+    print(
+        f"{len(plan.items)} answers, {len(plan.groups)} groups, {proposed} proposals; page: {path}",
+        file=sys.stdout,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
