@@ -77,6 +77,9 @@ def events(nb, part_of: dict[int, str]) -> list[str]:
                 )
             elif name == "KernelStopped":
                 line = f"Your notebook stopped in {where}: {value}. The cells after it did not run."
+            elif "NOTE  this notebook's STUDENT_ID is" in _text(output):
+                note = _text(output).split("NOTE  ", 1)[1].splitlines()[0]
+                line = f"{where}: {note[0].upper()}{note[1:]}."
             elif "dropped by the grader" in _text(output):
                 line = (
                     f"A cell in {where} printed more than the grader keeps: "

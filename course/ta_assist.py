@@ -1,14 +1,23 @@
 """The TA assistant's method for Part 7's free-text answer: group the class's answers, pick a
-representative per group, and propose a score for every other answer from the nearest answers a
-TA has graded -- or abstain. Pure functions of the texts, the TA's grades and the similarity
-report's flags: no gradebook, no files (course/ta_assist_class.py reads and writes those).
+representative per group, and propose a score for every other answer from the answers a TA has
+graded -- or abstain. Pure functions of the texts, the TA's grades and the similarity report's
+flags: no gradebook, no files (course/ta_assist_class.py reads and writes those).
 
-Method (offline, scikit-learn, seconds on 2 cores for a class of hundreds): TF-IDF on words
+Grouping (offline, scikit-learn, seconds on 2 cores for a class of hundreds): TF-IDF on words
 (1-2 grams) and on character 3-5 grams, each block L2-normalised and weighted equally; cosine
 similarity; agglomerative clustering with average linkage, cut at ``distance_threshold``.
 The representative of a group is its medoid (the member most similar to the others).
 
-A proposal for an answer is the score of its nearest TA-graded answer, given only when
+Proposals, ``method = "criteria"`` (the default): the TA grades the representatives *by
+criterion* (the mark scheme's five, 0/1/2 each). Per criterion, the answer's sentences about
+that criterion (topic words of the mark scheme) are turned into TF-IDF features plus the
+criterion's keyword rules, and a logistic regression trained only on the answers the TA graded
+by criterion gives each level a probability. The proposal is the sum of the five levels, given
+only when every criterion's most probable level reaches ``min_confidence``; an answer with the
+"fewer parameters" trap is left to the TA (whether it is the main argument is a judgement).
+
+Proposals, ``method = "similarity"`` (the first method, kept for comparison): the score of the
+nearest TA-graded answer, given only when
 
 * that answer is at least ``min_similarity`` similar,
 * the nearest graded answer with *another* score is at least ``margin`` less similar, and
@@ -28,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Enum, Float, Integer
 from traitlets.config import Configurable
 
 MARKER = "[ta-assist]"  # starts the gradebook comment of every accepted proposal
@@ -38,6 +47,19 @@ UNANSWERED = "YOUR ANSWER HERE"
 class TAAssist(Configurable):
     """``c.TAAssist.*``: how the Part 7 assistant groups answers and when it abstains."""
 
+    method = Enum(
+        ["criteria", "similarity"],
+        default_value="criteria",
+        help="'criteria': a level per mark-scheme criterion from the TA's per-criterion grades "
+        "(a classifier per criterion), summed; 'similarity': the score of the nearest graded "
+        "answer (docs/ta_assist.md).",
+    ).tag(config=True)
+    min_confidence = Float(
+        0.7,
+        help="Method 'criteria': abstain unless, for every criterion, the classifier gives its "
+        "level at least this probability.",
+    ).tag(config=True)
+
     distance_threshold = Float(
         0.5,
         help="Cosine distance at which agglomerative clustering (average linkage) stops "
@@ -45,17 +67,18 @@ class TAAssist(Configurable):
     ).tag(config=True)
     min_similarity = Float(
         0.75,
-        help="A proposal needs a TA-graded answer at least this similar (cosine of TF-IDF).",
+        help="Method 'similarity': a proposal needs a TA-graded answer at least this similar "
+        "(cosine of TF-IDF).",
     ).tag(config=True)
     margin = Float(
         0.15,
-        help="Abstain unless the nearest graded answer with another score is at least this much "
-        "less similar than the nearest graded answer (docs/ta_assist.md).",
+        help="Method 'similarity': abstain unless the nearest graded answer with another score is "
+        "at least this much less similar than the nearest graded answer (docs/ta_assist.md).",
     ).tag(config=True)
     criteria_must_agree = Bool(
         True,
-        help="Abstain when the mark-scheme criteria found by keyword rules differ from those of "
-        "the graded answer the proposal follows.",
+        help="Method 'similarity': abstain when the mark-scheme criteria found by keyword rules "
+        "differ from those of the graded answer the proposal follows.",
     ).tag(config=True)
     min_words = Integer(20, help="Answers shorter than this are never proposed.").tag(config=True)
     min_english_share = Float(
@@ -136,6 +159,32 @@ CRITERIA_RULES: dict[str, list[str]] = {
     ],
 }
 TRAP = re.compile(r"fewer (?:parameters|weights)|less parameters", re.IGNORECASE)
+CRITERIA = tuple(CRITERIA_RULES)  # the mark scheme's order
+
+# criterion -> which sentences of an answer are about it: the topic words of the mark scheme's
+# criterion (what it is about, not what earns credit); a sentence can be about several
+TOPIC = {
+    "information": r"informat|detail|784|21[,.]?632|676|\b800\b|pixel|\blos[te]|\bloses\b|throw|"
+    r"discard|compress|\b25 numbers|more values|re-?express|computed from|functions? of|noise",
+    "weight_sharing": r"shar|\b320\b|17 ?million|16[,.]?981|~17|reuse|same (?:small )?(?:filter|"
+    r"detector|weights)|slid|every (?:position|location|spot)|everywhere|weights?\b|parameters|"
+    r"local|patch",
+    "evidence": r"\b0[.,]8[5-9]\d?\b|\b8[5-9][.,]\d+ ?%|coats?\b|pullovers?|shirts?\b|per-class|"
+    r"class\b|accura",
+    "controls": r"dense2|dense_wide|no[_ -]?pooling|without pooling|depth|deeper|comput|multiply|"
+    r"21 ?(?:times|x)|control|6e|pooling",
+    "shifts": r"shift|cent(?:red|ered)|invarian|steadier|wherever|moved|toleran|robust",
+}
+# the test accuracies of criterion 3 are the sentences with numbers that are not the controls'
+# or the shift probe's
+NOT_EVIDENCE = re.compile(
+    r"dense2|dense_wide|no[_ -]?pooling|without pooling|shift|\b\d ?px|multiply", re.IGNORECASE
+)
+ACCURACY = re.compile(r"\b0[.,]8[5-9]\d?\b|\b8[5-9][.,]\d+ ?%")
+CLASS_NAME = re.compile(r"\b(?:coats?|pullovers?|shirts?)\b", re.IGNORECASE)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+C_REGULARISATION = 100.0  # logistic regression's C, chosen on the tuning half with the knobs
+MIN_CRITERIA_GRADED = 8  # answers the TA graded by criterion before anything is proposed
 
 
 def words(text: str) -> list[str]:
@@ -161,6 +210,69 @@ def criteria_levels(matched: Mapping[str, list[str]], text: str = "") -> tuple[i
     criterion 0, 1 or 2 rules matched, and whether the trap ("fewer parameters") is there."""
     levels = tuple(min(2, len(found)) for found in matched.values())
     return (*levels, int(bool(TRAP.search(text))))
+
+
+def sentences(text: str) -> list[str]:
+    return [s for s in SENTENCE_END.split(text.strip()) if s]
+
+
+def about(text: str, criterion: str) -> list[str]:
+    """The sentences of `text` about `criterion` (by its topic words)."""
+    topic = re.compile(TOPIC[criterion], re.IGNORECASE)
+    found = [s for s in sentences(text) if topic.search(s)]
+    if criterion == "evidence":
+        found = [s for s in found if not NOT_EVIDENCE.search(s)]
+    return found
+
+
+def rule_features(part: str, criterion: str) -> list[float]:
+    """The criterion's keyword rules on its sentences (1 matched, 0 not); for the evidence, also
+    whether two test accuracies and a class are named (the mark scheme's criterion 3)."""
+    lowered = part.lower()
+    out = [float(bool(re.search(rule, lowered))) for rule in CRITERIA_RULES[criterion]]
+    if criterion == "evidence":
+        out += [min(len(ACCURACY.findall(part)), 2) / 2, float(bool(CLASS_NAME.search(part)))]
+    return out
+
+
+def criterion_features(texts: list[str], criterion: str):
+    """Per answer: TF-IDF (words 1-2, characters 3-5) of its sentences about `criterion`, and
+    the criterion's keyword rules; fitted on the class's answers (no labels)."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    parts = [" ".join(about(t, criterion)) for t in texts]
+    blocks = [csr_matrix(np.array([rule_features(p, criterion) for p in parts]))]
+    for vectorizer in (
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True),
+    ):
+        if any(p.strip() for p in parts):
+            blocks.append(vectorizer.fit_transform(parts) * np.sqrt(0.5))
+    return hstack(blocks).tocsr()
+
+
+def criterion_levels(
+    texts: list[str], graded: Mapping[int, Mapping[str, int]]
+) -> dict[str, np.ndarray | None]:
+    """criterion -> per answer, the probability of each level (0, 1, 2: rows x 3), from a
+    logistic regression trained on `graded` (index -> the TA's level per criterion) only; None
+    when the TA's grades show fewer than two levels of it."""
+    from sklearn.linear_model import LogisticRegression
+
+    out: dict[str, np.ndarray | None] = {}
+    rows = sorted(graded)
+    for criterion in CRITERIA:
+        y = np.array([int(graded[i][criterion]) for i in rows])
+        if len(set(y.tolist())) < 2:
+            out[criterion] = None
+            continue
+        x = criterion_features(texts, criterion)
+        model = LogisticRegression(C=C_REGULARISATION, max_iter=5000).fit(x[rows], y)
+        proba = np.zeros((len(texts), 3))
+        proba[:, model.classes_] = model.predict_proba(x)
+        out[criterion] = proba
+    return out
 
 
 def never_proposed(text: str, cfg: TAAssist) -> str | None:
@@ -250,6 +362,9 @@ class Item:
     abstained: str | None = None  # why no proposal
     neighbours: list[Neighbour] = field(default_factory=list)
     criteria: dict[str, list[str]] = field(default_factory=dict)
+    ta_levels: dict[str, int] | None = None  # the TA's level per criterion, when recorded
+    levels: dict[str, int] | None = None  # method 'criteria': the proposed level per criterion
+    confidence: dict[str, tuple[int, float]] = field(default_factory=dict)  # most probable
 
 
 @dataclass
@@ -266,15 +381,20 @@ def assist(
     ta_grades: Mapping[str, float],
     flagged: Mapping[str, str] | None = None,
     cfg: TAAssist | None = None,
+    ta_levels: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Plan:
     """Group `answers` (student -> text), and propose a score for every answer the TA has not
     graded (`ta_grades`: student -> score). `flagged`: student -> why the similarity report
-    lists them (never proposed)."""
+    lists them (never proposed). `ta_levels`: student -> the TA's level (0, 1, 2) per criterion,
+    for the answers the TA graded by criterion (method 'criteria' learns from these only)."""
     cfg = cfg or TAAssist()
     flagged = flagged or {}
+    ta_levels = ta_levels or {}
     items = {s: Item(s, t, criteria=criteria_matched(t)) for s, t in sorted(answers.items())}
     for s, item in items.items():
         item.ta_score = ta_grades.get(s)
+        if item.ta_score is not None and s in ta_levels:
+            item.ta_levels = {c: int(ta_levels[s][c]) for c in CRITERIA}
         item.excluded = never_proposed(item.text, cfg)
         if item.excluded is None and s in flagged:
             item.excluded = f"flagged by the similarity report ({flagged[s]})"
@@ -286,15 +406,74 @@ def assist(
             items[s].group = number
         items[members[0]].representative = True
     graded = [i for i, s in enumerate(pool) if items[s].ta_score is not None]
-    for i, s in enumerate(pool):
-        item = items[s]
-        if item.ta_score is not None:
-            continue
-        _propose(item, sim[i], graded, pool, items, cfg)
+    if cfg.method == "criteria":
+        _propose_by_criteria(items, pool, sim, graded, cfg)
+    else:
+        for i, s in enumerate(pool):
+            item = items[s]
+            if item.ta_score is not None:
+                continue
+            _propose(item, sim[i], graded, pool, items, cfg)
     for item in items.values():
         if item.excluded is not None and item.ta_score is None:
             item.abstained = item.excluded
     return Plan(items, groups)
+
+
+def _neighbours(row, graded: list[int], pool: list[str], items) -> list[Neighbour]:
+    ranked = sorted(graded, key=lambda j: (-row[j], pool[j]))
+    return [Neighbour(pool[j], float(row[j]), float(items[pool[j]].ta_score)) for j in ranked[:3]]
+
+
+def _propose_by_criteria(items, pool: list[str], sim, graded: list[int], cfg: TAAssist) -> None:
+    """Method 'criteria': a level per criterion from the TA's per-criterion grades, or abstain.
+    Nothing is proposed before the TA has graded every group's representative by criterion (the
+    classifiers learn from them; with part of them, the tuning half's proposals were often
+    wrong) and at least MIN_CRITERIA_GRADED answers."""
+    by_criterion = {i: items[pool[i]].ta_levels for i in graded if items[pool[i]].ta_levels}
+    todo = [i for i, s in enumerate(pool) if items[s].ta_score is None]
+    missing = [s for s in pool if items[s].representative and items[s].ta_levels is None]
+    for i in todo:
+        items[pool[i]].neighbours = _neighbours(sim[i], graded, pool, items)
+    waiting = None
+    if missing:
+        waiting = (
+            f"{len(missing)} representatives are not graded by criterion yet "
+            f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
+        )
+    elif len(by_criterion) < MIN_CRITERIA_GRADED:
+        waiting = (
+            f"the TA has graded {len(by_criterion)} answers by criterion "
+            f"(under {MIN_CRITERIA_GRADED})"
+        )
+    proba = None if waiting else criterion_levels([items[s].text for s in pool], by_criterion)
+    for i in todo:
+        item = items[pool[i]]
+        if TRAP.search(item.text):
+            item.abstained = (
+                'it says "fewer parameters" (the trap): whether that is its main argument is '
+                "the TA's call"
+            )
+            continue
+        if proba is None:
+            item.abstained = waiting
+            continue
+        unsure = []
+        for c in CRITERIA:
+            if proba[c] is None:
+                unsure.append(f"{c}: the TA's grades show one level only")
+                continue
+            level = int(np.argmax(proba[c][i]))
+            item.confidence[c] = (level, float(proba[c][i, level]))
+            if proba[c][i, level] < cfg.min_confidence:
+                unsure.append(f"{c}: {level} at {proba[c][i, level]:.2f}")
+        if unsure:
+            item.abstained = (
+                f"unsure of a criterion ({'; '.join(unsure)}; under {cfg.min_confidence:.2f})"
+            )
+        else:
+            item.levels = {c: level for c, (level, _) in item.confidence.items()}
+            item.proposal = float(sum(item.levels.values()))
 
 
 def _propose(item: Item, row, graded: list[int], pool: list[str], items, cfg: TAAssist) -> None:
@@ -302,9 +481,7 @@ def _propose(item: Item, row, graded: list[int], pool: list[str], items, cfg: TA
         item.abstained = "no answer similar to it is graded yet"
         return
     ranked = sorted(graded, key=lambda j: (-row[j], pool[j]))
-    item.neighbours = [
-        Neighbour(pool[j], float(row[j]), float(items[pool[j]].ta_score)) for j in ranked[:3]
-    ]
+    item.neighbours = _neighbours(row, graded, pool, items)
     nearest = item.neighbours[0]
     other = next((float(row[j]) for j in ranked if items[pool[j]].ta_score != nearest.score), 0.0)
     if nearest.similarity < cfg.min_similarity:

@@ -6,18 +6,25 @@ nbgrader's gradebook as manual grades.
     python -m course ta-assist accept --student ID [--student ID ...]    # those proposals
     python -m course ta-assist accept --all                               # every proposal
 
+Grading by criterion: nbgrader's manual grade is one number, so the TA writes the five levels of
+the mark scheme in the grade's comment in formgrader, ``criteria 2 1 2 0 1`` (information,
+weight sharing, evidence, controls, shifts), with their sum as the score; a comment whose levels
+do not add up to the score is not read. The default method learns from these levels only.
+
 Whose grade is whose: an accepted proposal is written as the Part 7 grade's manual_score with a
-comment starting with ``[ta-assist]`` that names the answer it followed, and recorded in
-``reports/<assignment>_ta_assist.json``. A manual score counts as the assistant's only while
-both say so (the record holds that score and the comment carries the marker); any other manual
-score is the TA's -- also one the TA changed after accepting -- and is never overwritten. The
-proposals follow the TA's own grades only, never the assistant's.
+comment starting with ``[ta-assist]`` that gives its levels per criterion (or the answer it
+followed), and recorded, levels included, in ``reports/<assignment>_ta_assist.json``. A manual
+score counts as the assistant's only while both say so (the record holds that score and the
+comment carries the marker); any other manual score is the TA's -- also one the TA changed after
+accepting -- and is never overwritten. The proposals follow the TA's own grades only, never the
+assistant's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,10 +35,25 @@ import nbformat
 from course import gradebook, similarity
 from course.context import GradingContext
 from course.layout import COURSE_ROOT, Layout
-from course.ta_assist import MARKER, Plan, TAAssist, assist
+from course.ta_assist import CRITERIA, MARKER, Plan, TAAssist, assist
 from graders import ASSIGNMENT
 
 TASK = similarity.WRITTEN_TASK  # the Part 7 grade (an nbgrader task cell, 10 points)
+# the TA's levels in the grade's comment: "criteria 2 1 2 0 1" (or 2/1/2/0/1), the scheme's order
+LEVELS = re.compile(r"criteria\s*:?\s*" + r"[\s,/]+".join(["([0-2])"] * len(CRITERIA)), re.I)
+
+
+def levels_in(comment: str | None, score: float | None) -> dict[str, int] | None:
+    """criterion -> level, from a TA's comment, when they add up to the score; else None."""
+    m = LEVELS.search(comment or "")
+    if m is None or score is None:
+        return None
+    levels = dict(zip(CRITERIA, map(int, m.groups()), strict=True))
+    return levels if sum(levels.values()) == float(score) else None
+
+
+def levels_text(levels: dict[str, int]) -> str:
+    return "criteria " + "/".join(str(levels[c]) for c in CRITERIA)
 
 
 def record_path(layout: Layout) -> Path:
@@ -118,8 +140,18 @@ def plan_for(grading: GradingContext, cfg: TAAssist | None = None, flags=None):
     ta_grades = {
         s: float(r.score) for s, r in recorded.items() if r.score is not None and not r.by_assistant
     }
-    plan = assist(answers, ta_grades, flags, cfg)
+    ta_levels = {s: levels_in(recorded[s].comment, score) for s, score in ta_grades.items()}
+    ta_levels = {s: levels for s, levels in ta_levels.items() if levels is not None}
+    plan = assist(answers, ta_grades, flags, cfg, ta_levels=ta_levels)
     return plan, recorded
+
+
+def basis(item) -> str:
+    """What a proposal rests on, for the comment and the command's output."""
+    if item.levels is not None:
+        named = ", ".join(f"{c} {item.levels[c]}" for c in CRITERIA)
+        return f"{levels_text(item.levels)} ({named}), from the TA's grades by criterion"
+    return f"as for {item.follows}'s answer, which the TA graded"
 
 
 def accept(grading: GradingContext, plan: Plan, students: list[str] | None) -> list[str]:
@@ -147,17 +179,17 @@ def accept(grading: GradingContext, plan: Plan, students: list[str] | None) -> l
                 comment = gb.find_comment(TASK, layout.assignment, layout.assignment, s)
                 grade.manual_score = item.proposal
                 grade.needs_manual_grade = False
-                comment.manual_comment = (
-                    f"{MARKER} {item.proposal:g}/10 as for {item.follows}'s answer, which the TA "
-                    "graded; proposed by the assistant and accepted by the TA."
+                comment.manual_comment = f"{MARKER} {item.proposal:g}/10 {basis(item)}; " + (
+                    "proposed by the assistant and accepted by the TA."
                 )
                 gb.db.commit()
                 record[s] = {
                     "score": item.proposal,
+                    "criteria": item.levels,
                     "follows": item.follows,
                     "accepted": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
-                lines.append(f"{s}: {item.proposal:g} accepted (as for {item.follows})")
+                lines.append(f"{s}: {item.proposal:g} accepted ({basis(item)})")
     path = record_path(layout)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -35,6 +35,9 @@ def view(item, recorded) -> dict:
         "neighbours": item.neighbours,
         "criteria": [(c, found) for c, found in item.criteria.items() if found],
         "representative": item.representative,
+        "ta_levels": item.ta_levels,
+        "levels": [(c, level, confidence) for c, (level, confidence) in item.confidence.items()],
+        "by_criteria": item.levels is not None,
     }
 
 
@@ -57,6 +60,7 @@ def render(assignment: str, plan: Plan, recorded: dict, cfg: TAAssist) -> str:
         cfg=cfg,
         command=COMMAND,
         criteria=list(CRITERIA_RULES),
+        by_criterion=sum(i.ta_levels is not None for i in plan.items.values()),
     )
 
 

@@ -258,6 +258,34 @@ def passes_all(nb, release):
     return nb
 
 
+def id_in_capitals(nb, release):
+    """STUDENT_ID typed in capitals with a stray space: the same student (ids are compared
+    as the model is picked: NFKC, stripped, case-folded): full marks, no flag."""
+    return as_student(nb, " ID_IN_CAPITALS")
+
+
+def id_is_full_name(nb, release):
+    """STUDENT_ID = the student's full name, which is no enrolled student's id: Part 4 is
+    judged on the model that name showed them (the one they predicted): full marks, a
+    neutral note for the TA, no copy flag."""
+    return as_student(nb, "Ida Fullname")
+
+
+def relative_change_in_float32(nb, release):
+    """relative_change in TensorFlow ops, float32 (TensorFlow's default): the hand-worked
+    0.7 comes out 3e-9 off, within the visible check's float32 tolerance: full marks."""
+    answer(
+        nb,
+        "relative_change_answer",
+        """def relative_change(before, after):
+    before = tf.reshape(tf.cast(before, tf.float32), (len(before), -1))
+    after = tf.reshape(tf.cast(after, tf.float32), (len(after), -1))
+    return tf.reduce_mean(tf.norm(after - before, axis=1) / tf.norm(before, axis=1))
+""",
+    )
+    return nb
+
+
 def broken_notebook_file(nb, release):
     """An upload cut off half-way: not valid JSON. It cannot be graded; it must not stop
     the batch, and the student must still appear in grades.csv (with 0) and be flagged."""
@@ -274,6 +302,9 @@ WRONG_MODEL = expect(
 # One table, used everywhere.
 SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "passes_all": (passes_all, expect()),
+    "id_in_capitals": (id_in_capitals, expect()),
+    "id_is_full_name": (id_is_full_name, expect()),
+    "relative_change_in_float32": (relative_change_in_float32, expect()),
     "untouched_release": (untouched_release, {grade_id: 0.0 for grade_id in FULL}),
     "dense_only": (dense_only, WRONG_MODEL),
     "no_pooling": (no_pooling, WRONG_MODEL),

@@ -204,6 +204,12 @@ def test_ta_summary(graded_class):
     assert "**edited_hidden_tests**: tampering: edited locked cells" in flagged
     assert "**deleted_test_cells**: tampering: deleted locked cells" in flagged
     assert "- **passes_all**:" not in flagged and "- **course_input_shape_idiom**:" not in flagged
+    # an id typed in capitals is the same student; a full name is a slip, not a copy
+    assert "- **id_in_capitals**:" not in flagged
+    assert (
+        "- **id_is_full_name**: note: STUDENT_ID 'Ida Fullname' is not this student's id and "
+        "no enrolled student's" in flagged
+    )
     queue = text.split("## Free-text answers to grade by hand")[1]
     # an unanswered free text is one count for the TA, not a flag nor a section to grade
     (line,) = [x for x in flagged.splitlines() if "left the written answer (Part 7) unchanged" in x]
@@ -218,6 +224,7 @@ def test_ta_summary(graded_class):
     assert "**locked cells edited (tampering)**" in act and "edited_hidden_tests" in act
     assert "**kernel stopped or a cell hit its limit**" in act and "infinite_loop" in act
     assert len([x for x in act.splitlines() if x.startswith("- ")]) <= summary.ACT_FIRST_LINES
+    assert "id_is_full_name" not in act and "id_in_capitals" not in act
     assert (
         "**broken_notebook_file**: submitted notebook unreadable (NotJSONError); not graded:"
         in (flagged)

@@ -130,3 +130,16 @@ def test_what_the_grader_did_is_said_in_the_students_words():
         "and Run All before you submit."
     ]
     assert "**No automatic point lost.**" in feedback.box(nb, set(), said)
+
+
+def test_a_student_id_slip_is_said_once_in_the_box():
+    report = Report("predict_param_counts", 8)
+    report.note("this notebook's STUDENT_ID is 'Ada L', not your id 'ada': Part 4 was judged "
+                "on the model 'Ada L' shows (code 1A2B), the one you predicted")  # fmt: skip
+    report.item(True, "right")
+    nb = graded_notebook({"predict_param_counts": report.verdict(False)})
+    said = feedback.events(nb, feedback._parts(nb))
+    assert said == [
+        "Part 4: This notebook's STUDENT_ID is 'Ada L', not your id 'ada': Part 4 was judged "
+        "on the model 'Ada L' shows (code 1A2B), the one you predicted."
+    ]

@@ -19,7 +19,14 @@ from course import gradebook, similarity
 from course import ta_assist_class as tac
 from course.context import GradingContext
 from course.layout import Layout
-from course.ta_assist import MARKER, TAAssist, assist, criteria_matched, never_proposed
+from course.ta_assist import (
+    MARKER,
+    MIN_CRITERIA_GRADED,
+    TAAssist,
+    assist,
+    criteria_matched,
+    never_proposed,
+)
 from graders import ASSIGNMENT
 from tests import test_browser
 from tests.conftest import make_course
@@ -33,7 +40,7 @@ CRITERIA = ("information", "weight_sharing", "evidence", "controls", "shifts")
 # The class: 24 built answers, two copies of them, and one answer of each kind never proposed.
 CLASS = [f"a{i:03d}" for i in range(1, 25)] + ["a169", "a165", "a150", "a145", "a158"]
 COPIES = {"a169": "a001", "a165": "a015"}
-
+SIMILARITY = TAAssist(method="similarity")  # the first method, kept beside the default
 
 # ------------------------------------------------------------------ the labelled set
 
@@ -74,6 +81,10 @@ def quiet_assist(*args, **kwargs):
         return assist(*args, **kwargs)
 
 
+def levels(key: str) -> dict[str, int]:
+    return dict(ROWS[key]["criteria"])
+
+
 @pytest.mark.parametrize(
     ("key", "reason"),
     [
@@ -97,7 +108,7 @@ def test_answers_of_the_class_pass_the_rules():
 
 def test_a_copy_of_a_graded_answer_gets_its_score_with_the_evidence():
     texts = {s: answer(s) for s in CLASS}
-    plan = quiet_assist(texts, {"a001": 7.0}, {})
+    plan = quiet_assist(texts, {"a001": 7.0}, {}, SIMILARITY)
     item = plan.items["a169"]  # a001 with a few words changed
     assert item.proposal == 7.0 and item.follows == "a001"
     assert item.neighbours[0].student == "a001" and item.neighbours[0].similarity > 0.9
@@ -124,19 +135,111 @@ def test_below_the_margin_the_assistant_abstains():
     """Two graded answers as close as each other, with other scores: no proposal."""
     base = answer("a001")
     texts = {"x": base, "g1": base + " Thanks!", "g2": base + " Cheers!"}
-    plan = quiet_assist(texts, {"g1": 6.0, "g2": 8.0}, {})
+    plan = quiet_assist(texts, {"g1": 6.0, "g2": 8.0}, {}, SIMILARITY)
     assert plan.items["x"].proposal is None
     assert "margin" in plan.items["x"].abstained
     # the same two graded with one score: a proposal
-    plan = quiet_assist(texts, {"g1": 6.0, "g2": 6.0}, {})
+    plan = quiet_assist(texts, {"g1": 6.0, "g2": 6.0}, {}, SIMILARITY)
     assert plan.items["x"].proposal == 6.0
 
 
 def test_below_the_minimum_similarity_the_assistant_abstains():
     texts = {"x": answer("a002"), "g": answer("a003")}  # two different answers
-    plan = quiet_assist(texts, {"g": 5.0}, {})
+    plan = quiet_assist(texts, {"g": 5.0}, {}, SIMILARITY)
     assert plan.items["x"].proposal is None
     assert "only" in plan.items["x"].abstained
+
+
+def test_when_the_keyword_profiles_differ_the_similarity_method_abstains():
+    """A copy whose keyword profile differs from its graded original's: no proposal."""
+    base = answer("a001")
+    texts = {"x": base + " Conv wins because it has fewer parameters.", "g": base}
+    plan = quiet_assist(texts, {"g": 8.0}, {}, SIMILARITY)
+    assert "criteria found differ" in plan.items["x"].abstained
+    loose = TAAssist(method="similarity", criteria_must_agree=False)
+    assert quiet_assist(texts, {"g": 8.0}, {}, loose).items["x"].proposal == 8.0
+
+
+# ------------------------------------------------------------------ the default: by criterion
+
+BUILT = [k for k, r in ROWS.items() if r["kind"] == "built"][:70]
+
+
+def by_criterion(cfg=None, extra=None, ta_levels=None, texts=None):
+    """The TA grades every group's representative by criterion; the rest get proposals."""
+    texts = texts or {s: answer(s) for s in BUILT}
+    texts = texts | (extra or {})
+    reps = [g[0] for g in quiet_assist(texts, {}, {}, cfg).groups if g[0] in ROWS]
+    ta_levels = ta_levels or {s: levels(s) for s in reps}
+    return quiet_assist(texts, {s: float(ROWS[s]["score"]) for s in reps}, {}, cfg, ta_levels)
+
+
+def test_by_criterion_a_proposal_is_the_sum_of_confident_levels():
+    plan = by_criterion()
+    ungraded = [i for i in plan.items.values() if i.ta_score is None]
+    proposed = plan.proposals()
+    assert len(proposed) >= len(ungraded) // 3, [i.abstained for i in ungraded]
+    for item in proposed:
+        assert item.proposal == sum(item.levels.values())
+        assert set(item.levels) == set(levels(item.student))
+        assert all(p >= TAAssist().min_confidence for _, p in item.confidence.values())
+        assert item.neighbours  # the nearest graded answers, as evidence
+    right = sum(i.proposal == ROWS[i.student]["score"] for i in proposed)
+    assert right >= 0.8 * len(proposed)
+
+
+def test_by_criterion_below_the_confidence_the_assistant_abstains():
+    plan = by_criterion(TAAssist(min_confidence=1.0))
+    assert not plan.proposals()
+    ungraded = [i for i in plan.items.values() if i.ta_score is None]
+    assert all("unsure of a criterion" in i.abstained for i in ungraded)
+
+
+def test_by_criterion_nothing_is_proposed_before_every_representative_is_graded():
+    texts = {s: answer(s) for s in BUILT}
+    reps = [g[0] for g in quiet_assist(texts, {}, {}).groups]
+    some = {s: levels(s) for s in reps[1:]}  # all but one
+    plan = quiet_assist(texts, {s: float(ROWS[s]["score"]) for s in reps}, {}, None, some)
+    assert not plan.proposals()
+    ungraded = [i for i in plan.items.values() if i.ta_score is None]
+    assert all("not graded by criterion yet" in i.abstained for i in ungraded)
+
+
+def test_by_criterion_too_few_graded_answers_means_no_proposal():
+    pairs = ["a001", "a169", "a015", "a165"]  # two answers and their copies
+    plan = by_criterion(TAAssist(min_confidence=0.0), texts={s: answer(s) for s in pairs})
+    assert not plan.proposals()
+    ungraded = [i for i in plan.items.values() if i.ta_score is None]
+    assert ungraded and all("by criterion (under" in i.abstained for i in ungraded)
+    assert MIN_CRITERIA_GRADED > 2
+
+
+def test_by_criterion_a_level_the_ta_never_gave_is_not_guessed():
+    texts = {s: answer(s) for s in BUILT}
+    reps = [g[0] for g in quiet_assist(texts, {}, {}).groups]
+    flat = {s: {**levels(s), "shifts": 0} for s in reps}
+    scores = {s: float(sum(flat[s].values())) for s in reps}
+    plan = quiet_assist(texts, scores, {}, TAAssist(min_confidence=0.0), flat)
+    assert not plan.proposals()
+    ungraded = [i for i in plan.items.values() if i.ta_score is None]
+    assert all("shifts: the TA's grades show one level only" in i.abstained for i in ungraded)
+
+
+def test_by_criterion_the_trap_is_left_to_the_ta():
+    trap = next(k for k, r in ROWS.items() if r["kind"] == "trap")
+    plan = by_criterion(TAAssist(min_confidence=0.0), extra={"t": answer(trap)})
+    assert plan.items["t"].proposal is None
+    assert "fewer parameters" in plan.items["t"].abstained
+
+
+def test_the_tas_levels_are_read_from_the_comment_only_when_they_add_up():
+    assert tac.levels_in("criteria 2 1 2 0 1, kind reply", 6.0) == dict(
+        zip(CRITERIA, (2, 1, 2, 0, 1), strict=True)
+    )
+    assert tac.levels_in("Criteria: 2/1/2/0/1", 6.0) is not None
+    assert tac.levels_in("criteria 2 1 2 0 1", 7.0) is None  # the score says otherwise
+    assert tac.levels_in("graded by hand", 6.0) is None
+    assert tac.levels_in(None, None) is None
 
 
 def test_the_keyword_rules_find_the_criteria_of_a_full_answer():
@@ -190,15 +293,25 @@ def make_class(root: Path, students=CLASS) -> GradingContext:
     return grading
 
 
-def ta_grades(grading: GradingContext, scores: dict[str, float], comment="TA: graded by hand"):
-    """What formgrader writes when the TA grades: a manual score and comment."""
+def ta_grades(
+    grading: GradingContext, scores: dict[str, float], comment="TA: graded by hand", by_level=False
+):
+    """What formgrader writes when the TA grades: a manual score and comment (`by_level`: with
+    the answer's levels per criterion, "criteria 2 1 2 0 1", as docs/ta_assist.md asks)."""
     with gradebook.open_gradebook(grading.root, grading.db_url) as gb:
         for s, score in scores.items():
             grade = gb.find_grade(tac.TASK, ASSIGNMENT, ASSIGNMENT, s)
             grade.manual_score = score
             grade.needs_manual_grade = False
-            gb.find_comment(tac.TASK, ASSIGNMENT, ASSIGNMENT, s).manual_comment = comment
+            text = f"{comment}; {tac.levels_text(levels(s))}" if by_level else comment
+            gb.find_comment(tac.TASK, ASSIGNMENT, ASSIGNMENT, s).manual_comment = text
         gb.db.commit()
+
+
+def graded_representatives(grading: GradingContext) -> None:
+    """The TA grades every group's representative by criterion (their labels)."""
+    plan, _ = tac.plan_for(grading, flags={})
+    ta_grades(grading, {g[0]: float(ROWS[g[0]]["score"]) for g in plan.groups}, by_level=True)
 
 
 def snapshot(grading: GradingContext) -> dict[str, tuple]:
@@ -216,8 +329,7 @@ def snapshot(grading: GradingContext) -> dict[str, tuple]:
 def graded(tmp_path):
     """The class after the TA graded every group's representative (their labels)."""
     grading = make_class(tmp_path / "course")
-    plan, _ = tac.plan_for(grading, flags={})
-    ta_grades(grading, {g[0]: float(ROWS[g[0]]["score"]) for g in plan.groups})
+    graded_representatives(grading)
     return grading
 
 
@@ -235,8 +347,8 @@ def test_nothing_reaches_the_gradebook_until_the_ta_accepts(graded):
 def test_accepted_proposals_are_manual_grades_and_the_tas_own_grade_wins(graded):
     plan, _ = tac.plan_for(graded, flags={})
     proposed = {i.student: i for i in plan.proposals()}
-    assert set(COPIES) <= set(proposed), proposed  # each copy follows its graded original
-    overridden = "a169"  # the TA grades it between the page and accepting (a stale plan)
+    assert len(proposed) >= 2, [i.abstained for i in plan.items.values()]
+    overridden = sorted(proposed)[0]  # the TA grades it between the page and accepting (stale)
     ta_grades(graded, {overridden: 2.0}, comment="TA: too close to a001, see me")
     before = snapshot(graded)
     lines = tac.accept(graded, plan, None)
@@ -248,11 +360,12 @@ def test_accepted_proposals_are_manual_grades_and_the_tas_own_grade_wins(graded)
             continue
         score, comment = after[s]
         assert score == item.proposal
-        assert comment.startswith(MARKER) and item.follows in comment
+        assert comment.startswith(MARKER) and tac.levels_text(item.levels) in comment
     for s in set(CLASS) - set(proposed):  # the TA's grades and the ungraded: untouched
         assert after[s] == before[s]
     record = json.loads(tac.record_path(graded.layout).read_text())
     assert set(record) == set(proposed) - {overridden}
+    assert all(record[s]["criteria"] == proposed[s].levels for s in record)  # per criterion
     assert tac.accepted_count(graded) == len(proposed) - 1
 
 
@@ -284,8 +397,8 @@ def test_the_similarity_report_flags_the_copies_and_the_command_proposes_none_fo
 
 @GRADEBOOK
 def test_the_command_writes_the_page_and_accepts_nothing_the_report_flags(graded, capsys):
-    """End to end through the CLI, with the real similarity report: the copies (the only
-    answers close enough to a graded one here) are flagged, so nothing is proposed."""
+    """End to end through the CLI, with the real similarity report: the copies are flagged, so
+    they get no proposal; `accept --all` writes the others' proposals only."""
     before = snapshot(graded)
     assert tac.main(["--course", str(graded.root)]) == 0
     page = tac.page_path(graded.layout).read_text()
@@ -294,7 +407,11 @@ def test_the_command_writes_the_page_and_accepts_nothing_the_report_flags(graded
     out = capsys.readouterr().out
     assert "a169: no proposal (flagged by the similarity report (paired with a001" in out
     assert tac.main(["accept", "--course", str(graded.root), "--all"]) == 0
-    assert snapshot(graded) == before
+    after = snapshot(graded)
+    for s in CLASS:
+        if after[s] != before[s]:  # an accepted proposal, never a copy or a TA's grade
+            assert s not in COPIES and before[s] == (None, None)
+            assert after[s][1].startswith(MARKER)
     with pytest.raises(SystemExit):
         tac.main(["accept", "--course", str(graded.root)])  # neither --student nor --all
     with pytest.raises(SystemExit):
@@ -310,8 +427,7 @@ def test_the_page_in_chromium_has_no_serious_axe_violation(tmp_path, chromium):
     from axe_playwright_python.sync_playwright import Axe
 
     grading = make_class(tmp_path / "course")
-    plan, _ = tac.plan_for(grading, flags={})
-    ta_grades(grading, {g[0]: float(ROWS[g[0]]["score"]) for g in plan.groups})
+    graded_representatives(grading)
     tac.accept(grading, tac.plan_for(grading, flags={})[0], ["a165"])
     plan, recorded = tac.plan_for(grading, flags={})
     page_file = tac.write_page(grading, plan, recorded)

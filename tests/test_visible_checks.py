@@ -144,6 +144,28 @@ def test_the_reference_passes_its_visible_check(grade_id, answer_cell, variable)
     exec(_visible(grade_id), _namespace(**{variable: _reference(answer_cell, variable)}))
 
 
+def _relative_change_float32(before, after):
+    """A correct implementation in TensorFlow ops, float32 (TensorFlow's default)."""
+    before = tf.reshape(tf.cast(before, tf.float32), (len(before), -1))
+    after = tf.reshape(tf.cast(after, tf.float32), (len(after), -1))
+    return tf.reduce_mean(tf.norm(after - before, axis=1) / tf.norm(before, axis=1))
+
+
+def test_a_correct_implementation_in_float32_passes_the_visible_check():
+    """The hand-worked 0.7 computed in float32 is 3e-9 off: the check's tolerance comes from
+    the arithmetic a correct student may use (float32, TensorFlow's default), not float64's."""
+    before = np.array([[3.0, 4, 0, 0], [1.0, 0, 0, 0]]).reshape(2, 2, 2, 1)
+    after = before + np.array([[0, 0, 0, 2.0], [0, 1.0, 0, 0]]).reshape(2, 2, 2, 1)
+    assert abs(float(_relative_change_float32(before, after)) - 0.7) > 1e-9  # float32's 0.7
+    exec(_visible("shift_probe"), _namespace(relative_change=_relative_change_float32))
+    report, _ = hidden.judge(
+        "shift_probe",
+        hidden._collect_relative_change("shift_probe", None, _relative_change_float32),
+        None,
+    )
+    assert report.points == report.max_points
+
+
 def test_every_name_a_check_reads_is_named_before_it_in_the_release():
     """Each name a grade id reads (hidden.CHECKS; "name?" ones are optional) appears in the
     released notebook before its check cell: in the stub the student fills in (with a
