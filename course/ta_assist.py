@@ -13,8 +13,9 @@ criterion* (the mark scheme's five, 0/1/2 each). Per criterion, the answer's sen
 that criterion (topic words of the mark scheme) are turned into TF-IDF features plus the
 criterion's keyword rules, and a logistic regression trained only on the answers the TA graded
 by criterion gives each level a probability. The proposal is the sum of the five levels, given
-only when every criterion's most probable level reaches ``min_confidence``; an answer with the
-"fewer parameters" trap is left to the TA (whether it is the main argument is a judgement).
+only when every criterion's most probable level reaches ``min_confidence``, and only once every
+group's representative is graded by criterion; an answer with the "fewer parameters" trap is
+left to the TA (whether it is the main argument is a judgement).
 
 Proposals, ``method = "similarity"`` (the first method, kept for comparison): the score of the
 nearest TA-graded answer, given only when
@@ -67,18 +68,17 @@ class TAAssist(Configurable):
     ).tag(config=True)
     min_similarity = Float(
         0.75,
-        help="Method 'similarity': a proposal needs a TA-graded answer at least this similar "
-        "(cosine of TF-IDF).",
+        help="A proposal needs a TA-graded answer at least this similar (cosine of TF-IDF).",
     ).tag(config=True)
     margin = Float(
         0.15,
-        help="Method 'similarity': abstain unless the nearest graded answer with another score is "
-        "at least this much less similar than the nearest graded answer (docs/ta_assist.md).",
+        help="Abstain unless the nearest graded answer with another score is at least this much "
+        "less similar than the nearest graded answer (docs/ta_assist.md).",
     ).tag(config=True)
     criteria_must_agree = Bool(
         True,
-        help="Method 'similarity': abstain when the mark-scheme criteria found by keyword rules "
-        "differ from those of the graded answer the proposal follows.",
+        help="Abstain when the mark-scheme criteria found by keyword rules differ from those of "
+        "the graded answer the proposal follows.",
     ).tag(config=True)
     min_words = Integer(20, help="Answers shorter than this are never proposed.").tag(config=True)
     min_english_share = Float(

@@ -1,4 +1,5 @@
-"""A minimal LTI 1.3 platform (the LMS's side) on 127.0.0.1, for tests/test_lti.py.
+"""A minimal LTI 1.3 platform (the LMS's side) on 127.0.0.1, for tests/test_lti.py and
+tests/test_lti_hub.py.
 
 It does what Canvas and Moodle do for a tool, no more: publishes its JWKS (``/jwks``); issues
 access tokens (``/token``) only for a client assertion signed by the tool's registered public
@@ -7,6 +8,15 @@ items (``/lineitems``: GET filtered by resource_id and tag, POST) and their scor
 (``/lineitems/<n>/scores``) and results (``/lineitems/<n>/results``); answers 422 for a user
 not in the course (as Canvas does). Faults are switched on by the test: a 500 for a user's
 next n scores, every token revoked after n uses. It signs launch id_tokens (``id_token``).
+
+The launch (LTI 1.3 / OIDC third-party-initiated login, as the LMS runs it for a student who
+clicks the tool): ``launch`` returns the login initiation parameters the LMS sends to the
+tool's OIDC initiation URL (iss, login_hint, target_link_uri, lti_message_hint, client_id,
+lti_deployment_id); the tool redirects the browser to ``/authorize``, which checks what an LMS
+checks (response_type id_token, scope openid, response_mode form_post, prompt none, the
+client_id, a registered redirect_uri, the login_hint and lti_message_hint it issued, a state
+and a nonce) and answers with the auto-submitting form that posts id_token (the nonce in it)
+and state to the redirect_uri. ``sign_launches_with`` forges them with another key.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +37,7 @@ from jwcrypto import jwk, jws, jwt
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 RESULT_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+TARGET_LINK_URI = "https://purl.imsglobal.org/spec/lti/claim/target_link_uri"
 
 
 @dataclass
@@ -42,6 +54,10 @@ class Platform:
     fail_scores: dict[str, int] = field(default_factory=dict)  # user id -> 500s still to give
     revoke_after: int | None = None  # every token stops working after this many uses
     tokens: dict[str, dict] = field(default_factory=dict)
+    redirect_uris: list[str] = field(default_factory=list)  # the tool's, as registered
+    launches: dict[str, dict] = field(default_factory=dict)  # login_hint -> the launch
+    authorizations: list[dict] = field(default_factory=list)  # /authorize's queries
+    sign_launches_with: jwk.JWK | None = None  # None: the platform's key (in its JWKS)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,6 +77,10 @@ class Platform:
     def jwks_url(self) -> str:
         return self.url + "/jwks"
 
+    @property
+    def authorize_url(self) -> str:
+        return self.url + "/authorize"
+
     def sent(self) -> list[tuple[str, str]]:
         """What the tool changed: every POST except for tokens."""
         return [r for r in self.requests if r[0] == "POST" and r[1] != "/token"]
@@ -69,8 +89,21 @@ class Platform:
         """user id -> the latest score posted to line item `item`."""
         return {s["userId"]: s for s in self.scores.get(item, [])}
 
-    def id_token(self, sub: str, nonce: str, **claims) -> str:
-        """A launch's id_token (LtiResourceLinkRequest), signed with the platform's key."""
+    def launch(self, sub: str, target_link_uri: str, **claims) -> dict[str, str]:
+        """A student (LTI user id `sub`) clicks the tool: the login initiation parameters the
+        LMS sends the tool; the id_token's other `claims` wait for /authorize."""
+        hint, message_hint = secrets.token_urlsafe(8), secrets.token_urlsafe(8)
+        self.launches[hint] = {"sub": sub, "message_hint": message_hint,
+                               "claims": {**claims, TARGET_LINK_URI: target_link_uri}}  # fmt: skip
+        return {
+            "iss": self.issuer, "login_hint": hint, "target_link_uri": target_link_uri,
+            "lti_message_hint": message_hint, "client_id": self.client_id,
+            "lti_deployment_id": "1",
+        }  # fmt: skip
+
+    def id_token(self, sub: str, nonce: str, key: jwk.JWK | None = None, **claims) -> str:
+        """A launch's id_token (LtiResourceLinkRequest), signed with the platform's key (or
+        `key`)."""
         now = int(time.time())
         body = {
             "iss": self.issuer, "aud": self.client_id, "sub": sub, "nonce": nonce,
@@ -78,7 +111,7 @@ class Platform:
             "https://purl.imsglobal.org/spec/lti/claim/version": "1.3.0",
             "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiResourceLinkRequest",
             "https://purl.imsglobal.org/spec/lti/claim/deployment_id": "1",
-            "https://purl.imsglobal.org/spec/lti/claim/target_link_uri": "http://hub/",
+            TARGET_LINK_URI: "http://hub/",
             "https://purl.imsglobal.org/spec/lti/claim/resource_link": {"id": "c1w3"},
             "https://purl.imsglobal.org/spec/lti/claim/roles": [
                 "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
@@ -90,10 +123,39 @@ class Platform:
             **claims,
         }  # fmt: skip
         token = jwt.JWT(header={"alg": "RS256", "kid": self.key["kid"]}, claims=body)
-        token.make_signed_token(self.key)
+        token.make_signed_token(key or self.key)
         return token.serialize()
 
     # ------------------------------------------------------------------ the endpoints
+
+    def authorize_launch(self, query: dict[str, str]) -> tuple[int, dict | str]:
+        """The OIDC authentication request: refused as an LMS refuses it, else the form that
+        posts the id_token (with the request's nonce) and the state back to the tool."""
+        self.authorizations.append(query)
+        fixed = {"response_type": "id_token", "scope": "openid", "response_mode": "form_post",
+                 "prompt": "none", "client_id": self.client_id}  # fmt: skip
+        wrong = [k for k, v in fixed.items() if query.get(k) != v]
+        launch = self.launches.get(query.get("login_hint", ""))
+        if launch is None:
+            wrong.append("login_hint")
+        elif query.get("lti_message_hint") != launch["message_hint"]:
+            wrong.append("lti_message_hint")
+        if query.get("redirect_uri") not in self.redirect_uris:
+            wrong.append("redirect_uri")
+        wrong += [k for k in ("state", "nonce") if not query.get(k)]
+        if wrong:
+            return 400, {"error": "invalid_request", "error_description": " ".join(wrong)}
+        token = self.id_token(launch["sub"], query["nonce"], key=self.sign_launches_with,
+                              **launch["claims"])  # fmt: skip
+        fields = {"id_token": token, "state": query["state"]}
+        inputs = "".join(
+            f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in fields.items()
+        )
+        return 200, (
+            '<!doctype html><html><body onload="document.forms[0].submit()">'
+            f'<form method="post" action="{escape(query["redirect_uri"])}">{inputs}</form>'
+            "</body></html>"
+        )
 
     def issue_token(self, form: dict[str, str]) -> tuple[int, dict]:
         self.token_requests += 1
@@ -135,6 +197,10 @@ class Platform:
         self.requests.append((method, path))
         if path == "/jwks" and method == "GET":
             return 200, {"keys": [json.loads(self.key.export_public())]}
+        if path == "/authorize" and method in ("GET", "POST"):
+            if method == "POST":
+                query = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            return self.authorize_launch(query)
         if path == "/token" and method == "POST":
             form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
             return self.issue_token(form)
@@ -189,9 +255,10 @@ def _handler(platform: Platform):
                 status, answer = platform.handle(
                     self.command, parts.path, query, self.headers, body
                 )
-            data = json.dumps(answer).encode()
+            page = isinstance(answer, str)  # /authorize's form, else JSON
+            data = answer.encode() if page else json.dumps(answer).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/html" if page else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

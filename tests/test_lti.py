@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -327,3 +329,41 @@ def test_a_launch_signed_by_another_key_is_refused(platform, tmp_path):
     with pytest.raises(TokenError, match="Signature verification failed"):
         launch(platform, token, tmp_path / "lti_roster.csv")
     assert not (tmp_path / "lti_roster.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "change, refusal",
+    [
+        ({"redirect_uri": "http://elsewhere/hub/lti13/oauth_callback"}, "redirect_uri"),
+        ({"client_id": "another-tool"}, "client_id"),
+        ({"nonce": ""}, "nonce"),
+        ({"state": ""}, "state"),
+        ({"lti_message_hint": "forged"}, "lti_message_hint"),
+        ({"response_mode": "query"}, "response_mode"),
+    ],
+)
+def test_the_platform_checks_the_authentication_request(platform, change, refusal):
+    """The launch's /authorize refuses what an LMS refuses (tests/test_lti_hub.py runs the
+    whole launch through a hub); a right request gets the form posting id_token and state."""
+    import requests
+    from jwcrypto import jwt
+
+    callback = "http://127.0.0.1:1/hub/lti13/oauth_callback"
+    platform.redirect_uris.append(callback)
+    start = platform.launch(
+        USERS["ada"], "http://127.0.0.1:1/hub/", **{CUSTOM: {"student_id": "ada"}}
+    )
+    asked = {
+        "response_type": "id_token", "scope": "openid", "response_mode": "form_post",
+        "prompt": "none", "client_id": start["client_id"], "redirect_uri": callback,
+        "login_hint": start["login_hint"], "lti_message_hint": start["lti_message_hint"],
+        "nonce": "n-1", "state": "s-1",
+    }  # fmt: skip
+    answer = requests.get(platform.authorize_url, params={**asked, **change}, timeout=30)
+    assert answer.status_code == 400 and refusal in answer.json()["error_description"]
+    form = requests.get(platform.authorize_url, params=asked, timeout=30)
+    assert form.status_code == 200 and f'action="{callback}"' in form.text
+    (token,) = re.findall(r'name="id_token" value="([^"]+)"', form.text)
+    claims = json.loads(jwt.JWT(jwt=token, key=platform.key).claims)
+    assert (claims["sub"], claims["nonce"], claims["aud"]) == (USERS["ada"], "n-1", "c1w3-tool")
+    assert 'name="state" value="s-1"' in form.text
