@@ -263,18 +263,12 @@ def answer_of(node: ast.AST) -> Answer | None:
         if "..." in text or "Ellipsis" in text:
             return None
         return Answer("expr:" + text, text if len(text) <= 80 else text[:77] + "...", False)
-    canonical = _canonical(value)
-    shown = _show(canonical)
-    return Answer(
-        json.dumps(canonical, sort_keys=True),
-        shown if len(shown) <= 80 else shown[:77] + "...",
-        True,
-        isinstance(canonical, str),
-    )
+    return answer_of_value(value)
 
 
 def answer_of_value(value) -> Answer:
-    """The answer a value gives, as answer_of reads a constant (a value the grader judged)."""
+    """The answer a constant gives: written in the source (answer_of), or a value the
+    grader judged (course.item_analysis.judged_answers)."""
     canonical = _canonical(value)
     shown = _show(canonical)
     return Answer(
