@@ -60,6 +60,12 @@ def open_gradebook(course_root: Path, url: str | None = None):
         yield gb
 
 
+def final_score(submission) -> float:
+    """A submission's score as the LMS receives it: nbgrader's score (automatic and manual)
+    minus its late penalty, never below 0 (the CSV export and LTI publish both send this)."""
+    return max(0.0, (submission.score or 0.0) - (submission.late_submission_penalty or 0.0))
+
+
 @contextmanager
 def grading_lock(url: str, student: str):
     """Hold a PostgreSQL advisory lock for `student` while grading them: two gradings of

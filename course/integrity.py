@@ -47,9 +47,8 @@ def part4_model_id(student: str, declared: str | None, enrolled: set[str] | None
     any other id when the roster could not be read (`enrolled` None)."""
     if not isinstance(declared, str) or not declared.strip() or enrolled is None:
         return student
-    mine = _canonical(student)
     theirs = _canonical(declared)
-    if theirs == mine or theirs in {_canonical(s) for s in enrolled if _canonical(s) != mine}:
+    if theirs == _canonical(student) or theirs in {_canonical(s) for s in enrolled}:
         return student
     return declared
 

@@ -49,6 +49,7 @@ from nbgrader.apps import ZipCollectApp
 from nbgrader.plugins import ExportPlugin, ExtractorPlugin, FileNameCollectorPlugin
 from traitlets import Enum, Float, Unicode
 
+from course.gradebook import final_score
 from course.layout import COURSE_ROOT
 from graders import ASSIGNMENT
 
@@ -791,7 +792,7 @@ class LmsExport(ExportPlugin):
         points, warnings = self._points(roster, column, max_score)
         scores, manual = {}, []
         for sub in gradebook.assignment_submissions(name):
-            raw = max(0.0, (sub.score or 0.0) - (sub.late_submission_penalty or 0.0))
+            raw = final_score(sub)
             scores[sub.student.id] = raw / max_score * points if max_score else 0.0
             if sub.needs_manual_grade:
                 manual.append(sub.student.id)

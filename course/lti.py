@@ -254,7 +254,7 @@ class Grade:
 
 
 def read_grades(course_root, assignment: str = ASSIGNMENT, db_url: str | None = None):
-    from course.gradebook import open_gradebook
+    from course.gradebook import final_score, open_gradebook
     from course.lms import _tools_on_path
 
     _tools_on_path()  # nbgrader's Gradebook runs `alembic` by name
@@ -263,7 +263,7 @@ def read_grades(course_root, assignment: str = ASSIGNMENT, db_url: str | None = 
         return [
             Grade(
                 s.student.id,
-                max(0.0, (s.score or 0.0) - (s.late_submission_penalty or 0.0)),
+                final_score(s),
                 maximum,
                 bool(s.needs_manual_grade),
             )

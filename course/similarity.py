@@ -49,6 +49,7 @@ from pathlib import Path
 import jinja2
 import nbformat
 
+from course import templates
 from course.layout import COURSE_ROOT, Layout
 from graders import ASSIGNMENT
 
@@ -1051,15 +1052,7 @@ def pair_view(result: Result, p: Pair) -> dict:
 
 @functools.cache
 def _html_template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("course", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["pts"] = lambda x: f"{x:.1f}"
-    return env.get_template("similarity.html.j2")
+    return templates.load("similarity.html.j2", pts=lambda x: f"{x:.1f}")
 
 
 def render_html(result: Result, top: int = TOP_PAIRS) -> str:

@@ -19,7 +19,15 @@ from pathlib import Path
 import jinja2
 import nbformat
 
-from course import audit, gradebook, integrity, item_analysis, similarity, ta_assist_class
+from course import (
+    audit,
+    gradebook,
+    integrity,
+    item_analysis,
+    similarity,
+    ta_assist_class,
+    templates,
+)
 from course.context import GradingContext
 from course.exchange import duration, utc
 from course.layout import COURSE_ROOT, Layout
@@ -272,10 +280,11 @@ def act_first(flagged: dict[str, list[str]], pairs: list[dict]) -> list[str]:
             lines.append(f"**{what}** ({len(students)}): {', '.join(students)}")
     clusters = _clusters(pairs)
     room = ACT_FIRST_LINES - len(lines)
-    for cluster in clusters[: max(room - 1, 0) if len(clusters) > room else room]:
+    shown = clusters if len(clusters) <= room else clusters[: room - 1]  # the last: "N more"
+    for cluster in shown:
         lines.append(f"**possible copying**: {', '.join(cluster)} (similarity report below)")
-    if len(clusters) > room:
-        lines.append(f"**possible copying**: {len(clusters) - max(room - 1, 0)} more groups below")
+    if len(shown) < len(clusters):
+        lines.append(f"**possible copying**: {len(clusters) - len(shown)} more groups below")
     return lines
 
 
@@ -335,18 +344,12 @@ def render(data: dict) -> str:
 
 @functools.cache
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("course", "templates"),
-        undefined=jinja2.StrictUndefined,  # a misspelt name fails instead of printing nothing
-        autoescape=False,  # Markdown, not HTML
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+    return templates.load(
+        "ta_summary.md.j2",
+        g=lambda x: f"{x:g}",
+        percent=lambda x: f"{x:.0%}",
+        cell=lambda x: str(x).replace("|", "\\|").replace("\n", " "),
     )
-    env.filters["g"] = lambda x: f"{x:g}"
-    env.filters["percent"] = lambda x: f"{x:.0%}"
-    env.filters["cell"] = lambda x: str(x).replace("|", "\\|").replace("\n", " ")
-    return env.get_template("ta_summary.md.j2")
 
 
 def write_summary(course=COURSE_ROOT, db_url: str | None = None, assignment=ASSIGNMENT) -> Path:

@@ -8,6 +8,7 @@ import functools
 
 import jinja2
 
+from course import templates
 from course.ta_assist import CRITERIA_RULES, Plan, TAAssist
 
 COMMAND = "python -m course ta-assist accept"
@@ -66,12 +67,4 @@ def render(assignment: str, plan: Plan, recorded: dict, cfg: TAAssist) -> str:
 
 @functools.cache
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("course", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["g"] = lambda x: "" if x is None else f"{x:g}"
-    return env.get_template("ta_assist.html.j2")
+    return templates.load("ta_assist.html.j2", g=lambda x: "" if x is None else f"{x:g}")

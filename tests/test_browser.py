@@ -22,7 +22,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from course.layout import COURSE_ROOT
 from graders import ASSIGNMENT
 from scenarios import sample_class
 from tests.conftest import make_course, nbgrader_ok
+from tests.servers import free_port, wait_until_served
 
 pytestmark = pytest.mark.slow
 
@@ -84,38 +84,11 @@ class Lab:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def quiet_lab_settings(settings: Path) -> None:
     """No "receive Jupyter news?" toast over the page (and no network look-ups)."""
     path = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-
-
-def wait_until_served(proc, url: str, what: str, limit_s: float, log_tail) -> None:
-    """Poll `url` until the server started as `proc` answers 200; fail with its log's tail
-    if it exits first or has not answered within `limit_s` (a ceiling, not an expectation)."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited ({proc.returncode}):\n{log_tail()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not answer in {limit_s:g} s:\n{log_tail()}")
-        try:  # between two polls, wait on the server exiting (checked above)
-            proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 @contextmanager

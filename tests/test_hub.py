@@ -24,28 +24,24 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import pytest
 
 from course import exchange, gradebook, runner
 from course.context import GradingContext
 from graders import ASSIGNMENT
-from tests import test_browser
-from tests.test_browser import free_port, quiet_lab_settings, screenshot_dir, wait_until_served
+from tests import servers, test_browser
+from tests.test_browser import quiet_lab_settings, screenshot_dir
 from tests.test_exchange import COURSE_ID, NOTEBOOK, Student, clean_env, instructor, solved
 
 pytestmark = pytest.mark.slow
 chromium = test_browser.browser  # Debian's Chromium through Playwright, as in test_browser.py
-BIN = Path(sys.executable).parent
+BIN = servers.BIN
 USERS = ("ada", "bob")
 PASSWORD = "c1w3-hub-test-password"  # the shared-password authenticator's, this test only
 STEP_MS = 60_000  # ceilings for one page step, not expectations
@@ -61,17 +57,9 @@ INSTRUCTOR_SERVER = [
     "nbgrader.server_extensions.formgrader",
     "nbgrader.server_extensions.course_list",
 ]
-HUB_CONFIG = """\
-c = get_config()
-c.JupyterHub.bind_url = "http://127.0.0.1:{port}"  # the proxy's public address
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{api_port}"
-c.ConfigurableHTTPProxy.command = [{proxy!r}]  # the Python port (pip), not node's
-c.ConfigurableHTTPProxy.pid_file = {folder!r} + "/proxy.pid"
-c.JupyterHub.db_url = "sqlite:///" + {folder!r} + "/jupyterhub.sqlite"
-c.JupyterHub.cookie_secret_file = {folder!r} + "/jupyterhub_cookie_secret"
-c.JupyterHub.pid_file = {folder!r} + "/jupyterhub.pid"
+HUB_CONFIG = (
+    servers.HUB_BASE_CONFIG
+    + """\
 # A test password for the named users only (DummyAuthenticator's password is deprecated
 # since JupyterHub 5.3 in favour of this built-in authenticator).
 c.JupyterHub.authenticator_class = "shared-password"
@@ -86,6 +74,7 @@ c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 """
+)
 
 
 # ------------------------------------------------------------------ the hub
@@ -102,56 +91,21 @@ class Hub:
 
 @contextmanager
 def jupyterhub(folder: Path, homes: Path) -> Iterator[Hub]:
-    """`jupyterhub` from this venv with its config, state and log in `folder`, until it answers
-    through its proxy; at exit SIGTERM: the hub stops the users' servers and the proxy itself
-    (any of its processes still there after that are killed, by pid)."""
+    """`jupyterhub` with two users, until it answers through its proxy (tests/servers.py)."""
     folder.mkdir(parents=True)
-    port, hub_port, api_port = free_port(), free_port(), free_port()
-    config = folder / "jupyterhub_config.py"
-    config.write_text(
-        HUB_CONFIG.format(
-            port=port,
-            hub_port=hub_port,
-            api_port=api_port,
-            proxy=str(BIN / "configurable-http-proxy"),
-            folder=str(folder),
-            password=PASSWORD,
-            users=set(USERS),
-            homes=str(homes),
-            singleuser=str(BIN / "jupyterhub-singleuser"),
-            args=["--allow-root"] if os.geteuid() == 0 else [],
-        )
+    values = servers.hub_ports(folder)
+    config = HUB_CONFIG.format(
+        **values,
+        password=PASSWORD,
+        users=set(USERS),
+        homes=str(homes),
+        singleuser=str(BIN / "jupyterhub-singleuser"),
+        args=["--allow-root"] if os.geteuid() == 0 else [],
     )
-    log = folder / "jupyterhub.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "jupyterhub"), "-f", str(config)],
-            cwd=folder,
-            env=clean_env(HOME=str(folder)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    hub = Hub(f"http://127.0.0.1:{port}", log)
-    try:
-        wait_until_served(proc, f"{hub.url}/hub/api", "jupyterhub", HUB_START_S, hub.log_tail)
-        yield hub
-    finally:
-        try:
-            started = psutil.Process(proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            started = []
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        for child in started:  # the proxy, the users' servers (each in its own session)
-            try:
-                child.kill()
-            except psutil.NoSuchProcess:
-                pass
+    url = f"http://127.0.0.1:{values['port']}"
+    env = clean_env(HOME=str(folder))
+    with servers.jupyterhub(folder, config, url, env, HUB_START_S) as log:
+        yield Hub(url, log)
 
 
 # ------------------------------------------------------------------ a user in the browser

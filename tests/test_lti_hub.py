@@ -20,43 +20,29 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
 import requests
 
 from course import lti
+from tests import servers
 from tests.lti_platform import Platform, Serving, new_key
 
 pytestmark = pytest.mark.process
-BIN = Path(sys.executable).parent
 HUB_START_S = 180  # ceilings, not expectations (the machine may be loaded)
 HTTP_S = 60
 CUSTOM = "https://purl.imsglobal.org/spec/lti/claim/custom"
 ADA_SUB = "lti-7f3a"  # ada's LTI user id on the LMS
-HUB_CONFIG = """\
+HUB_CONFIG = (
+    servers.HUB_BASE_CONFIG
+    + """\
 from course.lti_launch import record_lti_user
 
-c = get_config()
-c.JupyterHub.bind_url = "http://127.0.0.1:{port}"  # the proxy's public address
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{api_port}"
-c.ConfigurableHTTPProxy.command = [{proxy!r}]  # the Python port (pip), not node's
-c.ConfigurableHTTPProxy.pid_file = {folder!r} + "/proxy.pid"
-c.JupyterHub.db_url = "sqlite:///" + {folder!r} + "/jupyterhub.sqlite"
-c.JupyterHub.cookie_secret_file = {folder!r} + "/jupyterhub_cookie_secret"
-c.JupyterHub.pid_file = {folder!r} + "/jupyterhub.pid"
 c.JupyterHub.redirect_to_server = False  # a launch lands on /hub/home: nothing spawned
 # As docs/lti.md has it, the LMS being the loopback platform.
 c.JupyterHub.authenticator_class = "ltiauthenticator.lti13.auth.LTI13Authenticator"
@@ -73,36 +59,10 @@ c.JupyterHub.load_roles = [
     {{"name": "c1w3-test", "scopes": ["list:users", "read:users"], "services": ["c1w3-test"]}}
 ]
 """
+)
 
 
-# ------------------------------------------------------------------ the hub (as in test_hub.py)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_served(proc, url: str, limit_s: float, log_tail) -> None:
-    """Poll `url` until the hub answers 200; fail with its log's tail if it exits first or has
-    not answered within `limit_s`."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"jupyterhub exited ({proc.returncode}):\n{log_tail()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"jupyterhub did not answer in {limit_s:g} s:\n{log_tail()}")
-        try:  # between two polls, wait on the hub exiting (checked above)
-            proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
+# ------------------------------------------------------------------ the hub (tests/servers.py)
 
 
 @dataclass
@@ -135,63 +95,26 @@ class Hub:
 
 @contextmanager
 def jupyterhub(folder: Path, platform: Platform) -> Iterator[Hub]:
-    """`jupyterhub` from this venv, its config, state and log in `folder`, until it answers
-    through its proxy; at exit SIGTERM (then its processes still there are killed, by pid)."""
+    """`jupyterhub` signing users in through `platform`, until it answers through its proxy
+    (tests/servers.py)."""
     folder.mkdir(parents=True)
-    port, hub_port, api_port = free_port(), free_port(), free_port()
-    hub = Hub(
-        f"http://127.0.0.1:{port}",
-        secrets.token_hex(16),
-        folder / "lti_roster.csv",
-        folder / "jupyterhub.log",
-    )
+    values = servers.hub_ports(folder)
+    url = f"http://127.0.0.1:{values['port']}"
+    hub = Hub(url, secrets.token_hex(16), folder / "lti_roster.csv", folder / "jupyterhub.log")
     platform.redirect_uris.append(hub.callback_url)  # registered on the LMS with the tool
-    config = folder / "jupyterhub_config.py"
-    config.write_text(
-        HUB_CONFIG.format(
-            port=port,
-            hub_port=hub_port,
-            api_port=api_port,
-            proxy=str(BIN / "configurable-http-proxy"),
-            folder=str(folder),
-            issuer=platform.issuer,
-            client_id=platform.client_id,
-            authorize_url=platform.authorize_url,
-            jwks_url=platform.jwks_url,
-            roster=str(hub.roster),
-            token=hub.token,
-        )
+    config = HUB_CONFIG.format(
+        **values,
+        issuer=platform.issuer,
+        client_id=platform.client_id,
+        authorize_url=platform.authorize_url,
+        jwks_url=platform.jwks_url,
+        roster=str(hub.roster),
+        token=hub.token,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("C1W3_", "JUPYTER"))}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    with hub.log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "jupyterhub"), "-f", str(config)],
-            cwd=folder,
-            env={**env, "HOME": str(folder)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until_served(proc, f"{hub.url}/hub/api", HUB_START_S, hub.log_tail)
+    env.update(PATH=f"{servers.BIN}{os.pathsep}{env.get('PATH', '')}", HOME=str(folder))
+    with servers.jupyterhub(folder, config, url, env, HUB_START_S):
         yield hub
-    finally:
-        try:
-            started = psutil.Process(proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            started = []
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        for child in started:  # the proxy
-            try:
-                child.kill()
-            except psutil.NoSuchProcess:
-                pass
 
 
 @pytest.fixture(scope="module")
