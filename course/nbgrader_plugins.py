@@ -289,6 +289,31 @@ class SandboxedExecute(Execute):
 # -- Points decided outside the kernel ------------------------------------------------------
 
 
+def recorded_readings(nb) -> dict:
+    """What the provided cells measured (c1w3_checks.record_readings): their outputs of that
+    kind, later ones winning, read only from the locked cells graders.hidden.READINGS_CELLS
+    names (nbgrader restored their source); an answer cell cannot add or change one."""
+    from graders import hidden, public_checks
+
+    mime = public_checks().READINGS_MIME
+    readings = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade_id") not in hidden.READINGS_CELLS:
+            continue
+        if not meta.get("locked") or meta.get("solution") or meta.get("grade"):
+            continue
+        for output in cell.get("outputs", []):
+            data = (
+                output.get("data", {}).get(mime)
+                if output.get("output_type") == "display_data"
+                else None
+            )
+            if isinstance(data, dict):
+                readings.update(data)
+    return readings
+
+
 class VerifyOutsideKernel(NbGraderPreprocessor):
     """After the notebook ran: judge its saved artifacts in a fresh ``python -I`` (in the
     sandbox, read-only) and make every autograded cell's outputs say that verdict, so the
@@ -319,7 +344,9 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
         declared = declared_id(path / GRADING_DIR)
         coursedir = CourseDirectory(config=self.config)
         model_id = integrity.part4_model_id(student, declared, self._enrolled(coursedir))
-        verdicts, problem = _parsed(*self._verify(path / GRADING_DIR, ahead, student, model_id))
+        verdicts, problem = _parsed(
+            *self._verify(path / GRADING_DIR, ahead, student, model_id, recorded_readings(nb))
+        )
         cells = self.apply_verdicts(nb, verdicts, problem)
         record = integrity.compute(student, info["assignment"], cells, problem, declared, model_id)
         integrity.write(coursedir.root, record)
@@ -377,6 +404,7 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
         ahead: _Ahead | None = None,
         student: str | None = None,
         model_id: str | None = None,
+        readings: dict | None = None,
     ) -> tuple[dict, str]:
         if ahead is not None and not ahead.usable(grading):
             ahead.cancel()  # it ended early, or the folder was replaced: start a fresh one
@@ -391,7 +419,9 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
                 if ahead is not None
                 else self._start(grading, "--wait", *_student(student))
             )
-            go = f"go {json.dumps({'model_id': model_id})}" if model_id else "go"
+            options = {"model_id": model_id, "readings": readings}
+            options = {k: v for k, v in options.items() if v is not None}
+            go = f"go {json.dumps(options)}" if options else "go"
             done, limit = started.finish(go + "\n", timeout=self.timeout)
         except sandbox.SandboxError:
             raise  # no sandbox, no grading: nbgrader reports it for this student

@@ -14,9 +14,11 @@ code
     ``2 / k`` when ``k`` students have it.
 answers
     the values assigned to the template's answer names; two students with the same value
-    count ``2 / k`` (``k`` students wrote it), nothing when more than ``COMMON_ANSWER`` of those
-    who answered wrote it or when it is right for both (full marks on the grade ids that check
-    it), half when the grades do not say.
+    count ``2 / k`` (``k`` students wrote it), nothing when more than ``ANSWER_MAX_HOLDERS``
+    students (or more than ``COMMON_ANSWER`` of those who answered) wrote it or when it is
+    right for both (full marks on the grade ids that check it), half when the grades do not
+    say. A Part 4 answer is judged on each student's own model, so one value can be right for
+    one student and wrong for another: the likely source and the copier of that pair.
 written
     the free-text answer (cell ``explain_accuracy_gain_answer``) as 3-word shingles, minus
     the shingles of the release's own text, compared by weighted Jaccard.
@@ -25,8 +27,9 @@ student id
 outputs
     identical saved outputs that carry a timing (a training log): no two runs print those.
 
-A pair's score is the sum of its channels' points; pairs above ``REPORT_MIN`` are ranked.
-The report never changes a grade (docs/similarity.md).
+A pair's score is the sum of its channels' points; pairs above ``REPORT_MIN`` are ranked,
+and joined into clusters (connected components: a copy ring is one group, listed once with its
+members and its pairs). The report never changes a grade (docs/similarity.md).
 
     python -m course.similarity [--course DIR] [--assignment NAME]
 """
@@ -58,7 +61,16 @@ MIN_RUN = 30  # rare shared fingerprints a block needs: more than one line of th
 MAX_GAP = 6  # ... with at most this many others between two of them (less than a line)
 SHINGLE_WORDS = 3
 RARE_SHARE = 0.2  # a fingerprint or shingle in more than this share of the class: no evidence
-COMMON_ANSWER = 0.5  # an answer more than half the class wrote: no evidence
+COMMON_ANSWER = 0.5  # an answer more than half of those who answered wrote: no evidence
+# An answer held by more than this many students weighs nothing, whatever the class size.
+# Three is a source and two copiers: a ring of three still shows through its answers. A
+# fourth holder makes the value a shared mistake, not a copy between two of them: a number
+# of the lab's own model typed into Part 4 (a reviewed class had 14 `receptive_field = 23`),
+# a common misconception of a multiple-choice item. A share of the class (10 %) would let 30
+# students of 300 "share" a value, which is what independent work produces; a bigger ring
+# still shows through its code, written answer, outputs or id. Below the cut the weight is
+# 2/k: the rarer, the heavier.
+ANSWER_MAX_HOLDERS = 3
 REPORT_MIN = 1.5  # a pair below this many points is not listed
 TOP_PAIRS = 50  # pairs shown side by side in the HTML report
 
@@ -390,6 +402,9 @@ class Template:
     boilerplate_shingles: set = field(default_factory=set)
     student_id: str | None = None
     grade_ids: list[str] = field(default_factory=list)
+    # names whose right value depends on the student (Part 4: judged on the student's own
+    # model): one value may be right for one student and wrong for another
+    model_names: set = field(default_factory=set)
 
     @classmethod
     def from_notebook(cls, nb) -> Template:
@@ -419,7 +434,20 @@ class Template:
                     t.answer_items.setdefault(name, []).append(gid)
                 for name, options in _choices(cell.source).items():
                     t.choices[name] = options
+        variant = _variant_grade_ids()
+        t.model_names = {
+            name
+            for name, ids in t.answer_items.items()
+            if set(ids) & variant and name not in t.choices  # a choice is the same for all
+        }
         return t
+
+
+def _variant_grade_ids() -> set[str]:
+    """The grade ids judged on the grading student's own model (graders.hidden)."""
+    from graders import hidden
+
+    return set(getattr(hidden, "VARIANT_GRADE_IDS", ()))
 
 
 def _graded_names(grade_id: str) -> list[str] | None:
@@ -649,12 +677,56 @@ class SharedAnswer:
     wrong: bool | None  # True: wrong for at least one of the two; None: unknown
     points: float
     both_wrong: bool = False
+    right_for: str = ""  # the student the value is right for: one of the pair (the likely
+    # source) when it is wrong for the other, else another holder when it is wrong for both
+    wrong_for: tuple[str, ...] = ()  # the students of the pair it is wrong for
+    not_graded: str = ""  # the student of the pair without a grade for it
+    model: bool = False  # judged on each student's own model (Part 4)
+
+    @property
+    def source(self) -> str:
+        """The pair's student the value is right for while wrong for the other, or ""."""
+        return self.right_for if self.wrong and not self.both_wrong else ""
 
     @property
     def judged(self) -> str:
         if self.wrong is None:
             return "unknown"
-        return "wrong for both" if self.both_wrong else "wrong for one of them"
+        if self.both_wrong:
+            if self.right_for:  # another holder's: the likely source of both
+                return _right_wrong(self.right_for, self.wrong_for, self.model, also=True)
+            return "wrong for both"
+        if self.source:
+            return _right_wrong(self.source, self.wrong_for, self.model)
+        return f"wrong for {self.wrong_for[0]}, not graded for {self.not_graded}"
+
+    @property
+    def label(self) -> str:
+        """The heading it is listed under in a pair's reasons."""
+        if self.wrong is None:
+            return "same rare answers"
+        if self.both_wrong and not self.right_for:
+            return "same wrong answers"
+        return f"same answers, {self.judged}"
+
+    @property
+    def detail(self) -> str:
+        """`name = value (how many others wrote it)`."""
+        return f"{self.name} = {self.shown} ({_others(self.written_by - 2)})"
+
+
+def _model_of(student: str, model: bool) -> str:
+    return f"{student}'s model" if model else student
+
+
+def _right_wrong(source: str, wrong_for: Iterable[str], model: bool, also: bool = False) -> str:
+    """Whose answers they are: right for the likely source (`also`: a third student, who
+    wrote the same), wrong for the copier(s)."""
+    wrote = " (who wrote the same)" if also else ""
+    if model:
+        whose = _join([c + "'s" for c in wrong_for])
+        return f"right for {source}'s model{wrote}, wrong for {whose}"
+    return f"right for {source}{wrote}, wrong for {_join(list(wrong_for))}"
 
 
 @dataclass
@@ -668,6 +740,7 @@ class Pair:
     written_shared: int = 0
     written_jaccard: float = 0.0
     same_id: str = ""
+    id_copied: list[tuple[str, str]] = field(default_factory=list)  # (id's owner, declarer)
     outputs: list[str] = field(default_factory=list)
 
     @property
@@ -702,25 +775,39 @@ class Pair:
             + self.output_points
         )
 
-    def reasons(self) -> list[str]:
+    @property
+    def direction(self) -> tuple[str, str] | None:
+        """(likely source, copier) when the evidence says who is whose: answers right for one
+        student's own model and wrong for the other's, or one's STUDENT_ID in the other's
+        notebook; None when it does not say or says both ways. Code, text and outputs never
+        say who wrote first."""
+        found = {(a.source, a.wrong_for[0]) for a in self.answers if a.source}
+        found.update(self.id_copied)
+        return next(iter(found)) if len(found) == 1 else None
+
+    @property
+    def likely_source(self) -> str:
+        return self.direction[0] if self.direction else ""
+
+    def reasons(self, answer_values: bool = True) -> list[str]:
+        """Why the pair is listed, one line per kind of evidence. `answer_values=False`: the
+        shared answers by name only (the HTML page lists their values once, in a table)."""
         out = []
         if self.same_id:
             out.append(self.same_id)
         if self.code_points >= 0.05:
             cells = ", ".join(g for g, _ in self.code_cells.most_common(3))
             out.append(f"{self.code_count} rare code fingerprints shared (in {cells})")
-        groups = (
-            ("same wrong answers", [a for a in self.answers if a.both_wrong]),
-            (
-                "same answers, wrong for one of them",
-                [a for a in self.answers if a.wrong and not a.both_wrong],
-            ),
-            ("same rare answers", [a for a in self.answers if a.wrong is None]),
-        )
-        for label, group in groups:
-            if group:
-                parts = [f"{a.name} = {a.shown} ({_others(a.written_by - 2)})" for a in group]
-                out.append(f"{label}: " + "; ".join(parts))
+        order = {"same wrong answers": 0, "same rare answers": 2}
+        groups: dict[str, list[SharedAnswer]] = {}
+        for a in sorted(self.answers, key=lambda a: (order.get(a.label, 1), a.label, a.name)):
+            groups.setdefault(a.label, []).append(a)
+        for label, group in groups.items():
+            if answer_values:
+                out.append(f"{label}: " + "; ".join(a.detail for a in group))
+            else:
+                names = ", ".join(a.name for a in group)
+                out.append(f"{label}: {names} (values in the table below)")
         if self.written_points >= 0.05:
             out.append(
                 f"written answers share {self.written_shared} rare {SHINGLE_WORDS}-word phrases "
@@ -732,6 +819,73 @@ class Pair:
                 f" with timings ({', '.join(self.outputs[:3])})"
             )
         return out
+
+
+@dataclass
+class Cluster:
+    """Students joined by listed pairs (a connected component): one copy ring, listed once."""
+
+    number: int
+    members: list[str]
+    pairs: list[Pair]  # ranked, strongest first
+    likely_source: str = ""
+    basis: str = ""  # why that student
+
+    @property
+    def score(self) -> float:
+        return max(p.score for p in self.pairs)
+
+
+def clusters(pairs: list[Pair]) -> list[Cluster]:
+    """The connected components of the listed `pairs` (ranked), strongest pair first; each
+    with its likely source when the pairs' directions point to one student who is nobody's
+    copier."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for p in pairs:
+        parent[root(p.a)] = root(p.b)
+    groups: dict[str, list[Pair]] = {}
+    for p in pairs:  # a group's first pair is its strongest: groups come strongest first
+        groups.setdefault(root(p.a), []).append(p)
+    out = []
+    for number, group in enumerate(groups.values(), 1):
+        members = sorted({s for p in group for s in (p.a, p.b)})
+        source, basis = _likely_source(group)
+        out.append(Cluster(number, members, group, source, basis))
+    return out
+
+
+def _likely_source(pairs: list[Pair]) -> tuple[str, str]:
+    directions = [p.direction for p in pairs if p.direction]
+    roots = {s for s, _ in directions} - {c for _, c in directions}
+    if len(roots) != 1:
+        return "", ""
+    source = roots.pop()
+    by_answers = [a for p in pairs for a in p.answers if a.source == source]
+    basis = []
+    if by_answers:
+        copiers = sorted({a.wrong_for[0] for a in by_answers})
+        model = any(a.model for a in by_answers)
+        whose = _join([f"{c}'s" for c in copiers]) if model else _join(copiers)
+        basis.append(
+            f"the shared answers are right for {_model_of(source, model)}, wrong for {whose}"
+        )
+    by_id = sorted({c for p in pairs for s, c in p.id_copied if s == source})
+    if by_id:
+        notebooks = "notebook" if len(by_id) == 1 else "notebooks"
+        whose = _join([c + "'s" for c in by_id])
+        basis.append(f"{source}'s STUDENT_ID is in {whose} {notebooks}")
+    return source, "; ".join(basis)
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _others(k: int) -> str:
@@ -752,6 +906,7 @@ class Result:
     submissions: dict[str, Submission] = field(repr=False, default_factory=dict)
     rare_code: set = field(repr=False, default_factory=set)
     rare_shingles: set = field(repr=False, default_factory=set)
+    clusters: list[Cluster] = field(default_factory=list)  # the pairs, joined into groups
 
 
 def rare_cut(n: int) -> int:
@@ -861,25 +1016,41 @@ def compare(
             if name in sub.answers:
                 by_value[sub.answers[name].key].append(sub.student)
         answered = sum(map(len, by_value.values()))
+        per_student = name in template.model_names
         for owners in by_value.values():
             k = len(owners)
-            if k < 2 or k > COMMON_ANSWER * answered:
-                continue
+            if k < 2 or k > min(ANSWER_MAX_HOLDERS, COMMON_ANSWER * answered):
+                continue  # written by many: a common value or mistake, not a copy
+            ok = {s: right.get((s, name)) for s in owners}
+            if not per_student and True in ok.values():
+                continue  # the same right answer for everyone: what independent work gives
+            right_holders = [s for s in owners if ok[s] is True]
             for a, b in combinations(sorted(owners), 2):
-                ok = [right.get((s, name)) for s in (a, b)]
-                if ok == [True, True]:
+                if ok[a] is True and ok[b] is True:
                     continue  # both right: what independent work gives
-                wrong = False in ok  # wrong for at least one of them
-                factor = 1.0 if wrong else UNKNOWN_ANSWER
-                shown = by_name[a].answers[name].shown
+                wrong_for = tuple(s for s in (a, b) if ok[s] is False)
+                both_wrong = len(wrong_for) == 2
+                if both_wrong:  # right for another holder (the pair's likely source)?
+                    others = [s for s in right_holders if s not in (a, b)]
+                    right_for = others[0] if len(others) == 1 else ""
+                elif wrong_for:
+                    right_for = next((s for s in (a, b) if ok[s] is True), "")
+                else:
+                    right_for = ""
+                not_graded = next((s for s in (a, b) if ok[s] is None), "") if wrong_for else ""
+                factor = 1.0 if wrong_for else UNKNOWN_ANSWER
                 pair(a, b).answers.append(
                     SharedAnswer(
                         name,
-                        shown,
+                        by_name[a].answers[name].shown,
                         k,
-                        True if wrong else None,
+                        True if wrong_for else None,
                         factor * 2 / k,
-                        ok == [False, False],
+                        both_wrong,
+                        right_for=right_for,
+                        wrong_for=wrong_for,
+                        not_graded=not_graded,
+                        model=per_student,
                     )
                 )
 
@@ -916,7 +1087,9 @@ def compare(
                 )
                 if owner and owner != sub.student:
                     reason = f"{sub.student}'s notebook declares {owner}'s STUDENT_ID"
-                    pair(sub.student, owner).same_id = reason
+                    p = pair(sub.student, owner)
+                    p.same_id = reason
+                    p.id_copied.append((owner, sub.student))
         if sub.unparsed:
             notes.append(
                 f"{sub.student}: solution cell(s) {', '.join(sub.unparsed)} do not parse "
@@ -949,6 +1122,7 @@ def compare(
         submissions={s.student: s for s in subs},
         rare_code=rare_code,
         rare_shingles=rare_shingles,
+        clusters=clusters(ranked),
     )
 
 
@@ -1036,7 +1210,8 @@ def pair_view(result: Result, p: Pair) -> dict:
         "a": p.a,
         "b": p.b,
         "score": p.score,
-        "reasons": p.reasons(),
+        "likely_source": p.likely_source,
+        "reasons": p.reasons(answer_values=False),  # the values: once, in the answers table
         "points": [
             ("student id", p.id_points),
             ("code", p.code_points),
@@ -1055,7 +1230,34 @@ def _html_template() -> jinja2.Template:
     return templates.load("similarity.html.j2", pts=lambda x: f"{x:.1f}")
 
 
+def shown_clusters(result: Result, top: int) -> list[Cluster]:
+    """The first clusters, whole, until they hold `top` pairs (a group is never cut)."""
+    out, count = [], 0
+    for cluster in result.clusters:
+        if count >= top:
+            break
+        out.append(cluster)
+        count += len(cluster.pairs)
+    return out
+
+
 def render_html(result: Result, top: int = TOP_PAIRS) -> str:
+    groups, number = [], 0
+    for cluster in shown_clusters(result, top):
+        views = []
+        for p in cluster.pairs:
+            number += 1
+            views.append({**pair_view(result, p), "number": number})
+        groups.append(
+            {
+                "number": cluster.number,
+                "members": cluster.members,
+                "likely_source": cluster.likely_source,
+                "basis": cluster.basis,
+                "score": cluster.score,
+                "pairs": views,
+            }
+        )
     return _html_template().render(
         assignment=result.assignment,
         n=len(result.students),
@@ -1063,11 +1265,14 @@ def render_html(result: Result, top: int = TOP_PAIRS) -> str:
         graded=result.graded,
         minimum=REPORT_MIN,
         listed=len(result.pairs),
-        pairs=[pair_view(result, p) for p in result.pairs[:top]],
+        shown=number,
+        clusters=groups,
+        n_clusters=len(result.clusters),
         skipped=result.skipped,
         notes=result.notes,
         rare_share=RARE_SHARE,
         common_answer=COMMON_ANSWER,
+        answer_max=ANSWER_MAX_HOLDERS,
         k=K_TOKENS,
         shingle_words=SHINGLE_WORDS,
     )
@@ -1085,7 +1290,9 @@ def write_report(course: Path, result: Result) -> Path:
 
 
 def summary_rows(result: Result, top: int = 20) -> list[dict]:
-    """The ranked pairs for the TA summary's "Possible copying" section."""
+    """The ranked pairs for the TA summary's "Possible copying" section: rank, a, b, score,
+    reasons (each pair's evidence, once), and the number of its cluster (summary_clusters)."""
+    group = {(p.a, p.b): c.number for c in result.clusters for p in c.pairs}
     return [
         {
             "rank": i,
@@ -1093,9 +1300,44 @@ def summary_rows(result: Result, top: int = 20) -> list[dict]:
             "b": p.b,
             "score": round(p.score, 1),
             "reasons": p.reasons(),
+            "cluster": group.get((p.a, p.b), 0),
+            "likely_source": p.likely_source,
         }
         for i, p in enumerate(result.pairs[:top], 1)
     ]
+
+
+def summary_clusters(result: Result, top: int = 20) -> list[dict]:
+    """The clusters for a Markdown page, strongest first, whole, until they hold `top` pairs:
+    number, members, likely_source (or ""), basis, score and their pairs (as summary_rows, in
+    the cluster's rank order)."""
+    rows = {(r["a"], r["b"]): r for r in summary_rows(result, top=len(result.pairs))}
+    return [
+        {
+            "number": c.number,
+            "members": c.members,
+            "likely_source": c.likely_source,
+            "basis": c.basis,
+            "score": round(c.score, 1),
+            "pairs": [rows[p.a, p.b] for p in c.pairs],
+        }
+        for c in shown_clusters(result, top)
+    ]
+
+
+@functools.cache
+def _markdown_template() -> jinja2.Template:
+    return templates.load("similarity.md.j2")
+
+
+def render_markdown(result: Result, top: int = 20) -> str:
+    """The listed pairs as a Markdown list, one item per cluster (a pair alone is one line;
+    a group lists its members, its likely source and its pairs), each pair's evidence once."""
+    shown = summary_clusters(result, top)
+    return _markdown_template().render(
+        clusters=shown,
+        more=len(result.pairs) - sum(len(c["pairs"]) for c in shown),
+    )
 
 
 def main(argv=None) -> int:
@@ -1105,10 +1347,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     result = analyse(args.course, args.assignment)
     path = write_report(args.course, result)
-    for row in summary_rows(result):
-        print(f"{row['rank']:3d}. {row['a']} / {row['b']}: {row['score']:.1f}")
-        for reason in row["reasons"]:
-            print(f"       {reason}")
+    print(render_markdown(result), end="")
     print(f"similarity report written to {path}")
     return 0
 

@@ -64,7 +64,19 @@ class TAAssist(Configurable):
     distance_threshold = Float(
         0.5,
         help="Cosine distance at which agglomerative clustering (average linkage) stops "
-        "merging groups of answers.",
+        "merging groups of answers (used when budget is 0).",
+    ).tag(config=True)
+    budget = Float(
+        0.0,
+        help="0: groups by distance_threshold (the default). Above 0: a fixed TA budget -- the "
+        "answers are split into this share of the (proposable) class, rounded up, by "
+        "budget_clustering, and the TA grades each group's representative (docs/ta_assist.md).",
+    ).tag(config=True)
+    budget_clustering = Enum(
+        ["kmeans", "agglomerative"],
+        default_value="agglomerative",
+        help="With a budget: k-means on the TF-IDF vectors, or agglomerative clustering "
+        "(average linkage), into the budget's number of groups.",
     ).tag(config=True)
     min_similarity = Float(
         0.75,
@@ -298,20 +310,64 @@ def never_proposed(text: str, cfg: TAAssist) -> str | None:
 # ------------------------------------------------------------------ grouping
 
 
-def similarities(texts: list[str]) -> np.ndarray:
-    """Cosine similarity of every pair of answers (TF-IDF on words and characters)."""
+def vectors(texts: list[str]):
+    """TF-IDF on words (1-2 grams) and characters (3-5), each block L2-normalised and weighted
+    equally: one unit-length sparse row per answer."""
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    if not texts:
-        return np.zeros((0, 0))
     blocks = [
         TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=1),
         TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=1),
     ]
-    x = hstack([b.fit_transform(texts) * np.sqrt(0.5) for b in blocks]).tocsr()
+    return hstack([b.fit_transform(texts) * np.sqrt(0.5) for b in blocks]).tocsr()
+
+
+def similarities(texts: list[str]) -> np.ndarray:
+    """Cosine similarity of every pair of answers (TF-IDF on words and characters)."""
+    if not texts:
+        return np.zeros((0, 0))
+    x = vectors(texts)
     sim = (x @ x.T).toarray()
     return np.clip(sim, 0.0, 1.0)
+
+
+def budget_size(n: int, budget: float) -> int:
+    """How many representatives a budget (share of `n` answers) buys: rounded up, at least
+    MIN_CRITERIA_GRADED (nothing is proposed with fewer), at most n."""
+    return min(n, max(MIN_CRITERIA_GRADED, int(np.ceil(budget * n - 1e-9))))
+
+
+def group(texts: list[str], sim: np.ndarray, cfg: TAAssist) -> list[list[int]]:
+    """The groups of `texts` (indices, medoid first, largest first): by `distance_threshold`,
+    or with a budget into ``budget_size`` groups, so the TA grades that many representatives."""
+    if cfg.budget <= 0:
+        return cluster(sim, cfg.distance_threshold)
+    n_groups = budget_size(len(texts), cfg.budget)
+    if n_groups in (0, len(texts)):
+        return _ordered([[i] for i in range(len(texts))], sim)
+    if cfg.budget_clustering == "kmeans":
+        from sklearn.cluster import KMeans
+
+        labels = KMeans(n_clusters=n_groups, n_init=10, random_state=0).fit_predict(vectors(texts))
+    else:
+        from sklearn.cluster import AgglomerativeClustering
+
+        labels = AgglomerativeClustering(
+            n_clusters=n_groups, metric="precomputed", linkage="average"
+        ).fit_predict(1.0 - sim)
+    return _ordered([np.flatnonzero(labels == k).tolist() for k in sorted(set(labels))], sim)
+
+
+def _ordered(groups: list[list[int]], sim: np.ndarray) -> list[list[int]]:
+    """Each group with its medoid first (the member most similar to the others), largest
+    group first (ties: by first member)."""
+    out = []
+    for members in groups:
+        members = [int(i) for i in members]
+        medoid = max(members, key=lambda i: (sim[i, members].sum(), -i))
+        out.append([medoid, *[m for m in members if m != medoid]])
+    return sorted(out, key=lambda g: (-len(g), min(g)))
 
 
 def cluster(sim: np.ndarray, threshold: float) -> list[list[int]]:
@@ -331,12 +387,7 @@ def cluster(sim: np.ndarray, threshold: float) -> list[list[int]]:
             distance_threshold=threshold,
         )
         labels = model.fit_predict(1.0 - sim)
-    groups = []
-    for label in sorted(set(labels.tolist())):
-        members = [int(i) for i in np.flatnonzero(labels == label)]
-        medoid = max(members, key=lambda i: (sim[i, members].sum(), -i))
-        groups.append([medoid, *[m for m in members if m != medoid]])
-    return sorted(groups, key=lambda g: (-len(g), min(g)))
+    return _ordered([np.flatnonzero(labels == k).tolist() for k in sorted(set(labels))], sim)
 
 
 # ------------------------------------------------------------------ proposals
@@ -399,8 +450,9 @@ def assist(
         if item.excluded is None and s in flagged:
             item.excluded = f"flagged by the similarity report ({flagged[s]})"
     pool = [s for s, i in items.items() if i.excluded is None]
-    sim = similarities([items[s].text for s in pool])
-    groups = [[pool[i] for i in g] for g in cluster(sim, cfg.distance_threshold)]
+    texts = [items[s].text for s in pool]
+    sim = similarities(texts)
+    groups = [[pool[i] for i in g] for g in group(texts, sim, cfg)]
     for number, members in enumerate(groups, 1):
         for s in members:
             items[s].group = number

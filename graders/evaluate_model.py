@@ -33,7 +33,13 @@ def evaluate(path: str) -> dict:
 
     optimizer = getattr(model, "optimizer", None)
     steps = int(optimizer.iterations.numpy()) if optimizer is not None else None
-    result = {"steps": steps, "architecture_problems": public_checks().architecture_problems(model)}
+    checks = public_checks()
+    result = {
+        "steps": steps,
+        "architecture_problems": checks.architecture_problems(model),
+        # a near miss Part 5 trained (c1w3_checks.training_refusal): judged on its own run
+        "trainable": checks.training_refusal(model) is None,
+    }
     # Weights an instructor's run already evaluated (make warm: the honest training's result)
     # are not evaluated on 70,000 images again; the key covers weights, spec, data, machine.
     key = training_cache.evaluation_key(model)

@@ -137,18 +137,17 @@ def _collect_relative_change(grade_id, directory, relative_change_fn) -> dict:
 def _floats(mapping, keys) -> dict | None:
     """{key: float} read from the notebook's own measurements (a dict built by a provided
     cell); None when they are missing or not numbers (that cell failed or was changed)."""
-    try:
-        out = {str(k): float(mapping[k]) for k in keys}
+    try:  # a recorded reading (JSON) has its keys as text: 1 is "1"
+        out = {str(k): float(mapping[k] if k in mapping else mapping[str(k)]) for k in keys}
     except Exception:
         return None
     return out if all(math.isfinite(v) for v in out.values()) else None
 
 
-def _collect_shift_reading(grade_id, directory, *values) -> dict:
-    """The answers, and the numbers of the student's own shift probe they were read from
-    (shifts left and right are averaged: a probe that only moved right would push garments
-    into the columns the model never sees)."""
-    *answers, results = values
+def _shift_measured(results) -> dict:
+    """The numbers of the student's own shift probe the answers are read from (shifts left
+    and right are averaged: a probe that only moved right would push garments into the
+    columns the model never sees)."""
     measured = {}
     if isinstance(results, dict):
         keys = (1, -1)
@@ -164,12 +163,11 @@ def _collect_shift_reading(grade_id, directory, *values) -> dict:
                 "0": acc["conv"]["0"] - acc["dense"]["0"],
                 "2": at2["conv"] - at2["dense"],
             }
-    return {"answers": [artifacts.plain(v) for v in answers], "measured": measured}
+    return measured
 
 
-def _collect_conv_vs_dense(grade_id, directory, *values) -> dict:
-    """The answers, and the accuracies, parameters and per-class gains of the student's run."""
-    *answers, conv_acc, dense_acc, conv_params, dense_params, per_class = values
+def _run_measured(conv_acc, dense_acc, conv_params, dense_params, per_class) -> dict:
+    """The accuracies, parameters and per-class gains of the student's run."""
     measured = {}
     accuracy = _floats({"conv": conv_acc, "dense": dense_acc}, ["conv", "dense"])
     if accuracy:
@@ -182,7 +180,37 @@ def _collect_conv_vs_dense(grade_id, directory, *values) -> dict:
         dense = _floats(dict(enumerate(per_class.get("dense", []))), range(10))
         if conv and dense:
             measured["class_gains"] = [conv[str(k)] - dense[str(k)] for k in range(10)]
+    return measured
+
+
+def _collect_shift_reading(grade_id, directory, *values) -> dict:
+    """The answers, and the probe's numbers as the notebook's namespace holds them."""
+    *answers, results = values
+    return {"answers": [artifacts.plain(v) for v in answers], "measured": _shift_measured(results)}
+
+
+def _collect_conv_vs_dense(grade_id, directory, *values) -> dict:
+    """The answers, and the run's numbers as the notebook's namespace holds them."""
+    *answers, conv_acc, dense_acc, conv_params, dense_params, per_class = values
+    measured = _run_measured(conv_acc, dense_acc, conv_params, dense_params, per_class)
     return {"answers": [artifacts.plain(v) for v in answers], "measured": measured}
+
+
+# What the provided cells recorded (c1w3_checks.record_readings, an output of those locked
+# cells that no later cell can change), by the grade id that reads it: during autograde the
+# verifier judges against these, never against names an answer cell may have redefined.
+READINGS_CELLS = ("train_dense_model", "train_conv_model", "run_shift_probe", "per_class_accuracy")
+
+
+def measured_from_readings(grade_id: str, readings: dict) -> dict | None:
+    """`measured` for a grade id that reads the run, from the recorded readings; None for
+    the others."""
+    if grade_id == "shift_reading":
+        return _shift_measured(readings.get("shift_results"))
+    if grade_id == "conv_vs_dense":
+        names = ("conv_test_acc", "dense_test_acc", "conv_params", "dense_params", "per_class")
+        return _run_measured(*(readings.get(name) for name in names))
+    return None
 
 
 # -- judge: pure functions of the collected data; run in the kernel and in graders.verify ----
@@ -502,8 +530,9 @@ def judge_weight_sharing(payload, directory, graded_as=None) -> Judged:
 
 
 NOT_MEASURED = (
-    "{what}: your notebook measured nothing to read ({cell} did not run, or gave no finite "
-    "numbers: it needs the conv model Part 5 trains; fix what Part 3's and Part 5's messages say)"
+    "{what}: not graded, your notebook measured nothing to read ({cell} did not run, or gave no "
+    "finite numbers: it needs the conv model Part 5 trains). Fix Part 3 first (Part 5's message "
+    "says why it did not train), then run the notebook again"
 )
 
 
@@ -578,7 +607,8 @@ def judge_conv_vs_dense(payload, directory) -> Judged:
     report = Report(grade_id, POINTS[grade_id])
     accuracies = measured.get("test_acc")
     try:
-        gain = _checks().read_number(gain, "accuracy_gain_points")
+        # nothing measured is the cause to name, not the answer left as `...` because of it
+        gain = _checks().read_number(gain, "accuracy_gain_points") if accuracies else None
     except _checks().AnswerFormatError as exc:
         report.item(False, str(exc))
     else:
@@ -674,8 +704,9 @@ def judge_conclusion(payload, directory) -> Judged:
         _choice(gain_source) == "b",
         "what made the gain: 'b', convolution (without pooling the model tests higher, "
         f"{acc['no_pooling']} vs {acc['conv']}; of conv's {over_dense('conv'):.1f} points over "
-        f"dense, dense2, about as many parameters, gets {over_dense('dense2'):.1f} and "
-        f"dense_wide, as much compute, {over_dense('dense_wide'):.1f}); you: {gain_source!r}",
+        f"dense, dense2, about as many parameters, gets {over_dense('dense2'):.1f}, within "
+        f"noise, and dense_wide, as much compute, {over_dense('dense_wide'):.1f}); "
+        f"you: {gain_source!r}",
     )
     cost = 100 * (table["no_pooling"]["test_acc"] - table["conv"]["test_acc"])
     report.item(
@@ -836,6 +867,7 @@ def judge(
     in_process: bool = False,
     student: str | None = None,
     model_id: str | None = None,
+    readings: dict | None = None,
 ) -> Judged:
     """The verdict on a saved artifact; every failure is a report, never an exception.
 
@@ -843,11 +875,18 @@ def judge(
     model is evaluated here instead of in a child process. `student`: the id nbgrader grades
     under (autograde); None judges Part 4's model from the notebook's own STUDENT_ID.
     `model_id`: whose model Part 4 is judged on when not `student`'s (GradedAs).
+    `readings`: what the provided cells recorded (autograde); the run's numbers then come
+    from them, not from the kernel's namespace (READINGS_CELLS).
     """
     if payload is None:
         return _failed(grade_id, "the grader's part of this cell did not run")
     if payload.get("error"):
         return _failed(grade_id, str(payload["error"]))
+    if (
+        readings is not None
+        and (measured := measured_from_readings(grade_id, readings)) is not None
+    ):
+        payload = {**payload, "measured": measured}
     # Only the deferred checks evaluate a model, only Part 4's kind judge a student's own
     # model; the others take (payload, directory).
     options = {"in_process": in_process} if grade_id in DEFERRED_IN_AUTOGRADE else {}

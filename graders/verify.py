@@ -4,9 +4,9 @@ Run as ``python -I -m graders.verify [--student ID] GRADING_DIR`` (course.nbgrad
 does, in the sandbox, after the notebook ran), or as ``... graders.verify --wait [--student
 ID] GRADING_DIR``: started
 with the kernel, it imports TensorFlow while the notebook runs and judges once it reads
-``go`` on stdin, optionally followed by ``{"model_id": ID}`` (whose model Part 4 is judged
-on, decided from the gradebook's roster; anything else, or end of input: it exits having
-judged nothing). Isolated
+``go`` on stdin, optionally followed by ``{"model_id": ID, "readings": {...}}`` (whose model
+Part 4 is judged on, decided from the gradebook's roster; what the provided cells measured,
+read from their outputs; anything else, or end of input: it exits having judged nothing). Isolated
 mode keeps the submission's folder off ``sys.path``, nothing the notebook did in its kernel
 is in this process, and every check is judged from the files in GRADING_DIR alone. Prints one
 JSON object on stdout:
@@ -31,12 +31,16 @@ sys.modules.setdefault("matplotlib.pyplot", None)
 
 
 def verify(
-    directory: Path, student: str | None = None, model_id: str | None = None
+    directory: Path,
+    student: str | None = None,
+    model_id: str | None = None,
+    readings: dict | None = None,
 ) -> dict[str, Verdict]:
     """grade id -> Verdict, for every hidden check (``ran`` False where it left no artifact).
 
     `student`: the id nbgrader grades under; Part 4's answers are judged on that student's
-    own model, or on `model_id`'s when given (graders.hidden.graded_spec)."""
+    own model, or on `model_id`'s when given (graders.hidden.graded_spec). `readings`: what
+    the notebook's provided cells recorded (graders.hidden.READINGS_CELLS)."""
     from graders import artifacts, hidden
 
     verdicts = {}
@@ -44,7 +48,13 @@ def verify(
         payload = artifacts.read(grade_id, directory)
         # This process is already a fresh isolated interpreter: models are evaluated here.
         report, all_or_nothing = hidden.judge(
-            grade_id, payload, directory, in_process=True, student=student, model_id=model_id
+            grade_id,
+            payload,
+            directory,
+            in_process=True,
+            student=student,
+            model_id=model_id,
+            readings=readings,
         )
         verdicts[grade_id] = report.verdict(all_or_nothing, ran=payload is not None)
     return verdicts
@@ -73,7 +83,9 @@ def main(argv: list[str]) -> int:
     student = None
     if argv[:1] == ["--student"]:
         student, argv = argv[1], argv[2:]
-    verdicts = verify(Path(argv[0]), student, options.get("model_id"))
+    readings = options.get("readings")
+    readings = readings if isinstance(readings, dict) else None
+    verdicts = verify(Path(argv[0]), student, options.get("model_id"), readings)
     sys.stdout.flush()
     print(json.dumps({grade_id: v.to_json() for grade_id, v in verdicts.items()}))
     return 0

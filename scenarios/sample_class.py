@@ -80,6 +80,19 @@ def filters_64(nb, release):
     return nb
 
 
+def padding_same(nb, release):
+    """A near miss: padding="same" in both convolutions (1.6x the lab's multiply-adds). Part 5
+    trains it as written; only the architecture item is lost, the rest reads its own run."""
+    cell = find_cell(nb, "build_conv_model_answer")
+    assert cell.source.count('activation="relu")') >= 2, cell.source
+    cell.source = cell.source.replace(
+        'Conv2D(32, (3, 3), activation="relu")',
+        'Conv2D(32, (3, 3), activation="relu", padding="same")',
+    )
+    assert cell.source.count('padding="same"') == 2, cell.source
+    return nb
+
+
 def course_input_shape_idiom(nb, release):
     """Correct model written as the course writes it: input_shape= on the first layer."""
     answer(
@@ -218,6 +231,23 @@ conv_test_acc = conv_model.evaluate(test_images, test_labels)[1]
     return nb
 
 
+def redefines_readings(nb, release):
+    """A classmate's (made-up) readings typed over the notebook's own before the answers, and
+    the answers computed from them: the grader reads what the provided cells recorded
+    (c1w3_checks.record_readings), so the shift readings and the accuracy gain are wrong."""
+    insert_before(
+        nb,
+        "shift_reading_answer",
+        """shift_results = {
+    "conv2": {1: 0.1, -1: 0.1, 2: 0.2, -2: 0.2}, "pool2": {1: 0.5, -1: 0.5, 2: 0.6, -2: 0.6},
+    "conv accuracy": {0: 0.9, 2: 0.5, -2: 0.5}, "dense accuracy": {0: 0.8, 2: 0.75, -2: 0.75},
+}
+conv_test_acc = 0.99
+""",
+    )
+    return nb
+
+
 def overwritten_test_data(nb, release):
     """Replaces the test set with images the model has trained on, labelled by its own guesses."""
     insert_before(
@@ -292,8 +322,9 @@ def broken_notebook_file(nb, release):
     return nbformat.writes(nb)[:5000]
 
 
-# A model that is not the lab's: Part 5 refuses to train it, so there is no conv accuracy to
-# grade and nothing for conv_vs_dense or shift_reading to read (no answer without a measurement).
+# A model Part 5 does not train (no convolution, or over twice the lab's cost: c1w3_checks.
+# training_refusal): there is no conv accuracy to grade and nothing for conv_vs_dense or
+# shift_reading to read (no answer without a measurement).
 WRONG_MODEL = expect(
     conv_model_architecture=0, conv_test_accuracy=0, conv_vs_dense=0, shift_reading=0
 )
@@ -309,6 +340,8 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "dense_only": (dense_only, WRONG_MODEL),
     "no_pooling": (no_pooling, WRONG_MODEL),
     "filters_64": (filters_64, WRONG_MODEL),
+    # a near miss trains: one slip costs one item, the readings follow its own run
+    "padding_same": (padding_same, expect(conv_model_architecture=0)),
     "course_input_shape_idiom": (course_input_shape_idiom, expect()),
     "week2_spellings_renamed_upload": (week2_spellings_renamed_upload, expect()),
     "activation_layers_built_with_add": (activation_layers_built_with_add, expect()),
@@ -334,12 +367,17 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
         dict(WRONG_MODEL, conv_model_compiled=0, concept_questions=0),
     ),
     # its zeroed model's conv2 and pool2 are all zeros: the probe's relative changes are NaN,
-    # nothing to read for steadier_stage (its other readings follow its own numbers)
+    # nothing to read for steadier_stage (its other readings follow its own numbers); its
+    # gain, computed from the patched accuracy (1.0), is judged against the recorded one
     "monkeypatched_evaluate": (
         monkeypatched_evaluate,
-        expect(conv_test_accuracy=0, shift_reading=4.0),
+        expect(conv_test_accuracy=0, shift_reading=4.0, conv_vs_dense=4.0),
     ),
-    "overwritten_test_data": (overwritten_test_data, expect()),
+    # made-up readings change only the answers built on them (all three shift readings, the gain)
+    "redefines_readings": (redefines_readings, expect(shift_reading=0, conv_vs_dense=4.0)),
+    # the grader's accuracy is the reference's; its gain, from the made-up 1.0, is judged
+    # against the accuracy Part 5 recorded
+    "overwritten_test_data": (overwritten_test_data, expect(conv_vs_dense=4.0)),
     "broken_notebook_file": (broken_notebook_file, None),
     "reads_another_machine": (reads_another_machine, expect()),
     # Part 4 judged on its own model (30x30x1, Conv2D 64 of 5x5 and 64 of 3x3, 2x2 pooling, Dense

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import warnings
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -368,3 +369,131 @@ def test_a_subclassed_model_is_refused_with_the_reason_and_what_to_write():
     for grade_id in ("conv_model_architecture", "conv_model_compiled"):
         with pytest.raises(checks.CheckFailed, match=reason):
             hidden.grade(grade_id, {"build_conv_model": build})
+
+
+# -- Part 5: which models train (c1w3_checks.training_refusal) --------------------------------
+
+NEAR_MISSES = {
+    "same_padding": lambda: lab(first=L.Conv2D(32, 3, activation="relu", padding="same")),
+    "average_pooling": lambda: lab(pool=L.AveragePooling2D),
+    "strided_conv": lambda: lab(first=L.Conv2D(32, 3, strides=2, activation="relu")),
+    "dropout_before_the_head": lambda: seq(
+        L.Conv2D(32, 3, activation="relu"),
+        L.MaxPooling2D(2),
+        L.Dropout(0.25),
+        L.Conv2D(32, 3, activation="relu"),
+        L.MaxPooling2D(2),
+        L.Flatten(),
+        L.Dropout(0.5),
+        L.Dense(128, activation="relu"),
+        L.Dense(10, activation="softmax"),
+    ),  # fmt: skip
+    "logits_head": lambda: seq(
+        L.Conv2D(32, 3, activation="relu"),
+        L.MaxPooling2D(2),
+        L.Conv2D(32, 3, activation="relu"),
+        L.MaxPooling2D(2),
+        L.Flatten(),
+        L.Dense(128, activation="relu"),
+        L.Dense(10),
+    ),  # fmt: skip
+    "separate_relu_and_same_padding": lambda: seq(
+        L.Conv2D(32, 3, padding="same"),
+        L.ReLU(),
+        L.MaxPooling2D(2),
+        L.Conv2D(32, 3),
+        L.Activation("relu"),
+        L.MaxPooling2D(2),
+        L.Flatten(),
+        L.Dense(96, activation="relu"),
+        L.Dense(10, activation="softmax"),
+    ),  # fmt: skip
+}
+REFUSED = {
+    # (model, words of the reason)
+    "no_pooling": (
+        lambda: seq(
+            L.Conv2D(32, 3, activation="relu"),
+            L.Conv2D(32, 3, activation="relu"),
+            L.Flatten(),
+            L.Dense(128, activation="relu"),
+            L.Dense(10, activation="softmax"),
+        ),
+        "5.6 times the lab's multiply-adds",
+    ),  # fmt: skip
+    "filters_64": (
+        lambda: seq(
+            L.Conv2D(64, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(64, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dense(128, activation="relu"),
+            L.Dense(10, "softmax"),
+        ),
+        "3.6 times the lab's multiply-adds",
+    ),  # fmt: skip
+    "dense_only": (
+        lambda: seq(L.Flatten(), L.Dense(128, activation="relu"), L.Dense(10, "softmax")),
+        "has no Conv2D layer",
+    ),
+    "eleven_outputs": (
+        lambda: seq(
+            L.Conv2D(32, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dense(11, activation="softmax"),
+        ),
+        "not one value per class",
+    ),  # fmt: skip
+    "wrong_input": (lambda: lab(shape=(32, 32, 1)), "input: expected images of shape"),
+}
+
+
+def test_the_cost_of_the_lab_model_is_the_seed_tables():
+    assert checks.macs_per_image(lab()) == checks.SEED_TABLE["conv"]["macs"] == 1_413_504
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_MISSES))
+def test_a_near_miss_trains_and_part_6_sees_its_four_stages(name):
+    """Part 5 trains it (one slip costs Part 3's item); Part 6's view of it computes what the
+    model computes, with conv1, pool1, conv2, pool2 first."""
+    model = compiled(NEAR_MISSES[name]())
+    assert checks.architecture_problems(model)
+    assert checks.training_refusal(model) is None
+    view = checks.sequential_copy(model)
+    kinds = [type(layer).__name__ for layer in view.layers[:4]]
+    assert kinds[0::2] == ["Conv2D", "Conv2D"] and set(kinds[1::2]) <= checks._POOLING
+    images = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    want = model.predict(images, verbose=0)
+    assert np.allclose(view.predict(images, verbose=0), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_a_model_part_5_does_not_train_is_refused_with_the_reason(name, capsys):
+    build, words = REFUSED[name]
+    model = compiled(build())
+    assert words in checks.training_refusal(model)
+    with pytest.raises(checks.CheckFailed, match="Not training: .*Fix build_conv_model"):
+        checks.check_before_training(model)
+
+
+def test_the_lab_model_trains_without_a_note_and_a_near_miss_with_one(capsys):
+    checks.check_before_training(compiled(lab()))
+    assert capsys.readouterr().out == ""
+    checks.check_before_training(compiled(NEAR_MISSES["same_padding"]()))
+    assert "It trains as you wrote it" in capsys.readouterr().out
+
+
+def test_an_uncompiled_near_miss_is_refused():
+    assert "not compiled" in checks.training_refusal(NEAR_MISSES["same_padding"]())
+
+
+def test_part_6_refuses_a_trained_model_whose_first_stages_are_not_conv_pool_conv_pool():
+    model = compiled(seq(
+        L.Conv2D(8, 3, strides=2, activation="relu"), L.Conv2D(8, 3, activation="relu"),
+        L.MaxPooling2D(2), L.MaxPooling2D(2), L.Flatten(), L.Dense(10, activation="softmax"),
+    ))  # fmt: skip
+    assert checks.training_refusal(model) is None  # it trains (cheaper than the lab's)
+    with pytest.raises(checks.CheckFailed, match="Part 6 looks inside conv1, pool1"):
+        checks.sequential_copy(model)

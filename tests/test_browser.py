@@ -383,6 +383,11 @@ def test_ta_grades_the_explanation_in_formgrader(browser, tmp_path):
 
     with new_page(browser) as page:
         page.goto(feedback.as_uri())
+        # what a student sees first: the box with the points by part and what to fix
+        heading = page.get_by_role("heading", name="What to fix first")
+        assert heading.is_visible()
+        assert heading.bounding_box()["y"] < page.viewport_size["height"]  # above the fold
+        page.screenshot(path=shots / "student_what_to_fix.png")
         page.locator("a[name='comment-explain_accuracy_gain']").scroll_into_view_if_needed()
         seen = page.locator("body").inner_text()
         assert COMMENT in seen and f"Score: {SCORE:.1f} / 10.0" in seen

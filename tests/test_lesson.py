@@ -292,3 +292,14 @@ def test_every_choice_check_allows_exactly_the_options_its_question_lists(variab
         assert set(options) == {n.lower() for n in public_checks().CLASS_NAMES}
         return
     assert set(options) == _listed_options(variable), variable
+
+
+# A Course 1 notebook a student reads in about 8 minutes (about 200 words a minute).
+MAX_RELEASED_MARKDOWN_WORDS = 1600
+
+
+def test_the_released_markdown_is_short_enough():
+    """The words a student reads: whitespace-separated tokens of the released notebook's
+    markdown cells (the mark scheme is stripped by nbgrader and not counted)."""
+    words = sum(len(c.source.split()) for c in _release().cells if c.cell_type == "markdown")
+    assert words <= MAX_RELEASED_MARKDOWN_WORDS, f"{words} words of markdown"

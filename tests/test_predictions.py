@@ -2,6 +2,7 @@
 which match what Keras builds; answers in natural formats are accepted, and partial credit
 is item by item."""
 
+import json
 import random
 
 import numpy as np
@@ -388,8 +389,11 @@ def test_conv_vs_dense_reads_the_students_run_within_a_measured_tolerance(capsys
     assert hidden.grade("conv_vs_dense", ns) == 6
     for name in ("conv_test_acc", "per_class"):  # nothing measured: those items cannot pass
         ns.pop(name)
+    ns["accuracy_gain_points"] = ...  # its answer cell failed for the same reason
     assert hidden.grade("conv_vs_dense", ns) == 2.0
-    assert "accuracy gain: your notebook measured nothing to read" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "accuracy gain: not graded, your notebook measured nothing to read" in out
+    assert "Ellipsis" not in out and "Fix Part 3 first" in out
     ns.pop("conv_params")  # Part 5 never counted the conv model: no fallback to the lab's
     assert hidden.grade("conv_vs_dense", ns) == 0
 
@@ -493,3 +497,43 @@ def test_grading_leaves_the_kernels_random_state_alone():
         np.array_equal(a, b) for a, b in zip(np.random.get_state(), numpy_state, strict=True)
     )
     assert np.array_equal(student_like_model().get_weights()[0], control)
+
+
+def test_the_verifier_reads_the_recorded_readings_not_the_namespace(tmp_path):
+    """An answer cell that redefines shift_results or an accuracy changes what the kernel
+    collects, never what the verifier judges against: the provided cells' recorded readings
+    (graders.hidden.READINGS_CELLS; c1w3_checks.record_readings)."""
+    real = {
+        "conv2": {1: 0.50, -1: 0.50, 2: 0.79, -2: 0.79},
+        "pool2": {1: 0.38, -1: 0.38, 2: 0.56, -2: 0.56},
+        "conv accuracy": {0: 0.89, 2: 0.71, -2: 0.71},
+        "dense accuracy": {0: 0.87, 2: 0.52, -2: 0.52},
+    }
+    fake = {
+        "conv2": {1: 0.1, -1: 0.1, 2: 0.2, -2: 0.2},
+        "pool2": {1: 0.5, -1: 0.5, 2: 0.6, -2: 0.6},
+        "conv accuracy": {0: 0.9, 2: 0.5, -2: 0.5},
+        "dense accuracy": {0: 0.8, 2: 0.75, -2: 0.75},
+    }
+    ns = {"steadier_stage": "conv2", "robust_model": "dense", "advantage_at_0px": "larger",
+          "shift_results": fake}  # fmt: skip
+    payload = hidden.collect("shift_reading", ns, tmp_path)
+    assert hidden.judge("shift_reading", payload, tmp_path)[0].points == 6  # the kernel's view
+    # what the provided cell recorded, through JSON as the verifier receives it
+    recorded = json.loads(json.dumps({"shift_results": checks._reading(real)}))
+    report, _ = hidden.judge("shift_reading", payload, tmp_path, readings=recorded)
+    assert report.points == 0
+    ns.update(steadier_stage="pool2", robust_model="conv", advantage_at_0px="smaller")
+    payload = hidden.collect("shift_reading", ns, tmp_path)
+    assert hidden.judge("shift_reading", payload, tmp_path, readings=recorded)[0].points == 6
+    # nothing recorded (the provided cell failed): nothing to read, whatever the namespace has
+    report, _ = hidden.judge("shift_reading", payload, tmp_path, readings={})
+    assert report.points == 0
+    # conv_vs_dense: a gain computed from a made-up accuracy is judged against the recorded run
+    run = _run()
+    ns = {"accuracy_gain_points": 12.4, "more_parameters": "conv", "biggest_gain_class": "Coat",
+          **run, "conv_test_acc": 0.99}  # fmt: skip
+    payload = hidden.collect("conv_vs_dense", ns, tmp_path)
+    assert hidden.judge("conv_vs_dense", payload, tmp_path)[0].points == 6
+    recorded = json.loads(json.dumps(checks._reading(run)))
+    assert hidden.judge("conv_vs_dense", payload, tmp_path, readings=recorded)[0].points == 4

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from markupsafe import escape
 
 from course import similarity, summary
 from course.layout import COURSE_ROOT, Layout
@@ -171,6 +172,173 @@ def test_broken_notebooks_are_listed_not_fatal(tmp_path):
     assert [(p.a, p.b) for p in result.pairs] == [("vera", "vince")]
     page = similarity.render_html(result)
     assert "cut_off: unreadable notebook (NotJSONError)" in page
+
+
+# ------------------------------------------------------------------ clusters and sources
+
+# Part 4 answers judged on each student's own model: vera writes her model's numbers as
+# literals; vince (her id, as in the class) and vic (his own id) hand in her notebook.
+RING_ANSWERS = {
+    "predicted_total": "98_442",
+    "no_pooling_total": "1_204_810",
+    "receptive_field": "9",
+}
+MODEL_GRADE_IDS = ("predict_param_counts", "predict_no_pooling_variant", "concept_questions")
+
+
+def ring_notebooks() -> dict:
+    """The collusion class with a ring of three: vera, and vince and vic who copied her."""
+    notebooks = collusion_class.class_notebooks()
+    vera = notebooks["vera"]
+    for name, value in RING_ANSWERS.items():
+        assert collusion_class.set_answer(vera, name, value), name
+    notebooks["vince"] = copy.deepcopy(vera)  # still declares vera's STUDENT_ID
+    vic = copy.deepcopy(vera)
+    collusion_class.set_student_id(vic, "vic")
+    notebooks["vic"] = vic
+    return notebooks
+
+
+@pytest.fixture(scope="module")
+def ring(tmp_path_factory):
+    """The ring's course, its submissions and grades as the gradebook would give them: the
+    solution's literal answers, and the Part 4 grade ids full for vera (the numbers are her
+    model's), zero for vince and vic (graded on their own models)."""
+    course = collusion_course(tmp_path_factory.mktemp("ring"), ring_notebooks())
+    layout = Layout(course)
+    template = similarity.load_template(layout)
+    subs, skipped = similarity.read_class(course, template=template)
+    assert not skipped
+    read = (layout, template, subs)
+    grades = reference_grades(read)
+    for student, score in (("vera", 1.0), ("vince", 0.0), ("vic", 0.0)):
+        for grade_id in MODEL_GRADE_IDS:
+            grades[student][grade_id] = (score, 1.0)
+    return compare(read, grades, minimum=similarity.REPORT_MIN)
+
+
+def test_three_students_who_share_are_one_cluster_listed_once(ring):
+    ring_pairs = {("vera", "vince"), ("vera", "vic"), ("vic", "vince")}
+    assert ring_pairs <= {(p.a, p.b) for p in ring.pairs}  # three pairs ...
+    first = ring.clusters[0]  # ... one group, the strongest
+    assert first.members == ["vera", "vic", "vince"]
+    assert {(p.a, p.b) for p in first.pairs} == ring_pairs
+    assert [p.score for p in first.pairs] == sorted((p.score for p in first.pairs), reverse=True)
+    # every listed pair in exactly one group; the other planted pairs are groups of two
+    grouped = [(p.a, p.b) for c in ring.clusters for p in c.pairs]
+    assert sorted(grouped) == sorted((p.a, p.b) for p in ring.pairs)
+    assert {tuple(c.members) for c in ring.clusters[1:]} == PLANTED - {("vera", "vince")}
+    page = similarity.render_html(ring)
+    assert page.count(">Group 1: vera, vic, vince</h2>") == 1
+    assert page.count("<td>vera, vic, vince</td>") == 1  # the overview: one row for the group
+    markdown = similarity.render_markdown(ring)
+    assert markdown.count("**vera**, **vic** and **vince**") == 1
+    assert markdown.startswith("1. A group of 3: **vera**, **vic** and **vince**, 3 pairs;")
+    assert re.search(r"^2\. \*\*rick\*\* and \*\*rosa\*\*, 5\.0 points: ", markdown, re.M)
+    rows = similarity.summary_rows(ring)  # the TA summary's rows: each pair, its group
+    assert {(r["a"], r["b"]) for r in rows if r["cluster"] == 1} == ring_pairs
+
+
+def test_whose_answers_are_right_names_the_likely_source_and_the_copier(ring):
+    pairs = {(p.a, p.b): p for p in ring.pairs}
+    reasons = {key: " ".join(p.reasons()) for key, p in pairs.items()}
+    values = "no_pooling_total = 1204810 (1 other student wrote it); predicted_total = 98442"
+    assert (
+        f"same answers, right for vera's model, wrong for vince's: {values}"
+        in reasons["vera", "vince"]
+    )
+    assert (
+        f"same answers, right for vera's model, wrong for vic's: {values}" in reasons["vera", "vic"]
+    )
+    assert (  # the two copiers: wrong for both, and whose answers they are
+        "same answers, right for vera's model (who wrote the same), wrong for vic's and "
+        f"vince's: {values}"
+    ) in reasons["vic", "vince"]
+    assert not any("wrong for one of them" in r for r in reasons.values())
+    assert pairs["vera", "vince"].direction == ("vera", "vince")  # the answers and the id agree
+    assert pairs["vera", "vic"].direction == ("vera", "vic")  # the answers alone
+    assert pairs["vic", "vince"].likely_source == ""  # neither is the source ...
+    first = ring.clusters[0]
+    assert first.likely_source == "vera"  # ... of the group: vera
+    assert first.basis == (
+        "the shared answers are right for vera's model, wrong for vic's and vince's; "
+        "vera's STUDENT_ID is in vince's notebook"
+    )
+    # a pair whose answers are wrong for both and right for nobody names no source
+    assert all(c.likely_source == "" for c in ring.clusters[1:])
+    page = similarity.render_html(ring)
+    assert "Likely source: <strong>vera</strong>" in page
+    assert "<td>right for vera&#39;s model, wrong for vince&#39;s</td>" in page
+    assert "likely source **vera** (the shared answers are right for vera's model" in (
+        similarity.render_markdown(ring)
+    )
+
+
+def _sections(page: str) -> dict[str, str]:
+    """pair heading -> the HTML of its section."""
+    out = {}
+    for part in page.split('<section aria-labelledby="pair-')[1:]:
+        heading = re.search(r"<h3 [^>]*>([^<]*): [\d.]+ points</h3>", part).group(1)
+        out[heading] = part.split("</section>")[0]
+    return out
+
+
+def _html(text: str) -> str:
+    return str(escape(text))  # as the page's autoescape writes it
+
+
+def test_evidence_appears_once_per_pair(ring):
+    page = similarity.render_html(ring)
+    overview = page.split('<section aria-labelledby="group-')[0]
+    sections = _sections(page)
+    assert sorted(sections) == sorted(f"{p.a} and {p.b}" for p in ring.pairs)
+    for p in ring.pairs:
+        section = sections[f"{p.a} and {p.b}"]
+        for reason in p.reasons(answer_values=False):
+            assert section.count(_html(reason)) == 1, reason
+            assert _html(reason) not in overview  # the overview has no evidence
+        for a in p.answers:  # each shared value once, in the answers table
+            assert section.count(f"<code>{_html(a.shown)}</code>") == 1, a
+        for reason in p.reasons():  # the answers' values are not written out again
+            if " = " in reason:
+                assert _html(reason) not in page
+    # the Markdown list (the TA summary's): one line per pair, its reasons once
+    lines = similarity.render_markdown(ring).splitlines()
+    for p in ring.pairs:
+        pair = re.compile(rf"^(\d+\.|   -) \*\*{p.a}\*\* and \*\*{p.b}\*\*, [\d.]+ points")
+        mine = [line for line in lines if pair.match(line)]
+        assert len(mine) == 1, mine
+        for reason in p.reasons():
+            assert mine[0].count(reason) == 1
+        assert len(set(p.reasons())) == len(p.reasons())
+
+
+@pytest.mark.parametrize("holders", [3, 4, 14])
+def test_an_answer_many_students_share_contributes_nothing(tmp_path, holders):
+    """walt and wanda and others write the same `receptive_field`: a ring of three still
+    counts (2/3, half of it without grades); four or more (14 of a class, as the lab's own
+    number would be) count nothing, though the old rule (more than half) let 4 of 16 count."""
+    notebooks = collusion_class.class_notebooks()
+    names = ["walt", "wanda"] + [n for n in notebooks if n not in ("walt", "wanda", "vince")]
+    for name in names[:holders]:
+        assert collusion_class.set_answer(notebooks[name], "receptive_field", "23")
+    result = similarity.analyse(collusion_course(tmp_path, notebooks), minimum=0.0)
+    shared = [
+        a
+        for p in result.pairs
+        for a in p.answers
+        if a.name == "receptive_field" and a.shown == "23"
+    ]
+    walt_wanda = next(p for p in result.pairs if (p.a, p.b) == ("walt", "wanda"))
+    if holders <= similarity.ANSWER_MAX_HOLDERS:
+        assert len(shared) == 3  # the three pairs of the three holders
+        assert all(a.points == pytest.approx(similarity.UNKNOWN_ANSWER * 2 / 3) for a in shared)
+        assert "receptive_field = 23 (1 other student wrote it)" in " ".join(walt_wanda.reasons())
+    else:
+        assert shared == []  # no points, no reason, in no pair
+        assert not any("receptive_field = 23" in r for p in result.pairs for r in p.reasons())
+    listed = {(p.a, p.b) for p in result.pairs if p.score >= similarity.REPORT_MIN}
+    assert listed == PLANTED  # and no honest pair is listed
 
 
 class _Outline(HTMLParser):

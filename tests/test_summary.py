@@ -7,12 +7,13 @@ A deliberate change of the page: rerun with C1W3_UPDATE_GOLDEN=1 and review the 
 from __future__ import annotations
 
 import os
-from collections import Counter
+import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from course import audit, summary
+from course import audit, item_analysis, summary
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 GRADE_IDS = [
@@ -20,20 +21,52 @@ GRADE_IDS = [
     "conv_model_compiled",
     "predict_output_shapes",
     "conv_test_accuracy",
+    "concept_questions",
     summary.MANUAL_TASK,
 ]
 
 
-def _row(student, auto, total, graded=True):
+def _row(student, auto, ta=None, graded=True):
     return {
         "student": student,
         "graded": graded,
         "auto": auto,
         "max_auto": 90.0,
-        "total": total,
+        "ta": ta,  # None: the TA's grade is pending
+        "max_ta": 10.0,
+        "total": auto + (ta or 0.0),
         "max": 100.0,
         "scores": {},  # render() does not read it
     }
+
+
+def class_items() -> dict:
+    """The items table's data as item_analysis.summary_data gives it, from hand-built items."""
+    grades = [
+        item_analysis.GradeItem(
+            "conv_model_architecture", 3, 8.0, 8.0, 1.0, None, None, ["nobody misses it"],
+            item_analysis.TOO_SMALL.format(min=item_analysis.MIN_CLASS), full=3,
+        ),
+        item_analysis.GradeItem(
+            "concept_questions", 3, 6.0, 4.0, 1 / 3, 0.5, None, [],
+            item_analysis.TOO_SMALL.format(min=item_analysis.MIN_CLASS), full=1,
+        ),
+        item_analysis.GradeItem(
+            "conv_test_accuracy", 3, 10.0, 10 / 3, 1 / 3, 0.87, None, [],
+            item_analysis.TOO_SMALL.format(min=item_analysis.MIN_CLASS), full=1,
+        ),
+    ]  # fmt: skip
+    answers = [
+        item_analysis.AnswerItem(
+            "why_five", ["concept_questions"], 3, [('"d"', 2)], [("a", 1), ("b", 0), ("c", 0),
+            ("d", 2)], True,
+        ),
+        item_analysis.AnswerItem(
+            "predicted_total", ["predict_output_shapes", "predict_param_counts"], 2, [], None, True
+        ),
+    ]  # fmt: skip
+    data = item_analysis.summary_data(item_analysis.Analysis(3, grades, answers))
+    return {**data, "csv": "reports/c1w3_convolutions_items.csv"}
 
 
 def class_data() -> dict:
@@ -41,27 +74,23 @@ def class_data() -> dict:
     and a timeout), and one who left the written answer unchanged."""
     return {
         "rows": [
-            _row("ada", 90.0, 100.0),
-            _row("bob", 0.0, 0.0, graded=False),
-            _row("cyd", 42.5, 42.5),
-            _row("dee", 75.0, 75.0),
+            _row("ada", 90.0, 10.0),
+            _row("bob", 0.0, graded=False),
+            _row("cyd", 42.5),
+            _row("dee", 75.0),
         ],
         "grade_ids": GRADE_IDS,
-        "passed": Counter(
-            {
-                "conv_model_architecture": 3,
-                "conv_model_compiled": 3,
-                "predict_output_shapes": 2,
-                "conv_test_accuracy": 1,
-                summary.MANUAL_TASK: 1,
-            }
-        ),
-        "failures": Counter(
-            {
-                "AssertionError: test accuracy 0.84 is below 0.88": 2,
-                "CellTimeoutError: A cell timed out while it was being executed": 1,
-            }
-        ),
+        "failures": {  # student -> grade id -> cause (summary.lost_items)
+            "cyd": {
+                "conv_model_compiled": summary.NOT_TRAINED,
+                "conv_test_accuracy": summary.STOPPED,
+                "predict_output_shapes": summary.LEFT_UNANSWERED,
+            },
+            "dee": {
+                "conv_test_accuracy": "test accuracy 0.84 is below 0.88",
+                "predict_output_shapes": summary.LEFT_UNANSWERED,
+            },
+        },
         "flagged": {
             "dee": [
                 "no written answer (the free-text cell is unchanged)",
@@ -117,46 +146,7 @@ def class_data() -> dict:
             "notes": ["dee: the notebook declares STUDENT_ID 'ada', the id of ada"],
             "report": "reports/c1w3_convolutions_similarity.html",
         },
-        "items": {
-            "n": 3,
-            "grades": [
-                {
-                    "grade_id": "conv_model_architecture",
-                    "n": 3,
-                    "mean": "8/8",
-                    "full": "100%",
-                    "r": "n/a",
-                    "d": "n/a",
-                    "flags": "nobody misses it",
-                },
-                {
-                    "grade_id": "conv_test_accuracy",
-                    "n": 3,
-                    "mean": "3.33/10",
-                    "full": "33%",
-                    "r": "0.87",
-                    "d": "n/a",
-                    "flags": "",
-                },
-            ],
-            "answers": [
-                {
-                    "name": "why_five",
-                    "checked_by": "`concept_questions`",
-                    "answered": 3,
-                    "wrong": '`"d"` (2)',
-                    "options": "a 1, b 0, c 0, d 2",
-                },
-                {
-                    "name": "predicted_total",
-                    "checked_by": "`predict_output_shapes`, `predict_param_counts`",
-                    "answered": 2,
-                    "wrong": "none",
-                    "options": "",
-                },
-            ],
-            "csv": "reports/c1w3_convolutions_items.csv",
-        },
+        "items": class_items(),
         "late": {
             "due": "2026-03-01 22:59:00 UTC",
             "students": [
@@ -175,8 +165,7 @@ def empty_data() -> dict:
     return {
         "rows": [],
         "grade_ids": GRADE_IDS,
-        "passed": Counter(),
-        "failures": Counter(),
+        "failures": {},
         "flagged": {},
         "manual": [],
     }
@@ -205,8 +194,7 @@ def test_flags_and_answers_reach_the_page():
     ) in text
     assert "- **bob**: not graded: kernel died (memory limit)" in text
     assert "> Pooling keeps the strongest activations.\n> Fewer parameters" in text
-    assert f"`{summary.MANUAL_TASK}` |" not in text  # graded by hand, not a pass rate
-    assert "| cyd | 42.5/90 | 42.5/100 |" in text
+    assert "| cyd | 42.5 | pending | pending |" in text  # the TA's part is not a 0
 
 
 def test_copying_and_items_reach_the_page():
@@ -219,14 +207,20 @@ def test_copying_and_items_reach_the_page():
     ) in copying
     assert "`reports/c1w3_convolutions_similarity.html`" in copying
     assert "Not compared: eve: unreadable notebook (NotJSONError)." in copying
-    items = text.split("## Items")[1].split("## Most common failure")[0]
-    assert "| `conv_model_architecture` | 3 | 8/8 | 100% | n/a | n/a | nobody misses it |" in items
-    assert '| `why_five` | `concept_questions` | 3 | `"d"` (2) | a 1, b 0, c 0, d 2 |' in items
+    items = text.split("## Items")[1].split("## Points lost")[0]
+    assert (
+        "| `conv_model_architecture` | 8 | 3/3 (100%) | 8 | 1.00 | n/a (class too small: D not "
+        "meaningful) | n/a (not meaningful) | nobody misses it | | |"
+    ) in items
+    assert (
+        '| &nbsp;&nbsp;`why_five`, 3 answered | | | | | | | | `"d"` (2) | a 1, b 0, c 0, d 2 |'
+        in (items)
+    )
 
 
 def test_a_value_with_a_bar_stays_in_its_table_cell():
     data = class_data()
-    data["items"]["answers"][0]["wrong"] = "`a | b` (1)"
+    data["items"]["grades"][1]["answers"][0]["wrong"] = "`a | b` (1)"
     text = summary.render(data)
     assert "| `a \\| b` (1) |" in text
 
@@ -287,3 +281,210 @@ def test_unanswered_written_answers_are_one_count_not_a_flag_each():
     assert "no written answer" not in text
     assert "1 student left the written answer (Part 7) unchanged: dee." in text
     assert "### dee" not in text  # no placeholder section to grade
+
+
+# ------------------------------------------------------------------ one items table
+
+
+def test_one_items_table_holds_every_figure_once():
+    """The pass rate, mean, difficulty, D, r, flags, wrong answers and options are one table:
+    no second table repeats a grade id."""
+    text = summary.render(class_data())
+    assert "Pass rate" not in text
+    items = text.split("## Items")[1].split("\n## ")[0]
+    assert len([line for line in items.splitlines() if line.startswith("|---")]) == 1
+    for gid in ("conv_model_architecture", "concept_questions", "conv_test_accuracy"):
+        assert text.count(f"| `{gid}` |") == 1, gid
+    row = next(line for line in items.splitlines() if line.startswith("| `conv_test_accuracy`"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:5] == ["`conv_test_accuracy`", "10", "1/3 (33%)", "3.33", "0.33"]
+    assert cells[5].startswith("n/a (class too small") and cells[6].startswith("0.87")
+    assert "| wrong answers (judged) | options chosen |" in items
+
+
+# ------------------------------------------------------------------ one set of totals
+
+
+def test_every_score_says_which_total_it_is_out_of():
+    """Automatic of 90, the TA's part of 10, the total of 100: never X/100 beside X/90."""
+    text = summary.render(class_data())
+    assert not re.search(r"\d/(90|100)\b", text), re.findall(r"\S+/(?:90|100)\b", text)
+    assert "## Automatic points (out of 90, graded submissions)" in text
+    assert "| student | automatic (of 90) | Part 7, TA (of 10) | total (of 100) |" in text
+    assert "| ada | 90 | 10 | 100 |" in text  # 90 + 10
+    assert "| cyd | 42.5 | pending | pending |" in text  # no total before the TA's part
+    assert "| bob | not graded | - | - |" in text
+    assert "90 automatic (Parts 3-6, judged by the verifier) + 10 by a TA (Part 7" in text
+    # the histogram counts graded submissions: bob, not graded, is no 0
+    histogram = text.split("## Automatic points")[1].split("```")[1]
+    assert "  0-  9 |\n" in histogram
+
+
+# ------------------------------------------------------------------ failures by cause
+
+
+def _cell(source, gid, *, solution=False, grade=False, outputs=()):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade_id": gid, "solution": solution, "grade": grade}
+    cell.outputs = list(outputs)
+    return cell
+
+
+def _graded(gid, *, failures=(), stopped_by=None):
+    """A grade cell as the verifier leaves it (course.nbgrader_plugins._outputs)."""
+    from course.nbgrader_plugins import _outputs
+    from graders.hidden import POINTS
+    from graders.report import Report
+
+    report = Report(gid, POINTS[gid])
+    for message in failures:
+        report.item(False, message)
+    verdict = report.verdict(all_or_nothing=not failures)
+    if stopped_by:
+        verdict = verdict.not_run(stopped_by)
+    return _cell("check(...)", gid, grade=True, outputs=_outputs(verdict))
+
+
+def _error(ename, evalue):
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[])
+
+
+def _notebook(untrained: bool, unanswered: bool):
+    """A student's autograded notebook: Part 5 trained nothing (the cells after it say so,
+    each its own way) and/or the answers left as the release gave them."""
+    from graders.hidden import NOT_MEASURED
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _cell("def build_conv_model():\n    ...", "build_conv_model_answer", solution=True),
+        _cell("conv_model = build_conv_model()\nconv_test_acc = 0.9", "train_conv_model"),
+        _cell(
+            "predicted_layers = ...\nraise NotImplementedError()",
+            "predictions_answer",
+            solution=True,
+            outputs=[_error("NotImplementedError", "")] if unanswered else [],
+        ),
+        _cell("shift_results = probe(conv_model)", "run_shift_probe"),
+    ]
+    if untrained:
+        nb.cells += [
+            _graded("conv_test_accuracy", stopped_by="NameError: name 'conv_test_acc' is not "
+                    "defined"),
+            _graded(
+                "conv_vs_dense",
+                failures=[
+                    NOT_MEASURED.format(what="accuracy gain", cell="Part 5"),
+                    NOT_MEASURED.format(what="more parameters", cell="Part 5"),
+                ],
+            ),
+            _graded("shift_reading", stopped_by="NameError: name 'shift_results' is not defined"),
+        ]  # fmt: skip
+    if unanswered:
+        nb.cells += [
+            _graded(
+                "predict_output_shapes",
+                stopped_by="NameError: name 'predicted_layers' is not defined",
+            ),
+            _graded(
+                "concept_questions",
+                stopped_by="AnswerFormatError: [receptive_field], entry 1: write a whole number "
+                "like 1_024, got Ellipsis",
+            ),
+            _graded(
+                "pooling_tradeoff",
+                failures=["shift_kept_by: answer with one of 'conv', 'no_pooling', got Ellipsis"],
+            ),
+        ]
+    nb.cells.append(
+        _graded("conclusion", failures=["what made the gain: 'b', convolution ...; you: 'a'"])
+    )
+    return nb
+
+
+def test_points_lost_are_grouped_by_cause_not_by_message():
+    """Five students whose conv model Part 5 never trained lose three items, each with its
+    own message (a NameError, 'measured nothing', another NameError): one line. Answers left
+    as `...` are one line whatever check noticed it; no 'got Ellipsis' reaches the page."""
+    from graders.hidden import POINTS
+
+    ids = [*POINTS]
+    failures = {}
+    for i in range(7):
+        student = f"s{i}"
+        nb = _notebook(untrained=i < 5, unanswered=i >= 3)
+        gids = summary._grade_cells(nb)
+        scores = {g: (0.0, float(POINTS[g]), False) for g in gids}
+        scores["conv_model_architecture"] = (8.0, 8.0, False)  # full marks: not lost
+        failures[student] = summary.lost_items(nb, scores)
+    causes = summary.failure_causes(failures, ids)
+    assert [(c["n"], c["cause"]) for c in causes] == [
+        (7, summary.JUDGED_WRONG),
+        (5, summary.NOT_TRAINED),
+        (4, summary.LEFT_UNANSWERED),
+    ]
+    trained = causes[1]
+    assert trained["lost"] == "`conv_test_accuracy`, `shift_reading`, `conv_vs_dense`"  # id order
+    assert trained["students"] == "s0, s1, s2, s3, s4"
+    assert causes[2]["lost"] == "`predict_output_shapes`, `pooling_tradeoff`, `concept_questions`"
+    data = {**empty_data(), "failures": failures, "grade_ids": ids}
+    text = summary.render(data)
+    lost = text.split("## Points lost")[1].split("\n## ")[0]
+    assert (
+        "- 5 students: Part 3/5: the conv model was not trained -> `conv_test_accuracy`, "
+        "`shift_reading`, `conv_vs_dense` (s0, s1, s2, s3, s4)"
+    ) in lost
+    assert "Ellipsis" not in lost and "is not defined" not in lost
+    assert len([line for line in lost.splitlines() if line.startswith("- ")]) == 3
+
+
+@pytest.mark.parametrize(
+    ("message", "cause"),
+    [
+        ("CellTimeoutError: A cell timed out while it was being executed", summary.STOPPED),
+        (
+            "the grader's part of this cell did not run (the cell stopped first: CheckFailed: "
+            "The shift probe needs the conv model trained in Part 5, and Part 5 did not finish)",
+            summary.NOT_TRAINED,
+        ),
+        (
+            "test accuracy is graded for the lab's model or a near miss Part 5 trains, and the "
+            "trained model is neither: layer 3: ...",
+            summary.NOT_TRAINED,
+        ),
+        ("build_conv_model() is not written yet (it raises NotImplementedError)",
+         summary.LEFT_UNANSWERED),
+        ("robust_model: answer with one of 'conv', 'dense', got 'CONV!'", summary.FORMAT),
+        ("STUDENT_ID is not set: write your nbgrader student id ...", summary.NO_ID),
+        ("the grader could not verify this cell (exit 1: boom)", summary.NOT_VERIFIED),
+        ("conv1 (Conv2D) parameters: expected 80, you predicted 72", summary.JUDGED_WRONG),
+        (  # a model's first difference is its own cause: students with it are one line
+            "CheckFailed: Failed test case: layer 1: expected Conv2D with 32 filters of 3x3, "
+            "relu, found Conv2D with 64 filters of 3x3, relu",
+            "layer 1: expected Conv2D with 32 filters of 3x3, relu, found Conv2D with 64 "
+            "filters of 3x3, relu",
+        ),
+        ("NameError: name 'mystery' is not defined",
+         "`mystery` is not defined (the cell that defines it did not run)"),
+    ],
+)  # fmt: skip
+def test_each_kind_of_message_has_its_cause(message, cause):
+    assert summary.failure_cause(message) == cause
+
+
+def test_a_name_is_traced_to_the_cell_that_should_define_it():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _cell("X_TRAIN = load()", "load_data"),
+        _cell("answer = 1 +", "a", solution=True, outputs=[_error("SyntaxError", "bad")]),
+        _cell("stage = ...", "b", solution=True, outputs=[_error("CellTimeoutError", "30 s")]),
+    ]
+    defined = summary.definers(nb)
+    assert summary.failure_cause("NameError: name 'answer' is not defined", defined) == (
+        "their cell that defines `answer` raised SyntaxError"
+    )
+    assert summary.failure_cause("stage is not defined: the cell that defines it", defined) == (
+        summary.STOPPED
+    )
+    assert summary.failure_cause("NameError: name 'X_TRAIN' is not defined", defined) == (
+        "the provided cell that defines `X_TRAIN` failed"
+    )

@@ -24,6 +24,7 @@ from course.ta_assist import (
     MIN_CRITERIA_GRADED,
     TAAssist,
     assist,
+    budget_size,
     criteria_matched,
     never_proposed,
 )
@@ -40,7 +41,8 @@ CRITERIA = ("information", "weight_sharing", "evidence", "controls", "shifts")
 # The class: 24 built answers, two copies of them, and one answer of each kind never proposed.
 CLASS = [f"a{i:03d}" for i in range(1, 25)] + ["a169", "a165", "a150", "a145", "a158"]
 COPIES = {"a169": "a001", "a165": "a015"}
-SIMILARITY = TAAssist(method="similarity")  # the first method, kept beside the default
+SIMILARITY = TAAssist(method="similarity", budget=0.0)  # the first method, kept for comparison
+BY_DISTANCE = TAAssist(budget=0.0, min_confidence=0.7)  # the default before the fixed budget
 
 # ------------------------------------------------------------------ the labelled set
 
@@ -207,7 +209,8 @@ def test_by_criterion_nothing_is_proposed_before_every_representative_is_graded(
 
 def test_by_criterion_too_few_graded_answers_means_no_proposal():
     pairs = ["a001", "a169", "a015", "a165"]  # two answers and their copies
-    plan = by_criterion(TAAssist(min_confidence=0.0), texts={s: answer(s) for s in pairs})
+    cfg = TAAssist(budget=0.0, min_confidence=0.0)  # a budget grades all four
+    plan = by_criterion(cfg, texts={s: answer(s) for s in pairs})
     assert not plan.proposals()
     ungraded = [i for i in plan.items.values() if i.ta_score is None]
     assert ungraded and all("by criterion (under" in i.abstained for i in ungraded)
@@ -230,6 +233,72 @@ def test_by_criterion_the_trap_is_left_to_the_ta():
     plan = by_criterion(TAAssist(min_confidence=0.0), extra={"t": answer(trap)})
     assert plan.items["t"].proposal is None
     assert "fewer parameters" in plan.items["t"].abstained
+
+
+# ------------------------------------------------------------------ the fixed TA budget
+
+
+def test_a_budget_buys_a_share_of_the_class_rounded_up_and_never_under_the_minimum():
+    assert budget_size(100, 0.3) == 30
+    assert budget_size(101, 0.3) == 31  # rounded up
+    assert budget_size(10, 0.3) == MIN_CRITERIA_GRADED  # never fewer than the classifiers need
+    assert budget_size(5, 0.3) == 5  # nor more than the class
+    assert budget_size(0, 0.3) == 0
+
+
+@pytest.mark.parametrize("clustering", ["agglomerative", "kmeans"])
+def test_with_a_budget_the_ta_grades_that_many_representatives(clustering):
+    texts = {s: answer(s) for s in BUILT}
+    cfg = TAAssist(budget=0.3, budget_clustering=clustering)
+    plan = quiet_assist(texts, {}, {}, cfg)
+    pool = [i for i in plan.items.values() if i.group is not None]
+    assert len(plan.groups) == budget_size(len(pool), 0.3)
+    assert sum(map(len, plan.groups)) == len(pool)
+    sizes = [len(g) for g in plan.groups]
+    assert sizes == sorted(sizes, reverse=True)
+    assert all(plan.items[g[0]].representative for g in plan.groups)
+    assert sum(i.representative for i in plan.items.values()) == len(plan.groups)
+    assert quiet_assist(texts, {}, {}, cfg).groups == plan.groups  # the same on every run
+
+
+def test_with_a_budget_fewer_answers_are_graded_than_by_distance():
+    texts = {s: answer(s) for s in BUILT}
+    budget = quiet_assist(texts, {}, {}, TAAssist(budget=0.3)).groups
+    by_distance = quiet_assist(texts, {}, {}, BY_DISTANCE).groups
+    assert len(budget) < len(by_distance)
+
+
+def test_with_a_budget_the_ta_grades_the_representatives_and_the_others_get_proposals():
+    plan = by_criterion(TAAssist(budget=0.3))
+    graded = {s for s, i in plan.items.items() if i.ta_score is not None}
+    assert graded == {g[0] for g in plan.groups}
+    for item in plan.proposals():
+        assert item.student not in graded and item.proposal == sum(item.levels.values())
+
+
+def test_with_a_budget_every_rule_still_keeps_answers_from_a_proposal():
+    trap = next(k for k, r in ROWS.items() if r["kind"] == "trap")
+    extra = {"t": answer(trap), "short": answer("a150"), "de": answer("a158")}
+    extra |= {"off": answer("a145"), "copy": answer("a001")}
+    texts = {s: answer(s) for s in BUILT} | extra
+    cfg = TAAssist(budget=0.3, min_confidence=0.0)
+    reps = [g[0] for g in quiet_assist(texts, {}, {"copy": "paired with a001"}, cfg).groups]
+    plan = quiet_assist(
+        texts,
+        {s: float(ROWS[s]["score"]) for s in reps},
+        {"copy": "paired with a001"},
+        cfg,
+        {s: levels(s) for s in reps},
+    )
+    assert plan.proposals()  # the others get proposals at confidence 0
+    assert "fewer parameters" in plan.items["t"].abstained
+    assert "very short" in plan.items["short"].abstained
+    assert "another language" in plan.items["de"].abstained
+    assert "off topic" in plan.items["off"].abstained
+    assert "similarity report" in plan.items["copy"].abstained
+    assert all(
+        plan.items[k].proposal is None and plan.items[k].group is None for k in set(extra) - {"t"}
+    )
 
 
 def test_the_tas_levels_are_read_from_the_comment_only_when_they_add_up():

@@ -22,7 +22,7 @@ from traitlets.config import Config
 
 from course import gradebook, integrity, nbgrader_plugins
 from course.nbgrader_plugins import RestoreDeletedCells, VerifyOutsideKernel
-from graders import accuracy, artifacts, hidden, verify
+from graders import accuracy, artifacts, hidden, public_checks, verify
 from graders.report import Report, Verdict
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -630,3 +630,26 @@ def test_an_unreadable_submission_is_flagged(tmp_path, released):
     assert integrity.tampering(tmp_path, "absent", locked, "lab") == [
         "submitted notebook unreadable (FileNotFoundError)"
     ]
+
+
+def test_readings_come_only_from_the_locked_provided_cells_last_one_winning():
+    mime = public_checks().READINGS_MIME
+
+    def cell(grade_id, *values, locked=True, solution=False):
+        outputs = [new_output("display_data", data={"text/plain": "", mime: v}) for v in values]
+        c = new_code_cell("...", outputs=outputs)
+        c.metadata["nbgrader"] = {"grade_id": grade_id, "locked": locked, "solution": solution,
+                                  "grade": False}  # fmt: skip
+        return c
+
+    nb = new_notebook(cells=[
+        cell("train_conv_model", {"conv_test_acc": 0.88}, {"conv_test_acc": 0.89}),
+        cell("run_shift_probe", {"shift_results": {"conv2": {"1": 0.5}}}),
+        # an answer cell, and a provided cell whose lock was removed: neither counts
+        cell("shift_reading_answer", {"shift_results": "fake"}, locked=False, solution=True),
+        cell("per_class_accuracy", {"per_class": "fake"}, locked=False),
+    ])  # fmt: skip
+    assert nbgrader_plugins.recorded_readings(nb) == {
+        "conv_test_acc": 0.89,
+        "shift_results": {"conv2": {"1": 0.5}},
+    }

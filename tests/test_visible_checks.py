@@ -235,3 +235,21 @@ def test_a_refused_or_finished_training_is_left_to_the_grader(capsys):
     public_checks().check_training_finished(_training_namespace(2345, 0, dense_only))
     public_checks().check_training_finished(_training_namespace(2345, 2345))
     assert "Both models trained for all 2,345 steps." in capsys.readouterr().out
+
+
+def test_an_unset_student_id_is_the_jupyterhub_user_and_never_the_graders(monkeypatch, capsys):
+    checks = public_checks()
+    assert checks.signed_in_id("ab123") == "ab123"  # written: kept as written
+    monkeypatch.setenv("JUPYTERHUB_USER", "cd456")
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert checks.signed_in_id(...) == "cd456"
+    assert "using 'cd456', the JupyterHub user" in capsys.readouterr().out
+    assert checks.signed_in_id("ab123") == "ab123"  # a written id wins (show_variant warns)
+    # autograde runs as the grader, whose user name is no student's: the graders decide
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    with pytest.raises(checks.CheckFailed, match="STUDENT_ID is not set"):
+        checks.signed_in_id(...)
+    monkeypatch.delenv("JUPYTERHUB_USER")
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    with pytest.raises(checks.CheckFailed, match="STUDENT_ID is not set"):
+        checks.signed_in_id("  ")
