@@ -282,12 +282,14 @@ HOSTILE_CLASS: dict[str, tuple[Callable, dict[str, float]]] = {
         edits_public_checks,
         expect(conv_model_architecture=0, conv_test_accuracy=0, conv_vs_dense=0, shift_reading=0),
     ),
-    "trains_on_test_split": (trains_on_test_split, expect(conv_test_accuracy=0)),
+    # its gain, from the accuracy after training on the test set, is judged against the one
+    # Part 5 recorded: the kernel claims 6 of conv_vs_dense, the verifier gives 4 (flagged)
+    "trains_on_test_split": (trains_on_test_split, expect(conv_test_accuracy=0, conv_vs_dense=4.0)),
     "changes_when_trained_for_real": (changes_when_trained_for_real, expect()),
 }
 TRAINS = (trains_on_test_split, changes_when_trained_for_real)  # the others never train
 # What a TA finds in the integrity report: the kernel claimed points the grader did not give.
-FLAGGED = {"patches_the_grading", "shadows_the_graders"}
+FLAGGED = {"patches_the_grading", "shadows_the_graders", "trains_on_test_split"}
 
 
 def build_submission(name: str, course_root: Path = COURSE_ROOT):
