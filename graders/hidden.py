@@ -28,10 +28,11 @@ LAB_LAYER_NAMES = ("conv1", "pool1", "conv2", "pool2", "flatten", "dense1", "den
 POINTS = {
     "conv_model_architecture": 8,
     "conv_model_compiled": 2,
-    "predict_output_shapes": 8,
-    "predict_param_counts": 8,
-    "predict_values_per_image": 6,
-    "predict_no_pooling_variant": 6,
+    "predict_output_shapes": 3,
+    "predict_param_counts": 3,
+    "predict_values_per_image": 3,
+    "predict_no_pooling_variant": 3,
+    "predict_beyond_summary": 16,
     "conv_test_accuracy": 10,
     "feature_extractor": 4,
     "weight_sharing": 4,
@@ -445,6 +446,82 @@ def judge_predict_values_per_image(payload, directory, graded_as=None) -> Judged
     return report, False
 
 
+def _own_shapes(predictions, spec) -> list[tuple[int, ...] | None]:
+    """The student's predicted output shape per layer where it has this model's rank and
+    channels (any length for a 1-D shape): what error carried forward may start from."""
+    try:
+        rows = _checks().read_layer_predictions(predictions, len(LAB_LAYER_NAMES), "predictions")
+    except _checks().AnswerFormatError:
+        return [None] * len(LAB_LAYER_NAMES)
+    return [
+        tuple(got) if len(got) == len(want) and (len(got) == 1 or got[-1] == want[-1]) else None
+        for (got, _), (_, want, _) in zip(rows, reference.expected_layers(spec), strict=True)
+    ]
+
+
+def _beyond_carried(spec, shapes) -> dict:
+    """What follows from the student's own predicted shapes (conv1, pool1, conv2, pool2,
+    flatten at 0..4) for each quantity summary() does not print; None where nothing does."""
+    (k1, _), (p, _) = spec["layers"][0]["kernel"], spec["layers"][1]["pool"]
+    (k2, _), units = spec["layers"][2]["kernel"], spec["layers"][5]["units"]
+    channels, filters1 = spec["input_shape"][-1], spec["layers"][0]["filters"]
+    conv1, _, conv2, pool2, flatten = shapes[:5]
+    return {
+        "dropped": [conv1 and conv1[0] % p, conv2 and conv2[0] % p],
+        "rows": pool2 and (pool2[0] * p + k2 - 1) * p + k1 - 1,
+        "mults": [
+            conv1 and math.prod(conv1) * k1 * k1 * channels,
+            conv2 and math.prod(conv2) * k2 * k2 * filters1,
+            flatten and flatten[0] * units,
+            None,
+        ],
+    }
+
+
+def judge_predict_beyond_summary(payload, directory, graded_as=None) -> Judged:
+    """What model.summary() does not print: the rows each pooling drops, the input rows and
+    pixels that reach pool2, each weight layer's multiplications (carried forward from the
+    student's own shapes)."""
+    grade_id = "predict_beyond_summary"
+    dropped, rows, unseen, mults, predictions = _answers(payload, 5)
+    spec, report = graded_spec(grade_id, payload, graded_as)
+    carried = _beyond_carried(spec, _own_shapes(predictions, spec))
+    norm = _checks().normalize_count
+    dropped, mults = _checks().as_list(dropped), _checks().as_list(mults)
+    for name, values, n in (("pool_rows_dropped", dropped, 2), ("multiplications", mults, 4)):
+        if not isinstance(values, (list, tuple)) or len(values) != n:
+            return _failed(
+                grade_id, f"{name}: expected a list of {n} whole numbers, got {values!r:.80}"
+            )
+    try:
+        dropped = [norm(v, f"pool_rows_dropped, entry {i}") for i, v in enumerate(dropped, 1)]
+        mults = [norm(v, f"multiplications, entry {i}") for i, v in enumerate(mults, 1)]
+        rows, unseen = norm(rows, "input_rows_used"), norm(unseen, "unseen_pixels")
+    except _checks().AnswerFormatError as exc:
+        return _failed(grade_id, str(exc))
+    source = "your predicted shapes"
+    for name, want, got, own in zip(
+        ("rows pool1 drops", "rows pool2 drops"), reference.rows_dropped(spec), dropped,
+        carried["dropped"], strict=True,
+    ):  # fmt: skip
+        report.item(*_carried_forward(name, want, got, own, source))
+    report.item(*_carried_forward(
+        "input rows that reach pool2", reference.input_rows_used(spec), rows, carried["rows"],
+        source,
+    ))  # fmt: skip
+    h, w = spec["input_shape"][:2]  # more rows than the input has: every pixel is reached
+    report.item(*_carried_forward(
+        "input pixels that never reach pool2", reference.unseen_pixels(spec), unseen,
+        h * w - min(rows, h) * min(rows, w), "your input_rows_used",
+    ))  # fmt: skip
+    for name, want, got, own in zip(
+        ("conv1", "conv2", "dense1", "dense2"), reference.multiplications(spec), mults,
+        carried["mults"], strict=True,
+    ):  # fmt: skip
+        report.item(*_carried_forward(f"{name} multiplications", want, got, own, source))
+    return report, False
+
+
 def _choice(value):
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -777,6 +854,17 @@ CHECKS = {
         judge_predict_no_pooling_variant,
         ("no_pooling_layers", "no_pooling_total"),
     ),
+    "predict_beyond_summary": (
+        _collect_answers,
+        judge_predict_beyond_summary,
+        (
+            "pool_rows_dropped",
+            "input_rows_used",
+            "unseen_pixels",
+            "multiplications",
+            "predicted_layers?",
+        ),
+    ),  # fmt: skip
     "conv_test_accuracy": (_collect_trained_model, judge_conv_test_accuracy, ("conv_model",)),
     "feature_extractor": (_collect_stage_outputs, judge_feature_extractor, ("stage_outputs",)),
     "shift_probe": (_collect_relative_change, judge_shift_probe, ("relative_change",)),
@@ -830,6 +918,7 @@ VARIANT_GRADE_IDS = {
     "predict_param_counts",
     "predict_values_per_image",
     "predict_no_pooling_variant",
+    "predict_beyond_summary",
     "weight_sharing",
     "concept_questions",
 }

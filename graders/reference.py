@@ -146,20 +146,64 @@ def receptive_field(spec="lab") -> int:
     return size
 
 
-def macs_per_image(spec="lab") -> int:
-    """Multiply-adds of one forward pass (biases ignored): a conv layer costs
-    out_h * out_w * filters * k * k * in_channels, a dense layer inputs * units."""
+def multiplications(spec="lab") -> tuple[int, ...]:
+    """Multiplications of one forward pass per layer with weights (biases are additions, not
+    counted): a conv layer makes out_h * out_w * filters values of k * k * in_channels products
+    each, a dense layer inputs * units products."""
     spec = _spec(spec)
-    shape, total = tuple(spec["input_shape"]), 0
+    shape, counts = tuple(spec["input_shape"]), []
     for layer in spec["layers"]:
         out, _ = follow(layer, shape)
         if layer["kind"] == "Conv2D":
             kh, kw = layer["kernel"]
-            total += math.prod(out) * kh * kw * shape[-1]
+            counts.append(math.prod(out) * kh * kw * shape[-1])
         elif layer["kind"] == "Dense":
-            total += shape[0] * layer["units"]
+            counts.append(shape[0] * layer["units"])
         shape = out
-    return total
+    return tuple(counts)
+
+
+def macs_per_image(spec="lab") -> int:
+    """Multiply-adds of one forward pass (biases ignored): the sum of :func:`multiplications`."""
+    return sum(multiplications(spec))
+
+
+def rows_dropped(spec="lab") -> tuple[int, ...]:
+    """Rows each pooling layer loses by rounding down (the same number of columns: every
+    input here is square): its input's side modulo the window."""
+    spec = _spec(spec)
+    shape, dropped = tuple(spec["input_shape"]), []
+    for layer in spec["layers"]:
+        if layer["kind"] == "MaxPooling2D":
+            dropped.append(shape[0] % layer["pool"][0])
+        shape, _ = follow(layer, shape)
+    return tuple(dropped)
+
+
+def input_rows_used(spec="lab") -> int:
+    """Input rows that some value after the last pooling layer depends on, traced backwards:
+    a p x p pooling reads p rows per output row, a k x k conv k - 1 rows more than it makes.
+    tests/test_predictions.py checks it against the gradients of Keras-built models."""
+    spec = _spec(spec)
+    stages = [d for d in spec["layers"] if d["kind"] in ("Conv2D", "MaxPooling2D")]
+    shape = tuple(spec["input_shape"])
+    for layer in stages:
+        shape, _ = follow(layer, shape)
+    rows = shape[0]
+    for layer in reversed(stages):
+        if layer["kind"] == "Conv2D":
+            rows += layer["kernel"][0] - 1
+        else:
+            rows *= layer["pool"][0]
+    return rows
+
+
+def unseen_pixels(spec="lab") -> int:
+    """Input pixel positions (height x width, whatever the channels) that no value after the
+    last pooling layer depends on: the rows and columns past :func:`input_rows_used`."""
+    h, w = _spec(spec)["input_shape"][:2]
+    used = input_rows_used(spec)
+    return h * w - used * used
 
 
 def follow(layer: dict, input_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int] | None:

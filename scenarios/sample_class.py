@@ -350,7 +350,7 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "wrong_predictions": (
         wrong_predictions,
         expect(
-            predict_output_shapes=5.33, predict_param_counts=4.8, predict_no_pooling_variant=3.33
+            predict_output_shapes=2.0, predict_param_counts=1.8, predict_no_pooling_variant=1.67
         ),
     ),
     "build_raises": (
@@ -360,7 +360,7 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "edited_hidden_tests": (edited_hidden_tests, WRONG_MODEL),
     "deleted_test_cells": (
         deleted_test_cells,
-        expect(predict_output_shapes=5.33, predict_no_pooling_variant=4.67),
+        expect(predict_output_shapes=2.0, predict_no_pooling_variant=2.33),
     ),
     "infinite_loop": (
         infinite_loop,
@@ -386,10 +386,11 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "copies_passes_all": (
         copies_passes_all,
         expect(
-            predict_output_shapes=1.33,
+            predict_output_shapes=0.5,
             predict_param_counts=0,
-            predict_values_per_image=4.0,
-            predict_no_pooling_variant=0.67,
+            predict_values_per_image=2.0,
+            predict_no_pooling_variant=0.33,
+            predict_beyond_summary=4.0,
             weight_sharing=0,
             concept_questions=4.0,
         ),

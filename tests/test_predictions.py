@@ -11,6 +11,13 @@ import pytest
 from graders import hidden, public_checks, reference
 
 checks = public_checks()
+POINTS = hidden.POINTS
+
+
+def share(grade_id: str, right: int, of: int) -> float:
+    """The points `right` of `of` equally weighted items earn (graders.report.Report)."""
+    return round(POINTS[grade_id] * right / of, 2)
+
 
 LAB = [
     ((26, 26, 32), 320),
@@ -138,9 +145,12 @@ def _ada(**answers):
     ids=["tuples", "lists", "batch_dim", "numpy_ints", "whole_floats"],
 )
 def test_natural_formats_get_full_marks(answer):
-    assert hidden.grade("predict_output_shapes", _ada(predicted_layers=answer)) == 8
+    assert (
+        hidden.grade("predict_output_shapes", _ada(predicted_layers=answer))
+        == POINTS["predict_output_shapes"]
+    )
     ns = _ada(predicted_layers=answer, predicted_total=ADA_TOTAL)
-    assert hidden.grade("predict_param_counts", ns) == 8
+    assert hidden.grade("predict_param_counts", ns) == POINTS["predict_param_counts"]
 
 
 def test_the_labs_numbers_from_summary_score_nothing_for_a_variant():
@@ -159,14 +169,14 @@ def test_partial_credit_item_by_item_with_error_carried_forward(capsys):
     answer = list(ADA_LAYERS)
     answer[3] = ((3, 3, 24), 0)  # rounds 7/3 up
     answer[4] = ((216,), 0)
-    assert hidden.grade("predict_output_shapes", _ada(predicted_layers=answer)) == 6.67
+    assert hidden.grade("predict_output_shapes", _ada(predicted_layers=answer)) == 2.5
     out = capsys.readouterr().out
-    assert "5 of 6 correct -> 6.67 of 8 points" in out
+    assert "5 of 6 correct -> 2.5 of 3 points" in out
     assert "pool2 (MaxPooling2D) output shape: expected (2, 2, 24), you predicted (3, 3, 24)" in out
     assert "flatten (Flatten) output shape: (216,) follows from pool2 shape (3, 3, 24)" in out
     # a flatten that follows from nothing the student wrote is still wrong, and says what would
     answer[4] = ((100,), 0)
-    assert hidden.grade("predict_output_shapes", _ada(predicted_layers=answer)) == 5.33
+    assert hidden.grade("predict_output_shapes", _ada(predicted_layers=answer)) == 2
     assert "expected (96,), you predicted (100,) ((216,) would follow from pool2 shape" in (
         capsys.readouterr().out
     )
@@ -176,14 +186,16 @@ def test_param_counts_carry_the_students_own_shapes_and_sum():
     answer = list(ADA_LAYERS)
     answer[0] = ((28, 28, 64), 576)  # forgot the biases
     ns = _ada(predicted_layers=answer, predicted_total=ADA_TOTAL - 64)  # their own sum
-    assert hidden.grade("predict_param_counts", ns) == 6.4  # 4 of 5: 4 weighted layers + total
+    assert hidden.grade("predict_param_counts", ns) == share(
+        "predict_param_counts", 4, 5
+    )  # 4 of 5: 4 weighted layers + total
     ns["predicted_total"] = 31_000  # neither the model's total nor their own sum
-    assert hidden.grade("predict_param_counts", ns) == 4.8
+    assert hidden.grade("predict_param_counts", ns) == share("predict_param_counts", 3, 5)
     # a dense layer judged from the student's own flatten: (216 + 1) * 160
     answer = list(ADA_LAYERS)
     answer[3], answer[4], answer[5] = ((3, 3, 24), 0), ((216,), 0), ((160,), 34_720)
     ns = _ada(predicted_layers=answer, predicted_total=ADA_TOTAL)
-    assert hidden.grade("predict_param_counts", ns) == 8.0
+    assert hidden.grade("predict_param_counts", ns) == POINTS["predict_param_counts"]
 
 
 def test_following_the_rules_from_the_true_shapes_gives_the_keras_reference():
@@ -199,23 +211,23 @@ def test_following_the_rules_from_the_true_shapes_gives_the_keras_reference():
 
 def test_no_pooling_variant_and_values_per_image():
     ns = {"STUDENT_ID": CHEN, "no_pooling_layers": CHEN_NO_POOLING, "no_pooling_total": 124_122}
-    assert hidden.grade("predict_no_pooling_variant", ns) == 6
+    assert hidden.grade("predict_no_pooling_variant", ns) == POINTS["predict_no_pooling_variant"]
     values = [3_072, 37_632, 9_408, 800, 200]
     ns = {"STUDENT_ID": CHEN, "values_per_image": values, "fewer_values_than_pixels": "yes"}
-    assert hidden.grade("predict_values_per_image", ns) == 6
+    assert hidden.grade("predict_values_per_image", ns) == POINTS["predict_values_per_image"]
     ns["values_per_image"] = np.array(values)  # a numpy array is a list of numbers too
-    assert hidden.grade("predict_values_per_image", ns) == 6
+    assert hidden.grade("predict_values_per_image", ns) == POINTS["predict_values_per_image"]
     ns["values_per_image"] = (3_072, 3_072, 9_408, 800, 200)
-    assert hidden.grade("predict_values_per_image", ns) == 5
+    assert hidden.grade("predict_values_per_image", ns) == share("predict_values_per_image", 5, 6)
     # error carried forward: counts that follow from the student's own shapes, and the
     # yes/no judged from their own counts (a 6x6x8 pool2 holds 288, still fewer than 3,072)
     answer = list(CHEN_LAYERS)
     answer[3] = ((6, 6, 8), 0)
     ns = {"STUDENT_ID": CHEN, "values_per_image": [3_072, 37_632, 9_408, 800, 288],
           "fewer_values_than_pixels": "Yes", "predicted_layers": answer}  # fmt: skip
-    assert hidden.grade("predict_values_per_image", ns) == 6
+    assert hidden.grade("predict_values_per_image", ns) == POINTS["predict_values_per_image"]
     ns["fewer_values_than_pixels"] = "no"
-    assert hidden.grade("predict_values_per_image", ns) == 5
+    assert hidden.grade("predict_values_per_image", ns) == share("predict_values_per_image", 5, 6)
 
 
 def test_a_copied_notebook_is_judged_on_the_grading_students_model(tmp_path):
@@ -225,7 +237,7 @@ def test_a_copied_notebook_is_judged_on_the_grading_students_model(tmp_path):
     payload = hidden.collect("predict_param_counts", ns, tmp_path)
     assert payload["declared_id"] == CHEN
     own, _ = hidden.judge("predict_param_counts", payload, tmp_path)
-    assert own.points == 8
+    assert own.points == POINTS["predict_param_counts"]
     copied, _ = hidden.judge("predict_param_counts", payload, tmp_path, student=ADA)
     assert copied.points == 0
     assert (
@@ -238,7 +250,10 @@ def test_a_copied_notebook_is_judged_on_the_grading_students_model(tmp_path):
     payload = hidden.collect("predict_param_counts", ns, tmp_path)
     report, _ = hidden.judge("predict_param_counts", payload, tmp_path)
     assert "STUDENT_ID is not set" in report.text()
-    assert hidden.judge("predict_param_counts", payload, tmp_path, student=ADA)[0].points == 8
+    assert (
+        hidden.judge("predict_param_counts", payload, tmp_path, student=ADA)[0].points
+        == POINTS["predict_param_counts"]
+    )
 
 
 @pytest.mark.parametrize("typed", ["ADA", " Ada ", "ａｄａ", "A\u0064a"])
@@ -250,7 +265,9 @@ def test_an_id_typed_in_another_case_or_width_is_the_same_student(typed, tmp_pat
     payload = hidden.collect("predict_param_counts", ns, tmp_path)
     for student in (None, ADA, "Ada"):  # Validate; autograde (nbgrader's id in any case)
         report, _ = hidden.judge("predict_param_counts", payload, tmp_path, student=student)
-        assert report.points == 8 and "STUDENT_ID is" not in report.text(), student
+        assert (
+            report.points == POINTS["predict_param_counts"] and "STUDENT_ID is" not in report.text()
+        ), student
 
 
 def test_an_id_that_is_no_students_is_judged_on_the_model_it_showed(tmp_path):
@@ -263,7 +280,7 @@ def test_an_id_that_is_no_students_is_judged_on_the_model_it_showed(tmp_path):
     ns = {"STUDENT_ID": name, "predicted_layers": answers, "predicted_total": total}
     payload = hidden.collect("predict_param_counts", ns, tmp_path)
     report, _ = hidden.judge("predict_param_counts", payload, tmp_path, student=ADA, model_id=name)
-    assert report.points == 8
+    assert report.points == POINTS["predict_param_counts"]
     assert "Part 4 was judged on the model 'Ada Lovelace' shows" in report.text()
     assert checks.model_code(name) in report.text()
     # the same notebook without that decision (a classmate's id): ada's own model, 0 points
@@ -537,3 +554,112 @@ def test_the_verifier_reads_the_recorded_readings_not_the_namespace(tmp_path):
     assert hidden.judge("conv_vs_dense", payload, tmp_path)[0].points == 6
     recorded = json.loads(json.dumps(checks._reading(run)))
     assert hidden.judge("conv_vs_dense", payload, tmp_path, readings=recorded)[0].points == 4
+
+
+# What summary() does not print, worked out by hand for ada and chen (see their layers above):
+# ada drops 28 % 3 = 1 and 7 % 3 = 1 rows; pool2's 2 rows come from 6 of conv2's, 8 of pool1's,
+# 24 of conv1's and 26 input rows, so 30 * 30 - 26 * 26 = 224 pixels never reach pool2.
+ADA_BEYOND = {
+    "pool_rows_dropped": [1, 1],
+    "input_rows_used": 26,
+    "unseen_pixels": 224,
+    "multiplications": [28 * 28 * 64 * 9, 7 * 7 * 24 * 9 * 64, 96 * 160, 160 * 10],
+}
+# chen's 32 rows all reach pool2: 5 -> 10 -> 14 -> 28 -> 32, nothing dropped, nothing unseen.
+CHEN_BEYOND = {
+    "pool_rows_dropped": [0, 0],
+    "input_rows_used": 32,
+    "unseen_pixels": 0,
+    "multiplications": [28 * 28 * 48 * 25 * 3, 10 * 10 * 8 * 25 * 48, 200 * 24, 24 * 10],
+}
+
+
+def test_what_summary_does_not_print_follows_the_rules():
+    assert reference.rows_dropped() == (0, 1)  # 26 halves exactly; 11 // 2 drops a row
+    assert (reference.input_rows_used(), reference.unseen_pixels()) == (26, 108)
+    assert reference.multiplications() == (194_688, 1_115_136, 102_400, 1_280)
+    assert reference.macs_per_image() == 1_413_504
+    for student, want in ((ADA, ADA_BEYOND), (CHEN, CHEN_BEYOND)):
+        spec = reference.student_spec(student)
+        got = {
+            "pool_rows_dropped": list(reference.rows_dropped(spec)),
+            "input_rows_used": reference.input_rows_used(spec),
+            "unseen_pixels": reference.unseen_pixels(spec),
+            "multiplications": list(reference.multiplications(spec)),
+        }
+        assert got == want, student
+
+
+@pytest.mark.parametrize("student", ["lab", ADA, CHEN, "ab123", "zoe"])
+def test_the_input_rows_pool2_uses_are_the_ones_keras_depends_on(student):
+    """The pixels a pool2 value depends on, found by Keras: with all-ones kernels and average
+    pooling (max pooling's windows, but a gradient through every input of each window), the
+    gradient of pool2's sum is non-zero exactly on those pixels."""
+    import keras
+    import tensorflow as tf
+
+    spec = reference.model_spec() if student == "lab" else reference.student_spec(student)
+    layers = [keras.Input(shape=spec["input_shape"])]
+    for d in spec["layers"][:4]:
+        if d["kind"] == "Conv2D":
+            layers.append(keras.layers.Conv2D(1, d["kernel"], kernel_initializer="ones"))
+        else:
+            layers.append(keras.layers.AveragePooling2D(d["pool"]))
+    model = keras.Sequential(layers)
+    image = tf.ones((1, *spec["input_shape"]))
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        total = tf.reduce_sum(model(image))
+    reached = np.any(tape.gradient(total, image).numpy()[0] != 0, axis=-1)
+    assert int(reached.sum()) == reference.input_rows_used(spec) ** 2
+    assert int((~reached).sum()) == reference.unseen_pixels(spec)
+
+
+def _beyond(student=ADA, **answers):
+    return {"STUDENT_ID": student, **ADA_BEYOND, "predicted_layers": ADA_LAYERS, **answers}
+
+
+def test_beyond_summary_full_marks_and_natural_formats():
+    full = POINTS["predict_beyond_summary"]
+    assert hidden.grade("predict_beyond_summary", _beyond()) == full
+    ns = {"STUDENT_ID": CHEN, **CHEN_BEYOND}  # predicted_layers not needed when right
+    assert hidden.grade("predict_beyond_summary", ns) == full
+    numpy_answers = {k: np.array(v) if isinstance(v, list) else np.int64(v)
+                     for k, v in ADA_BEYOND.items()}  # fmt: skip
+    assert hidden.grade("predict_beyond_summary", _beyond(**numpy_answers)) == full
+    assert hidden.grade("predict_beyond_summary", _beyond(STUDENT_ID="ADA ")) == full
+
+
+def test_beyond_summary_carries_the_students_own_shapes_forward(capsys):
+    """ada rounds 7/3 up (a 3x3 pool2): her rows (3*3+2)*3+2 = 35 follow from it, and, with
+    more rows than her 30, no unseen pixels; her dense1 from her own flatten of 216: one shape
+    slip, no further loss here."""
+    answer = list(ADA_LAYERS)
+    answer[3], answer[4] = ((3, 3, 24), 0), ((216,), 0)
+    ns = _beyond(predicted_layers=answer, input_rows_used=35, unseen_pixels=0,
+                 multiplications=[451_584, 677_376, 216 * 160, 1_600])  # fmt: skip
+    assert hidden.grade("predict_beyond_summary", ns) == POINTS["predict_beyond_summary"]
+    out = capsys.readouterr().out
+    assert "input rows that reach pool2: 35 follows from your predicted shapes" in out
+    assert "dense1 multiplications: 34,560 follows from your predicted shapes" in out
+
+
+def test_beyond_summary_partial_credit_names_each_wrong_value(capsys):
+    ns = _beyond(pool_rows_dropped=[0, 0], multiplications=[451_584, 677_376, 15_360, 1_610])
+    assert hidden.grade("predict_beyond_summary", ns) == share("predict_beyond_summary", 5, 8)
+    out = capsys.readouterr().out
+    assert "rows pool1 drops: expected 1, you predicted 0" in out
+    assert "dense2 multiplications: expected 1,600, you predicted 1,610" in out
+    # the lab's numbers (the notebook's own example) are wrong for ada's model
+    lab = {"pool_rows_dropped": [0, 1], "input_rows_used": 26, "unseen_pixels": 108,
+           "multiplications": [194_688, 1_115_136, 102_400, 1_280]}  # fmt: skip
+    assert hidden.grade("predict_beyond_summary", _beyond(**lab)) == share(
+        "predict_beyond_summary", 2, 8
+    )  # ada's model also reads 26 input rows, and 1 row from pool2 (11 % 2 and 7 % 3)
+
+
+def test_beyond_summary_format_errors_are_messages():
+    with pytest.raises(checks.CheckFailed, match="multiplications: expected a list of 4"):
+        hidden.grade("predict_beyond_summary", _beyond(multiplications=[1, 2, 3]))
+    with pytest.raises(checks.CheckFailed, match="unseen_pixels: write a whole number"):
+        hidden.grade("predict_beyond_summary", _beyond(unseen_pixels=...))

@@ -78,7 +78,7 @@ def _cell(nb, grade_id: str):
 
 
 def test_a_verdict_survives_json():
-    verdict = _report("predict_output_shapes", True, False, True).verdict(False)
+    verdict = _report("pooling_tradeoff", True, False, True).verdict(False)
     data = json.loads(json.dumps(verdict.to_json()))
     assert set(data) == {"points", "max_points", "all_or_nothing", "ran", "text", "failures"}
     assert Verdict.from_json(data) == verdict
@@ -110,10 +110,10 @@ def test_all_or_nothing_verdicts_give_full_marks_or_zero():
 
 
 def test_partial_verdicts_count_items():
-    verdict = _report("predict_output_shapes", True, True, True, False).verdict(False)
+    verdict = _report("pooling_tradeoff", True, True, True, False).verdict(False)
     assert verdict.points == 6.0 and not verdict.passed and verdict.failures == ["item 3"]
     assert "3 of 4 correct -> 6 of 8 points" in verdict.text
-    assert _report("predict_output_shapes", True).verdict(False).passed
+    assert _report("pooling_tradeoff", True).verdict(False).passed
 
 
 def test_all_or_nothing_report_raises_with_the_same_failures():
@@ -239,7 +239,7 @@ def _graded_notebook():
             new_code_cell("x = 1"),
             _grade_cell("conv_model_architecture", 8, _stdout("model built\n")),
             _grade_cell("conv_model_compiled", 2),  # the kernel claims full marks
-            _grade_cell("predict_output_shapes", 8),
+            _grade_cell("pooling_tradeoff", 8),
             _grade_cell("shift_probe", 4, _error("NameError", "name 'relative_change' ...")),
             _grade_cell("feature_extractor", 4),  # ran cleanly, left no artifact
             _grade_cell("not_a_hidden_check", 3, _stdout("untouched\n")),
@@ -251,7 +251,7 @@ def _verifier_result() -> dict[str, Verdict]:
     return {
         "conv_model_architecture": _report("conv_model_architecture", True).verdict(True),
         "conv_model_compiled": _report("conv_model_compiled", False).verdict(True),
-        "predict_output_shapes": _report("predict_output_shapes", True, False).verdict(False),
+        "pooling_tradeoff": _report("pooling_tradeoff", True, False).verdict(False),
         "shift_probe": hidden.judge("shift_probe", None, Path("x"))[0].verdict(True, ran=False),
     }
 
@@ -264,7 +264,7 @@ def test_each_cell_says_its_verdict_and_nbgrader_reads_its_points():
     assert grades == {
         "conv_model_architecture": 8,
         "conv_model_compiled": 0,
-        "predict_output_shapes": 4.0,
+        "pooling_tradeoff": 4.0,
         "shift_probe": 0,
         "feature_extractor": 0,
     }
