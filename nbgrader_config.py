@@ -12,28 +12,10 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 # they must never be released to students or copied into a submission's working copy.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "_grading"]
 
-# Student kernels inherit this process's environment. Level 3 silences TensorFlow's C++
-# log lines (level 2 still lets an E-level tf.data line through during fit): nbgrader
-# scores a test cell 0 if anything reaches its stderr.
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-# Same thread pools on every grading machine: TensorFlow's results depend on their sizes even
-# with op determinism (graders/settings.py, TF_THREADS: the one place they are set).
-from graders.settings import TF_THREADS  # noqa: E402
+# Nothing here writes this process's environment: student kernels and the verifier get
+# TensorFlow's thread pools and quiet logging in an explicit environment
+# (course.nbgrader_plugins.grader_variables; the values: graders/settings.py).
 
-os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = TF_THREADS
-
-
-def cell_timeout(cell):
-    """Seconds a cell may run. The two locked training cells train for real on 2 cores
-    (conv model ~50-100 s, dense ~15 s): 600 s leaves room for a loaded or slower machine
-    and for a student's heavier (wrong) model. Every other cell gets 60 s, so an infinite
-    loop costs a minute, not ten."""
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-    return 600 if grade_id in ("train_dense_model", "train_conv_model") else 60
-
-
-c.Execute.timeout = 60  # used where no cell is given; cell_timeout decides per cell
-c.Execute.timeout_func = cell_timeout
 
 # What students see where a solution was: a runnable stub that says what is missing.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -44,7 +44,7 @@ from course import gradebook, runner
 from course.context import GradingContext
 from course.layout import Layout
 from course.training_cache import DISABLED, TrainingCache
-from graders import ASSIGNMENT, artifacts
+from graders import ASSIGNMENT, artifacts, settings
 from graders import training_cache as kernel_side
 
 WEIGHTS_DIFFER = "trained weights differ from the cache hit's"
@@ -197,7 +197,8 @@ def check_entries(folder: Path | None, keys: list[str], timeout: float) -> dict[
         done = subprocess.run(
             [sys.executable, "-m", "course.training_cache", "audit", "--json", "--cache",
              str(folder), "--keys", *keys],
-            capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            capture_output=True, text=True,
+            env={**os.environ, **settings.TF_QUIET, **settings.TF_THREAD_VARIABLES},
             timeout=timeout,
         )  # fmt: skip
     except subprocess.TimeoutExpired:

@@ -95,21 +95,41 @@ def grader_variables(config) -> tuple[dict[str, str], list[Path]]:
     time limit (c.GradingLimits; graders/settings.py reads them)."""
     from course.context import GradingLimits
     from course.training_cache import TrainingCache, kernel_variables
+    from graders.settings import TF_QUIET, TF_THREAD_VARIABLES
 
     cache = TrainingCache(config=config).folder(CourseDirectory(config=config).root)
-    env = {**kernel_variables(cache), **GradingLimits(config=config).kernel_variables()}
+    env = {
+        **TF_THREAD_VARIABLES,  # a grade must not depend on the machine's cores
+        **TF_QUIET,  # nbgrader scores a test cell 0 if anything reaches its stderr
+        **kernel_variables(cache),
+        **GradingLimits(config=config).kernel_variables(),
+    }
     return env, [cache] if cache else []
 
 
+def student_variables(student: str | None) -> dict[str, str]:
+    """The id nbgrader grades under, for the kernel: a STUDENT_ID left as `...` is that id."""
+    from graders.settings import GRADED_STUDENT_ENV
+
+    return {GRADED_STUDENT_ENV: student} if student else {}
+
+
 class GradingKernelManager(AsyncKernelManager):
-    """A kernel started with the grader's variables (:func:`grader_variables`); used as is
-    only with ``c.Sandbox.enabled = False`` (debugging)."""
+    """A kernel started with the grader's variables (:func:`grader_variables`) and the graded
+    student's id (set by :class:`SandboxedExecute`); used as is only with
+    ``c.Sandbox.enabled = False`` (debugging)."""
+
+    graded_student: str | None = None
 
     async def _async_pre_start_kernel(self, **kw):
         from graders.training_cache import WRITE_ENV
 
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
-        env = {**kw.get("env", {}), **grader_variables(self.config)[0]}
+        env = {
+            **kw.get("env", {}),
+            **grader_variables(self.config)[0],
+            **student_variables(self.graded_student),
+        }
         env.pop(WRITE_ENV, None)  # a kernel never adds cache entries
         kw["env"] = env
         return kernel_cmd, kw
@@ -136,6 +156,7 @@ class SandboxedKernelManager(GradingKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         argv = super().format_kernel_cmd(extra_arguments)
         env, readable = grader_variables(self.config)
+        env.update(student_variables(self.graded_student))
         return self.sandbox.command(
             argv, self._cwd, writable=[self._runtime], extra_readable=readable, env=env
         )
@@ -163,6 +184,10 @@ def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[])
 
 
+# The notebook's two locked cells that train for real (graders/settings.py's recipe).
+TRAINING_CELLS = ("train_dense_model", "train_conv_model")
+
+
 class SandboxedExecute(Execute):
     """nbgrader's Execute with the per-submission limits this course needs.
 
@@ -177,6 +202,14 @@ class SandboxedExecute(Execute):
 
     submission_seconds = Integer(
         900, help="Wall time for executing one submission's notebook, all cells together."
+    ).tag(config=True)
+    # The two locked training cells train for real on 2 cores (conv ~50-100 s, dense ~15 s):
+    # 600 s leaves room for a loaded or slower machine and a student's heavier (wrong) model.
+    training_cell_seconds = Integer(
+        600, help="Time limit of each of the two locked training cells (TRAINING_CELLS)."
+    ).tag(config=True)
+    cell_seconds = Integer(
+        60, help="Time limit of every other code cell: an infinite loop costs this much."
     ).tag(config=True)
     max_output_kb = Integer(2048, help="Output kept per notebook; the rest is dropped.").tag(
         config=True
@@ -205,6 +238,7 @@ class SandboxedExecute(Execute):
         self._output_bytes = 0
         self._timeouts_in_a_row = 0
         path = Path((resources or {}).get("metadata", {}).get("path") or ".")
+        self._student = (resources or {}).get("nbgrader", {}).get("student")
         # Artifacts are judged after execution; none may come from the submission itself.
         shutil.rmtree(path / GRADING_DIR, ignore_errors=True)
         if resources is not None:  # the verifier's TensorFlow starts while the kernel runs
@@ -219,10 +253,17 @@ class SandboxedExecute(Execute):
                 ahead.cancel()
             raise
 
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        km.graded_student = getattr(self, "_student", None)
+        return km
+
     def _get_timeout(self, cell):
-        timeout = super()._get_timeout(cell)
-        left = max(1, int(self._deadline - time.monotonic()))
-        return left if timeout is None else min(timeout, left)
+        """The cell's own limit (c.SandboxedExecute.cell_seconds / training_cell_seconds,
+        which replace nbgrader's Execute.timeout here), never past the submission's budget."""
+        grade_id = (cell or {}).get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+        own = self.training_cell_seconds if grade_id in TRAINING_CELLS else self.cell_seconds
+        return min(own, max(1, int(self._deadline - time.monotonic())))
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":

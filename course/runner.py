@@ -88,7 +88,7 @@ TF_THREADS = settings.TF_THREADS
 def thread_env(cpus=None) -> dict[str, str]:
     """TensorFlow's pools (TF 2.21 reads these two variables; checked: 1/1 -> 2 tf_Compute
     threads, 8/8 -> 9) at the fixed TF_THREADS; numpy's OpenBLAS sized to the share."""
-    env = {"TF_NUM_INTRAOP_THREADS": TF_THREADS, "TF_NUM_INTEROP_THREADS": TF_THREADS}
+    env = dict(settings.TF_THREAD_VARIABLES)
     if cpus:
         env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(len(cpus))
     return env

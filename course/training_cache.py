@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -78,8 +79,7 @@ def kernel_variables(folder: Path | None) -> dict[str, str]:
 def thread_variables() -> dict[str, str]:
     """TensorFlow's pools as every grading sets them (course/runner.py): entries are trained,
     and retrained by the audit, with exactly these."""
-    threads = settings.TF_THREADS
-    return {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
+    return dict(settings.TF_THREAD_VARIABLES)
 
 
 def warm(folder: Path, timeout: int = 1200, source: Path | None = None) -> None:
@@ -89,14 +89,13 @@ def warm(folder: Path, timeout: int = 1200, source: Path | None = None) -> None:
     from nbclient import NotebookClient
 
     source = source or COURSE_ROOT / "source" / ASSIGNMENT
-    os.environ.update(
-        {
-            kernel_side.CACHE_ENV: str(Path(folder).resolve()),
-            kernel_side.WRITE_ENV: "1",
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            **thread_variables(),
-        }
-    )
+    env = {  # the kernel's, explicit: this process's environment is left alone
+        **os.environ,
+        kernel_side.CACHE_ENV: str(Path(folder).resolve()),
+        kernel_side.WRITE_ENV: "1",
+        **settings.TF_QUIET,
+        **thread_variables(),
+    }
     with tempfile.TemporaryDirectory(prefix="c1w3-warm-") as tmp:
         work = Path(tmp) / ASSIGNMENT
         shutil.copytree(source, work, ignore=shutil.ignore_patterns("_grading", ".ipynb*"))
@@ -104,7 +103,8 @@ def warm(folder: Path, timeout: int = 1200, source: Path | None = None) -> None:
         nb = nbformat.read(path, as_version=4)
         start = time.monotonic()
         resources = {"metadata": {"path": str(work)}}
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=resources).execute()
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=resources)
+        client.execute(env=env)  # passed on to the kernel manager's start_kernel
         print(f"ran the source notebook in {time.monotonic() - start:.0f} s")
     if (Path(folder) / DISABLED).exists():
         print(
@@ -128,8 +128,11 @@ def audit_entries(folder: Path, keys=None) -> dict[str, str]:
     """Retrain entries (all, or those whose key starts with one of `keys`) from their stored
     untrained model and random state, with no submission involved; compare every bit.
     Returns key (12 hex) -> "identical", "different" or "skipped: why"."""
-    # The entries were trained with these pools (warm); before TensorFlow starts its runtime.
-    os.environ.update(thread_variables())
+    # The entries were trained with these pools (warm); TensorFlow reads them when its runtime
+    # starts, so they must be this process's from the start (`main` re-runs itself with them).
+    wrong = {k: os.environ.get(k) for k, v in thread_variables().items() if os.environ.get(k) != v}
+    if wrong:
+        raise RuntimeError(f"audit_entries needs {thread_variables()} at start-up, found {wrong}")
     import keras
     from keras.src.saving import serialization_lib
     from tensorflow.python.framework import config as tf_config
@@ -193,6 +196,12 @@ def main(argv=None) -> int:
         warm(folder)
         return 0
     if args.command == "audit":
+        if any(os.environ.get(k) != v for k, v in thread_variables().items()):
+            # TensorFlow's pools are fixed when its runtime starts: a child with them set
+            argv = sys.argv[1:] if argv is None else list(argv)
+            child = [sys.executable, "-m", "course.training_cache", *argv]
+            env = {**os.environ, **settings.TF_QUIET, **thread_variables()}
+            return subprocess.run(child, env=env).returncode
         return audit(folder, args.keys, args.json)
     for entry in sorted(folder.glob("*/entry.json")):
         data = json.loads(entry.read_text())

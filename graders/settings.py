@@ -20,6 +20,13 @@ TRAIN_STEPS = EPOCHS * math.ceil(TRAIN_IMAGES / BATCH_SIZE)  # 2,345 optimizer s
 # instructor's `make warm` and plain `nbgrader` runs use these pools, whatever cores they got,
 # so a grade does not depend on the machine (course/runner.py, nbgrader_config.py).
 TF_THREADS = "2"
+# TensorFlow 2.21 reads these two when its runtime starts (1/1 -> 2 tf_Compute threads, 8/8 -> 9).
+# Every process that trains or evaluates for a grade gets them in an explicit environment
+# (course.nbgrader_plugins.grader_variables, course/runner.py, course/training_cache.py).
+TF_THREAD_VARIABLES = {"TF_NUM_INTRAOP_THREADS": TF_THREADS, "TF_NUM_INTEROP_THREADS": TF_THREADS}
+# Level 3 silences TensorFlow's C++ log lines (level 2 still lets an E-level tf.data line
+# through during fit): nbgrader scores a test cell 0 if anything reaches its stderr.
+TF_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 
 # The bar catches a training that went wrong once the architecture and the 2,345 steps are
 # checked (weights zeroed or replaced, labels scrambled): docs/threshold.md. Derived from
@@ -33,3 +40,7 @@ MIN_TEST_ACCURACY = float(os.environ.get(MIN_ACCURACY_ENV) or DEFAULT_MIN_TEST_A
 DEFAULT_EVAL_TIMEOUT_S = 120
 EVAL_TIMEOUT_ENV = "C1W3_EVAL_TIMEOUT"
 EVAL_TIMEOUT_S = float(os.environ.get(EVAL_TIMEOUT_ENV) or DEFAULT_EVAL_TIMEOUT_S)
+# The id nbgrader grades a notebook under, told to its kernel: a STUDENT_ID left as `...`
+# (the JupyterHub user, in the student's own session) is that id while autograding
+# (c1w3_checks.signed_in_id, which students receive and which names it too).
+GRADED_STUDENT_ENV = "C1W3_GRADED_STUDENT"

@@ -288,10 +288,63 @@ def passes_all(nb, release):
     return nb
 
 
+KERAS_ORACLE = """from c1w3_checks import variant_for
+
+mine = variant_for(STUDENT_ID)
+
+
+def keras_model(layers):  # my model, built in Keras from the sizes show_variant printed
+    model = tf.keras.Sequential([tf.keras.Input(shape=mine["input_shape"])])
+    for layer in layers:
+        if layer["kind"] == "Conv2D":
+            model.add(tf.keras.layers.Conv2D(layer["filters"], layer["kernel"], activation="relu"))
+        elif layer["kind"] == "MaxPooling2D":
+            model.add(tf.keras.layers.MaxPooling2D(layer["pool"]))
+        elif layer["kind"] == "Flatten":
+            model.add(tf.keras.layers.Flatten())
+        else:
+            model.add(tf.keras.layers.Dense(layer["units"], activation=layer["activation"]))
+    return model
+
+
+oracle = keras_model(mine["layers"])
+predicted_layers = [(layer.output.shape, layer.count_params()) for layer in oracle.layers]
+predicted_total = oracle.count_params()
+values_per_image = [int(np.prod(mine["input_shape"]))] + [
+    int(np.prod(layer.output.shape[1:])) for layer in oracle.layers[:4]
+]
+fewer_values_than_pixels = "yes" if values_per_image[-1] < values_per_image[0] else "no"
+"""
+KERAS_ORACLE_NO_POOLING = """
+oracle = keras_model([d for d in mine["layers"] if d["kind"] != "MaxPooling2D"])
+no_pooling_layers = [(layer.output.shape, layer.count_params()) for layer in oracle.layers]
+no_pooling_total = oracle.count_params()
+"""
+
+
+def keras_oracle(nb, release):
+    """Builds its own model in Keras from the sizes show_variant printed and copies what Keras
+    reports into Part 4 (shapes, counts, values per image, the model without pooling); what
+    summary() does not print it leaves unanswered: 12 of Part 4's 28 points, by design."""
+    answer(nb, "predictions_answer", KERAS_ORACLE)
+    answer(nb, "no_pooling_answer", KERAS_ORACLE_NO_POOLING)
+    unanswered = ("pool_rows_dropped", "input_rows_used", "unseen_pixels", "multiplications")
+    answer(nb, "beyond_summary_answer", "".join(f"{name} = ...\n" for name in unanswered))
+    return nb
+
+
 def id_in_capitals(nb, release):
     """STUDENT_ID typed in capitals with a stray space: the same student (ids are compared
     as the model is picked: NFKC, stripped, case-folded): full marks, no flag."""
     return as_student(nb, " ID_IN_CAPITALS")
+
+
+def id_left_unset(nb, release):
+    """STUDENT_ID left as `...`, as the notebook allows on JupyterHub (the hub user is the id):
+    while autograding, the grading tells the kernel the id it grades under, so every answer
+    computed from STUDENT_ID is this student's own: full marks, no note."""
+    answer(nb, "student_id_answer", "STUDENT_ID = ...")
+    return nb
 
 
 def id_is_full_name(nb, release):
@@ -335,6 +388,9 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     "passes_all": (passes_all, expect()),
     "id_in_capitals": (id_in_capitals, expect()),
     "id_is_full_name": (id_is_full_name, expect()),
+    "id_left_unset": (id_left_unset, expect()),
+    # Keras answers what summary() prints, nothing else: only predict_beyond_summary is lost
+    "keras_oracle": (keras_oracle, expect(predict_beyond_summary=0)),
     "relative_change_in_float32": (relative_change_in_float32, expect()),
     "untouched_release": (untouched_release, {grade_id: 0.0 for grade_id in FULL}),
     "dense_only": (dense_only, WRONG_MODEL),

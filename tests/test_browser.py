@@ -392,3 +392,29 @@ def test_ta_grades_the_explanation_in_formgrader(browser, tmp_path):
         seen = page.locator("body").inner_text()
         assert COMMENT in seen and f"Score: {SCORE:.1f} / 10.0" in seen
         page.screenshot(path=shots / "ta_feedback.png")
+
+
+def test_the_ta_summary_starts_with_act_first(browser, tmp_path):
+    """The TA summary (Markdown, as course.summary renders it: the stored golden page that
+    tests/test_summary.py compares with the renderer on every run), shown as a Markdown viewer
+    shows it: "Act first" and its lines above the fold, before the class view."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    summary = Path(__file__).parent / "fixtures" / "golden" / "ta_summary.md"
+    page_file = tmp_path / "ta_summary.html"
+    page_file.write_text(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>TA summary</title>"
+        "<style>body{font-family:sans-serif;max-width:62em;margin:1em auto;line-height:1.4}"
+        "table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #999;"
+        "padding:2px 6px}</style></head><body><main>"
+        + markdown2html_mistune(summary.read_text())
+        + "</main></body></html>"
+    )
+    with new_page(browser) as page:
+        page.goto(page_file.as_uri())
+        act = page.get_by_role("heading", name="Act first")
+        assert act.is_visible()
+        first = page.locator("h2:text-is('Act first') + ul > li").first
+        assert "not graded" in first.inner_text()
+        assert first.bounding_box()["y"] < page.viewport_size["height"]  # above the fold
+        page.screenshot(path=screenshot_dir(tmp_path) / "ta_summary.png")

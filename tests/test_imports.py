@@ -90,3 +90,55 @@ def test_graders_hold_only_what_runs_in_the_kernel_or_the_verifier():
         text = path.read_text()
         for marker in ("apt-get", "COURSE_ROOT"):
             assert marker not in text, f"{path.relative_to(COURSE_ROOT)} names {marker!r}"
+
+
+# The one write left: nbgrader's Gradebook runs `alembic` by name from PATH (nbgrader/api.py
+# get_alembic_version), in this process, with no way to pass it an environment.
+ENVIRON_WRITES_ALLOWED = {("course/lms.py", "_tools_on_path")}
+
+
+def environ_writes(path: Path) -> list[tuple[str, int]]:
+    """(enclosing function, line) of every write to os.environ in `path`: an item assigned or
+    deleted, or a mutating method called (update, setdefault, pop, clear, popitem)."""
+    tree = ast.parse(path.read_text())
+    owner = {}
+    for function in ast.walk(tree):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(function):
+                owner.setdefault(node, function.name)
+
+    def is_environ(node) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+    found = []
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+            targets = node.targets if not isinstance(node, ast.AugAssign) else [node.target]
+        hit = any(isinstance(t, ast.Subscript) and is_environ(t.value) for t in targets)
+        mutating = ("update", "setdefault", "pop", "clear", "popitem")
+        hit |= (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in mutating
+            and is_environ(node.func.value)
+        ) or (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "putenv")
+        if hit:
+            found.append((owner.get(node, "<module>"), node.lineno))
+    return found
+
+
+def test_the_instructors_process_environment_is_never_written(tmp_path):
+    """Children get explicit environments (issue 30): course/ and the course's
+    nbgrader_config.py never write os.environ, except where a library leaves no other way."""
+    paths = [*sorted((COURSE_ROOT / "course").rglob("*.py")), COURSE_ROOT / "nbgrader_config.py"]
+    writes = {
+        (str(path.relative_to(COURSE_ROOT)), function, line)
+        for path in paths
+        for function, line in environ_writes(path)
+    }
+    assert {(p, f) for p, f, _ in writes} <= ENVIRON_WRITES_ALLOWED, sorted(writes)
+    # the checker finds both kinds of write
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os\nos.environ['A'] = '1'\ndef f():\n    os.environ.update(B='2')\n")
+    assert environ_writes(probe) == [("<module>", 2), ("f", 4)]

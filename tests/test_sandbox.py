@@ -447,7 +447,7 @@ def execute(tmp_path, *sources: str, timeout: int = 5, tier: str = "cgroup"):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
     cfg = Config()
-    cfg.SandboxedExecute.timeout = timeout
+    cfg.SandboxedExecute.cell_seconds = timeout
     cfg.Sandbox.tier = tier
     resources = {"metadata": {"path": str(tmp_path)}}
     nb, resources = SandboxedExecute(config=cfg).preprocess(nb, resources)
@@ -455,6 +455,45 @@ def execute(tmp_path, *sources: str, timeout: int = 5, tier: str = "cgroup"):
     if ahead is not None:
         ahead.cancel()
     return [[o.get("ename") or o.get("text", "") for o in cell.outputs] for cell in nb.cells]
+
+
+def test_cell_limits_are_traitlets_and_match_the_released_config():
+    """Each cell's limit while grading comes from c.SandboxedExecute.cell_seconds and
+    training_cell_seconds, set in a config file or on any command line; the released
+    nbgrader_config.py (a student's Validate, on a laptop) names the same training cells and
+    gives every cell at least the grading's limit."""
+    import runpy
+    import time
+
+    import nbformat
+    from traitlets.config.loader import KVArgParseConfigLoader
+
+    from course.layout import COURSE_ROOT, Layout
+    from course.nbgrader_plugins import TRAINING_CELLS, SandboxedExecute
+
+    cells = [c for c in nbformat.read(Layout(COURSE_ROOT).notebook("source"), as_version=4).cells
+             if c.cell_type == "code"]  # fmt: skip
+    released = runpy.run_path(
+        str(Layout(COURSE_ROOT).folder("release") / "nbgrader_config.py"),
+        init_globals={"get_config": Config},
+    )
+    assert released["TRAINING_CELLS"] == TRAINING_CELLS
+    execute = SandboxedExecute(config=Config())
+    execute._deadline = time.monotonic() + 3600
+    grading = [execute._get_timeout(c) for c in cells]
+    assert sorted(set(grading)) == [60, 600]
+    laptop = [released["cell_timeout"](c) for c in cells]
+    assert all(mine >= limit for mine, limit in zip(laptop, grading, strict=True))
+
+    argv = ["--SandboxedExecute.cell_seconds=5", "--SandboxedExecute.training_cell_seconds=50"]
+    execute = SandboxedExecute(config=KVArgParseConfigLoader(argv).load_config())
+    execute._deadline = time.monotonic() + 3600
+    limits = {c.metadata.get("nbgrader", {}).get("grade_id"): execute._get_timeout(c)
+              for c in cells}  # fmt: skip
+    assert limits["train_conv_model"] == limits["train_dense_model"] == 50
+    assert limits["concept_answers"] == 5
+    execute._deadline = time.monotonic() + 3  # never past the submission's budget
+    assert execute._get_timeout(cells[0]) <= 3
 
 
 def test_old_empty_sandbox_cgroups_are_swept_and_busy_ones_kept():

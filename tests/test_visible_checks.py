@@ -237,6 +237,25 @@ def test_a_refused_or_finished_training_is_left_to_the_grader(capsys):
     assert "Both models trained for all 2,345 steps." in capsys.readouterr().out
 
 
+def test_the_grading_tells_the_kernel_whose_notebook_it_is():
+    """The executor hands nbgrader's student id to the kernel manager, which puts it in the
+    kernel's environment under the name signed_in_id reads (sample class: id_left_unset)."""
+    from nbformat.v4 import new_notebook
+    from traitlets.config import Config
+
+    from course.nbgrader_plugins import SandboxedExecute, student_variables
+    from graders import settings
+
+    assert settings.GRADED_STUDENT_ENV == public_checks().GRADED_STUDENT_ENV
+    config = Config()
+    config.Sandbox.enabled = False
+    executor = SandboxedExecute(config=config)
+    executor.nb, executor._student = new_notebook(), "ab123"
+    assert executor.create_kernel_manager().graded_student == "ab123"
+    assert student_variables("ab123") == {settings.GRADED_STUDENT_ENV: "ab123"}
+    assert student_variables(None) == {}
+
+
 def test_an_unset_student_id_is_the_jupyterhub_user_and_never_the_graders(monkeypatch, capsys):
     checks = public_checks()
     assert checks.signed_in_id("ab123") == "ab123"  # written: kept as written
@@ -249,6 +268,13 @@ def test_an_unset_student_id_is_the_jupyterhub_user_and_never_the_graders(monkey
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     with pytest.raises(checks.CheckFailed, match="STUDENT_ID is not set"):
         checks.signed_in_id(...)
+    # ... unless the grading told the kernel whose notebook it is
+    monkeypatch.setenv(checks.GRADED_STUDENT_ENV, "ef789")
+    assert checks.signed_in_id(...) == "ef789"
+    assert "graded as 'ef789', the student this notebook was collected from" in (
+        capsys.readouterr().out
+    )
+    monkeypatch.delenv(checks.GRADED_STUDENT_ENV)
     monkeypatch.delenv("JUPYTERHUB_USER")
     monkeypatch.delenv("NBGRADER_EXECUTION")
     with pytest.raises(checks.CheckFailed, match="STUDENT_ID is not set"):

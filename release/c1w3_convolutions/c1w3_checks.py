@@ -815,6 +815,11 @@ def _layer_text(spec: dict) -> str:
     return spec["kind"]
 
 
+# Set by the grading for the kernel it starts: the id nbgrader grades this notebook under
+# (course/nbgrader_plugins.py; graders/settings.py names it too).
+GRADED_STUDENT_ENV = "C1W3_GRADED_STUDENT"
+
+
 def signed_in_id(student_id):
     """STUDENT_ID as written, or, left as `...`, the JupyterHub user name you are signed in
     under (the id nbgrader's exchange collects your work under); elsewhere, a message."""
@@ -822,6 +827,11 @@ def signed_in_id(student_id):
         return student_id
     # While autograding, the grader knows whose notebook it is: never the grading user's name.
     grading = os.environ.get("NBGRADER_EXECUTION") == "autograde"
+    graded = os.environ.get(GRADED_STUDENT_ENV) if grading else None
+    if graded:
+        print(f"STUDENT_ID is not written: graded as {graded!r}, the student this notebook was "
+              "collected from.")  # fmt: skip
+        return graded
     hub_user = None if grading else os.environ.get("JUPYTERHUB_USER")
     if hub_user:
         print(f"STUDENT_ID is not written: using {hub_user!r}, the JupyterHub user you are "
