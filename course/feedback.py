@@ -42,7 +42,12 @@ def _text(output) -> str:
 
 
 def cause(cell) -> str:
-    """The first reason the cell's verdict gives for points lost, in one line."""
+    """The first reason the cell's verdict gives for points lost, in one line (without the
+    checks' own exception name, which says nothing to a student)."""
+    return _reason(cell).removeprefix("CheckFailed: ")
+
+
+def _reason(cell) -> str:
     for output in cell.get("outputs", []):
         text = _text(output)
         if not text.startswith("Graded outside your notebook:"):
@@ -126,20 +131,24 @@ def box(nb, pending: set[str], process: list[str]) -> str:
     for gid, part, score, points, _ in by_ta:
         graded = "**pending**" if gid in pending else f"{_fmt(score)} of {_fmt(points)}"
         lines += ["", f"{part}, graded by a TA ({_fmt(points)} points): {graded}."]
-    lines += ["", "| part | automatic points |", "|---|---|"]
+    # A list, not a table: the feedback page's stylesheet gives table cells no padding
+    # ("Part 30 of 10" in Chromium, docs/screenshots/student_what_to_fix.png).
+    lines += ["", "**Automatic points by part:**", ""]
     by_part: dict[str, list[float]] = {}
     for _, part, score, points, _ in auto:
         by_part.setdefault(part, [0.0, 0.0])
         by_part[part][0] += score
         by_part[part][1] += points
-    lines += [f"| {p} | {_fmt(s)} of {_fmt(m)} |" for p, (s, m) in by_part.items()]
+    lines += [f"- {p}: {_fmt(s)} of {_fmt(m)}" for p, (s, m) in by_part.items()]
     lost = [i for i in auto if i[4] is not None]
     lines += ["", "**Points lost**, each with its cause (the item links to its cell):" if lost
               else "**No automatic point lost.**"]  # fmt: skip
     roots: list[tuple[tuple, list[tuple]]] = []
     for item in lost:
-        if roots and any(word in item[4] for word in DOWNSTREAM):
-            roots[-1][1].append(item)  # it only says an earlier cell failed
+        if roots and (
+            any(word in item[4] for word in DOWNSTREAM) or item[4] == roots[-1][0][4]
+        ):
+            roots[-1][1].append(item)  # it only says an earlier cell failed, or the same
         else:
             roots.append((item, []))
     for (gid, part, score, points, why), followers in roots:
@@ -148,7 +157,7 @@ def box(nb, pending: set[str], process: list[str]) -> str:
             lost_too = ", ".join(
                 f"[`{g}`](#{g}) ({_fmt(s)} of {_fmt(p)}, {pt})" for g, pt, s, p, _ in followers
             )
-            line += f". Because of it, these could not be judged: {lost_too}. Fix this first."
+            line += f". Also lost to it: {lost_too}. Fix this first."
         lines.append(line)
     if process:
         lines += ["", "**What the grader did with your notebook:**"]
