@@ -145,9 +145,7 @@ def box(nb, pending: set[str], process: list[str]) -> str:
               else "**No automatic point lost.**"]  # fmt: skip
     roots: list[tuple[tuple, list[tuple]]] = []
     for item in lost:
-        if roots and (
-            any(word in item[4] for word in DOWNSTREAM) or item[4] == roots[-1][0][4]
-        ):
+        if roots and (any(word in item[4] for word in DOWNSTREAM) or item[4] == roots[-1][0][4]):
             roots[-1][1].append(item)  # it only says an earlier cell failed, or the same
         else:
             roots.append((item, []))
