@@ -169,16 +169,14 @@ def locked_cells(notebook: Path) -> dict[str, str]:
     }
 
 
-def released_locked_cells(course: Path, assignment: str = ASSIGNMENT) -> dict[str, str]:
+def released_locked_cells(layout: Layout) -> dict[str, str]:
     """The locked cells exactly as students received them."""
-    return locked_cells(Path(course) / "release" / assignment / f"{assignment}.ipynb")
+    return locked_cells(layout.notebook("release"))
 
 
-def tampering(
-    course: Path, student: str, released: dict[str, str], assignment: str = ASSIGNMENT
-) -> list[str]:
+def tampering(layout: Layout, student: str, released: dict[str, str]) -> list[str]:
     """Locked cells of `released` that the student's submitted notebook edited or deleted."""
-    submitted = Path(course) / "submitted" / student / assignment / f"{assignment}.ipynb"
+    submitted = layout.notebook("submitted", student)
     try:
         sub = nbformat.read(submitted, as_version=4)
     except Exception as exc:  # a broken file is itself worth a flag

@@ -254,7 +254,7 @@ def failure_causes(failures: dict[str, dict[str, str]], grade_ids: list[str]) ->
 
 
 def _flags(layout: Layout, student: str, released: dict[str, str], graded_nb) -> list[str]:
-    flags = integrity.tampering(layout.root, student, released, layout.assignment)
+    flags = integrity.tampering(layout, student, released)
     if graded_nb is not None:
         for cell in graded_nb.cells:
             for out in cell.get("outputs", []):
@@ -284,7 +284,7 @@ def collect(course, db_url: str | None = None, assignment_id: str = ASSIGNMENT) 
     if layout.runs_log.exists():
         runs = {r["student"]: r for r in json.loads(layout.runs_log.read_text())}
     rows, failures, verdicts, flagged, manual, late = [], {}, {}, {}, [], []
-    released = integrity.released_locked_cells(course, assignment_id)
+    released = integrity.released_locked_cells(layout)
     cache_audit = audit.read(course, assignment_id)
     changed_by_submission = cache_audit.flagged if cache_audit else {}
     with gradebook.open_gradebook(course, grading.db_url) as gb:

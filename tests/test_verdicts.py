@@ -21,6 +21,7 @@ from nbgrader.preprocessors import OverwriteCells
 from traitlets.config import Config
 
 from course import gradebook, integrity, nbgrader_plugins
+from course.layout import Layout
 from course.nbgrader_plugins import RestoreDeletedCells, VerifyOutsideKernel
 from graders import accuracy, artifacts, hidden, public_checks, verify
 from graders.report import Report, Verdict
@@ -598,7 +599,7 @@ def _submit(course: Path, student: str, nb) -> None:
 
 
 def test_released_locked_cells_are_read_from_the_release(tmp_path, released):
-    assert integrity.released_locked_cells(tmp_path, "lab") == {
+    assert integrity.released_locked_cells(Layout(tmp_path, "lab")) == {
         "imports": "import numpy as np",
         "train_conv_model": "conv_model.fit(x, y)",
         "shift_probe": 'grade("shift_probe", globals())',
@@ -606,28 +607,28 @@ def test_released_locked_cells_are_read_from_the_release(tmp_path, released):
 
 
 def test_edited_and_deleted_locked_cells_are_tampering(tmp_path, released):
-    locked = integrity.released_locked_cells(tmp_path, "lab")
+    locked = integrity.released_locked_cells(Layout(tmp_path, "lab"))
     _submit(tmp_path, "honest", released)
     tampered = copy.deepcopy(released)
     tampered.cells[2].source = "conv_model.fit(x_test, y_test)"
     del tampered.cells[3]
     _submit(tmp_path, "cheat", tampered)
-    assert integrity.tampering(tmp_path, "honest", locked, "lab") == []
-    assert integrity.tampering(tmp_path, "cheat", locked, "lab") == [
+    assert integrity.tampering(Layout(tmp_path, "lab"), "honest", locked) == []
+    assert integrity.tampering(Layout(tmp_path, "lab"), "cheat", locked) == [
         "tampering: edited locked cells train_conv_model",
         "tampering: deleted locked cells shift_probe",
     ]
 
 
 def test_an_unreadable_submission_is_flagged(tmp_path, released):
-    locked = integrity.released_locked_cells(tmp_path, "lab")
+    locked = integrity.released_locked_cells(Layout(tmp_path, "lab"))
     broken = tmp_path / "submitted" / "broken" / "lab" / "lab.ipynb"
     broken.parent.mkdir(parents=True)
     broken.write_text("{not a notebook")
-    assert integrity.tampering(tmp_path, "broken", locked, "lab")[0].startswith(
+    assert integrity.tampering(Layout(tmp_path, "lab"), "broken", locked)[0].startswith(
         "submitted notebook unreadable"
     )
-    assert integrity.tampering(tmp_path, "absent", locked, "lab") == [
+    assert integrity.tampering(Layout(tmp_path, "lab"), "absent", locked) == [
         "submitted notebook unreadable (FileNotFoundError)"
     ]
 
