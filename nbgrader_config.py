@@ -16,7 +16,6 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # TensorFlow's thread pools and quiet logging in an explicit environment
 # (course.nbgrader_plugins.grader_variables; the values: graders/settings.py).
 
-
 # What students see where a solution was: a runnable stub that says what is missing.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

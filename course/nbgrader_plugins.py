@@ -108,10 +108,11 @@ def grader_variables(config) -> tuple[dict[str, str], list[Path]]:
 
 
 def student_variables(student: str | None) -> dict[str, str]:
-    """The id nbgrader grades under, for the kernel: a STUDENT_ID left as `...` is that id."""
-    from graders.settings import GRADED_STUDENT_ENV
+    """The id nbgrader grades under, for the kernel: a STUDENT_ID left as `...` is that id
+    (c1w3_checks.signed_in_id reads it under the name the checks define)."""
+    from graders import public_checks
 
-    return {GRADED_STUDENT_ENV: student} if student else {}
+    return {public_checks().GRADED_STUDENT_ENV: student} if student else {}
 
 
 class GradingKernelManager(AsyncKernelManager):

@@ -81,13 +81,9 @@ def _child_setup(cpus):
     return setup
 
 
-# A grade must not depend on which worker graded it (graders/settings.py, TF_THREADS).
-TF_THREADS = settings.TF_THREADS
-
-
 def thread_env(cpus=None) -> dict[str, str]:
-    """TensorFlow's pools (TF 2.21 reads these two variables; checked: 1/1 -> 2 tf_Compute
-    threads, 8/8 -> 9) at the fixed TF_THREADS; numpy's OpenBLAS sized to the share."""
+    """TensorFlow's pools at graders/settings.py's fixed size, whatever the worker's share (a
+    grade must not depend on which worker graded it); numpy's OpenBLAS sized to the share."""
     env = dict(settings.TF_THREAD_VARIABLES)
     if cpus:
         env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(len(cpus))

@@ -403,15 +403,7 @@ def judge_predict_no_pooling_variant(payload, directory, graded_as=None) -> Judg
 def _stage_counts(predictions, spec) -> list[int | None]:
     """Values per image the student's own predicted shapes give for conv1..pool2 (ECF), where
     that shape has this model's channels: another model's shapes carry nothing forward."""
-    try:
-        rows = _checks().read_layer_predictions(predictions, len(LAB_LAYER_NAMES), "predictions")
-    except _checks().AnswerFormatError:
-        return [None] * 4
-    expected = reference.expected_layers(spec)
-    return [
-        math.prod(got) if len(got) == len(want) and got[-1] == want[-1] else None
-        for (got, _), (_, want, _) in zip(rows[:4], expected[:4], strict=True)
-    ]
+    return [shape and math.prod(shape) for shape in _own_shapes(predictions, spec)[:4]]
 
 
 def judge_predict_values_per_image(payload, directory, graded_as=None) -> Judged:

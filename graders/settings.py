@@ -18,7 +18,7 @@ TRAIN_STEPS = EPOCHS * math.ceil(TRAIN_IMAGES / BATCH_SIZE)  # 2,345 optimizer s
 # notebook: 0.8866 with 1 intra-op thread, 0.8865 with 2, 0.8847 with 8; machine_spread.json
 # in benchmarks/results): every grading, the
 # instructor's `make warm` and plain `nbgrader` runs use these pools, whatever cores they got,
-# so a grade does not depend on the machine (course/runner.py, nbgrader_config.py).
+# so a grade does not depend on the machine (TF_THREAD_VARIABLES below).
 TF_THREADS = "2"
 # TensorFlow 2.21 reads these two when its runtime starts (1/1 -> 2 tf_Compute threads, 8/8 -> 9).
 # Every process that trains or evaluates for a grade gets them in an explicit environment
@@ -40,7 +40,3 @@ MIN_TEST_ACCURACY = float(os.environ.get(MIN_ACCURACY_ENV) or DEFAULT_MIN_TEST_A
 DEFAULT_EVAL_TIMEOUT_S = 120
 EVAL_TIMEOUT_ENV = "C1W3_EVAL_TIMEOUT"
 EVAL_TIMEOUT_S = float(os.environ.get(EVAL_TIMEOUT_ENV) or DEFAULT_EVAL_TIMEOUT_S)
-# The id nbgrader grades a notebook under, told to its kernel: a STUDENT_ID left as `...`
-# (the JupyterHub user, in the student's own session) is that id while autograding
-# (c1w3_checks.signed_in_id, which students receive and which names it too).
-GRADED_STUDENT_ENV = "C1W3_GRADED_STUDENT"

@@ -244,15 +244,13 @@ def test_the_grading_tells_the_kernel_whose_notebook_it_is():
     from traitlets.config import Config
 
     from course.nbgrader_plugins import SandboxedExecute, student_variables
-    from graders import settings
 
-    assert settings.GRADED_STUDENT_ENV == public_checks().GRADED_STUDENT_ENV
     config = Config()
     config.Sandbox.enabled = False
     executor = SandboxedExecute(config=config)
     executor.nb, executor._student = new_notebook(), "ab123"
     assert executor.create_kernel_manager().graded_student == "ab123"
-    assert student_variables("ab123") == {settings.GRADED_STUDENT_ENV: "ab123"}
+    assert student_variables("ab123") == {public_checks().GRADED_STUDENT_ENV: "ab123"}
     assert student_variables(None) == {}
 
 

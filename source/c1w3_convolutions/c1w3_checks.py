@@ -816,7 +816,7 @@ def _layer_text(spec: dict) -> str:
 
 
 # Set by the grading for the kernel it starts: the id nbgrader grades this notebook under
-# (course/nbgrader_plugins.py; graders/settings.py names it too).
+# (course.nbgrader_plugins.student_variables).
 GRADED_STUDENT_ENV = "C1W3_GRADED_STUDENT"
 
 
