@@ -304,9 +304,12 @@ def answer_items(
     judged, verdicts = judged or {}, verdicts or {}
     subs = [replace(sub, answers={**sub.answers, **judged.get(sub.student, {})}) for sub in subs]
     names = list(template.answer_items) or sorted({n for s in subs for n in s.answers})
+    ids = {s.student: s.student_id or s.student for s in subs}
     out = []
     for name in names:
         given = [(s.student, s.answers[name]) for s in subs if name in s.answers]
+        if name in template.lettered:  # each student's own letters: count the options
+            given = [(st, similarity.as_option(ids[st], name, a)) for st, a in given]
         wrong = Counter()
         shown = {}
         for student, answer in given:

@@ -399,6 +399,8 @@ class Template:
     solution_cells: dict[str, str] = field(default_factory=dict)
     answer_items: dict[str, list[str]] = field(default_factory=dict)  # name -> grade ids
     choices: dict[str, list[str]] = field(default_factory=dict)  # name -> options
+    # answered with each student's own letters (check_letter): choices holds the options
+    lettered: set = field(default_factory=set)
     boilerplate_shingles: set = field(default_factory=set)
     student_id: str | None = None
     grade_ids: list[str] = field(default_factory=list)
@@ -434,11 +436,15 @@ class Template:
                     t.answer_items.setdefault(name, []).append(gid)
                 for name, options in _choices(cell.source).items():
                     t.choices[name] = options
+                for name in _lettered(cell.source):
+                    t.choices[name] = [option_label(o) for o in _options(name)]
+                    t.lettered.add(name)
         variant = _variant_grade_ids()
         t.model_names = {
             name
             for name, ids in t.answer_items.items()
-            if set(ids) & variant and name not in t.choices  # a choice is the same for all
+            # a choice is the same for all, unless each student has letters of their own
+            if set(ids) & variant and (name not in t.choices or name in t.lettered)
         }
         return t
 
@@ -459,6 +465,52 @@ def _graded_names(grade_id: str) -> list[str] | None:
     if check is None:
         return None
     return [n for n in check[2] if not n.endswith("?") and n != STUDENT_ID]
+
+
+def _options(name: str) -> tuple[str, ...]:
+    from graders import public_checks
+
+    return getattr(public_checks(), "CHOICES", {}).get(name, ())
+
+
+def option_label(option: str) -> str:
+    """An option as the TA's tables name it: its first five words."""
+    words = option.split()
+    return " ".join(words[:5]) + (" ..." if len(words) > 5 else "")
+
+
+def as_option(student_id: str, name: str, answer: Answer) -> Answer:
+    """A lettered answer as the option it names for `student_id` (c1w3_checks.choices_for):
+    letters mean different options for different students, options mean the same."""
+    from graders import public_checks
+
+    if not answer.is_text:
+        return answer
+    letter = str(json.loads(answer.key)).strip().casefold()
+    try:
+        option = public_checks().choices_for(student_id, name).get(letter)
+    except Exception:  # an id the checks refuse: the letter is shown as written
+        option = None
+    label = option_label(option) if option else f"{letter!r}, not one of their letters"
+    return Answer(json.dumps(label), label, True, True)
+
+
+def _lettered(source: str) -> list[str]:
+    """The names of every ``check_letter(name, STUDENT_ID, ...)`` in a check cell."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    return [
+        node.args[0].id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "check_letter"
+        and node.args
+        and isinstance(node.args[0], ast.Name)
+        and _options(node.args[0].id)
+    ]
 
 
 def _choices(source: str) -> dict[str, list[str]]:
@@ -645,6 +697,20 @@ def reference_answers(source_nb, template: Template) -> dict[str, Answer]:
     return {name: a for name, a in sub.answers.items() if a.constant}
 
 
+def _right_letters(sub: Submission) -> dict[str, Answer]:
+    """The right letter of each lettered question for the id `sub` declares (its own order
+    of the options, c1w3_checks.choices_for), or its student name when it declares none."""
+    from graders import public_checks, reference
+
+    checks, out = public_checks(), {}
+    for name in getattr(checks, "CHOICES", {}):
+        try:
+            out[name] = answer_of_value(reference.right_letter(sub.student_id or sub.student, name))
+        except checks.CheckFailed:  # an id the checks refuse
+            continue
+    return out
+
+
 def grades_by_reference(
     subs: Iterable[Submission], template: Template, reference: Mapping[str, Answer]
 ) -> dict[str, dict[str, tuple[float, float]]]:
@@ -654,11 +720,12 @@ def grades_by_reference(
     out = {}
     for sub in subs:
         grades = {}
+        own = {**reference, **_right_letters(sub)}
         for gid in template.grade_ids:
-            names = [n for n, ids in template.answer_items.items() if gid in ids and n in reference]
+            names = [n for n, ids in template.answer_items.items() if gid in ids and n in own]
             if names:
                 right = all(
-                    sub.answers.get(n) is not None and sub.answers[n].key == reference[n].key
+                    sub.answers.get(n) is not None and sub.answers[n].key == own[n].key
                     for n in names
                 )
                 grades[gid] = (1.0 if right else 0.0, 1.0)

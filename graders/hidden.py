@@ -343,8 +343,8 @@ class GradedAs:
     model_id: str
 
 
-def graded_spec(grade_id, payload, graded_as: GradedAs | None):
-    """(the model spec this answer is judged on, a Report for it).
+def graded_id(grade_id, payload, graded_as: GradedAs | None) -> tuple[str, Report]:
+    """(the id whose model and option letters this answer is judged on, a Report for it).
 
     During autograde `graded_as` says whose model that is; in the kernel (Validate) it is
     None and the notebook's own STUDENT_ID decides. Ids are compared as the model is picked
@@ -366,14 +366,22 @@ def graded_spec(grade_id, payload, graded_as: GradedAs | None):
             report.note(
                 f"this notebook's STUDENT_ID is {declared!r}, not your id "
                 f"{graded_as.student!r}: Part 4 was judged on the model {declared!r} shows "
-                f"(code {checks.model_code(declared)}), the one you predicted"
+                f"(code {checks.model_code(declared)}), the one you predicted, with the option "
+                "letters it showed you"
             )
         else:
             report.note(
                 f"this notebook's STUDENT_ID is {declared!r}, another student's id, but it is "
                 f"graded as {graded_as.student!r}: the answers are judged on "
-                f"{graded_as.student!r}'s own model (code {checks.model_code(model_id)})"
+                f"{graded_as.student!r}'s own model (code {checks.model_code(model_id)}) and "
+                "option letters"
             )
+    return model_id, report
+
+
+def graded_spec(grade_id, payload, graded_as: GradedAs | None):
+    """(the model spec this answer is judged on, a Report for it): see graded_id."""
+    model_id, report = graded_id(grade_id, payload, graded_as)
     return reference.student_spec(model_id), report
 
 
@@ -759,55 +767,62 @@ def judge_pooling_tradeoff(payload, directory) -> Judged:
     return report, False
 
 
-def judge_conclusion(payload, directory) -> Judged:
-    grade_id = "conclusion"
+def _lettered_item(report, student_id: str, name: str, answer, what: str, why: str) -> None:
+    options = _checks().choices_for(student_id, name)
+    letter = reference.right_letter(student_id, name)
+    right = options[letter]
+    chosen = options.get(_choice(answer))
+    if chosen is None:
+        you = f"you wrote {answer!r}, not one of your letters ({', '.join(options)})"
+    else:
+        you = f"you chose {answer!r}" + ("" if chosen == right else f", {chosen}")
+    report.item(chosen == right, f"{what}: expected {letter!r}, {right} ({why}); {you}")
+
+
+def judge_conclusion(payload, directory, graded_as=None) -> Judged:
     gain_source, pooling_buys = _answers(payload, 2)
     table = _checks().SEED_TABLE
-    report = Report(grade_id, POINTS[grade_id])
+    student_id, report = graded_id("conclusion", payload, graded_as)
     acc = {m: f"{row['test_acc']:.4f}" for m, row in table.items()}
 
     def over_dense(model):  # percentage points of test accuracy above the dense model
         return 100 * (table[model]["test_acc"] - table["dense"]["test_acc"])
 
-    report.item(
-        _choice(gain_source) == "b",
-        "what made the gain: 'b', convolution (without pooling the model tests higher, "
-        f"{acc['no_pooling']} vs {acc['conv']}; of conv's {over_dense('conv'):.1f} points over "
-        f"dense, dense2, about as many parameters, gets {over_dense('dense2'):.1f}, within "
-        f"noise, and dense_wide, as much compute, {over_dense('dense_wide'):.1f}); "
-        f"you: {gain_source!r}",
-    )
+    _lettered_item(
+        report, student_id, "gain_source", gain_source, "what made the gain",
+        f"without pooling the model tests higher, {acc['no_pooling']} vs {acc['conv']}; of "
+        f"conv's {over_dense('conv'):.1f} points over dense, dense2, about as many parameters, "
+        f"gets {over_dense('dense2'):.1f}, within noise, and dense_wide, as much compute, "
+        f"{over_dense('dense_wide'):.1f}",
+    )  # fmt: skip
     cost = 100 * (table["no_pooling"]["test_acc"] - table["conv"]["test_acc"])
-    report.item(
-        _choice(pooling_buys) == "b",
-        "what pooling buys: 'b', a far smaller, cheaper model (without it: "
-        f"{table['no_pooling']['params'] / table['conv']['params']:.0f}x the parameters) at a "
-        f"cost of {cost:.1f} points of test accuracy ({acc['conv']} vs {acc['no_pooling']}); "
-        f"you: {pooling_buys!r}",
-    )
+    _lettered_item(
+        report, student_id, "pooling_buys", pooling_buys, "what pooling buys",
+        f"without it: {table['no_pooling']['params'] / table['conv']['params']:.0f}x the "
+        f"parameters, at a cost of {cost:.1f} points of test accuracy ({acc['conv']} vs "
+        f"{acc['no_pooling']})",
+    )  # fmt: skip
     return report, False
 
 
 def judge_concept_questions(payload, directory, graded_as=None) -> Judged:
     receptive, why_five, discards = _answers(payload, 3)
     grade_id = "concept_questions"
-    spec, report = graded_spec(grade_id, payload, graded_as)
-    want = reference.receptive_field(spec)
+    student_id, report = graded_id(grade_id, payload, graded_as)
+    want = reference.receptive_field(reference.student_spec(student_id))
     try:
         got = _checks().normalize_count(receptive, "receptive_field")
         report.item(got == want, f"receptive field: expected {want}x{want}, you wrote {got}")
     except _checks().AnswerFormatError as exc:
         report.item(False, str(exc))
-    report.item(
-        _choice(why_five) == "a",
-        "why 5: expected 'a' (11 / 2 rounds down: conv2's last row and column are in no "
-        f"complete window); you chose {why_five!r}",
-    )
-    report.item(
-        _choice(discards) == "b",
-        "what max pooling throws away: expected 'b' (3 of every 4 values, keeping each window's "
-        f"largest); you chose {discards!r}",
-    )
+    _lettered_item(
+        report, student_id, "why_five", why_five, "why 5",
+        "11 / 2 rounds down: conv2's last row and column are in no complete window",
+    )  # fmt: skip
+    _lettered_item(
+        report, student_id, "pooling_discards", discards, "what max pooling throws away",
+        "each window keeps its largest value",
+    )  # fmt: skip
     return report, False
 
 
@@ -904,8 +919,10 @@ CHECKS = {
 }
 # Judged only outside the kernel while autograding (a TensorFlow start and 70,000 images).
 DEFERRED_IN_AUTOGRADE = {"conv_test_accuracy"}
-# Judged on the grading student's own model (c1w3_checks.variant_for), not the lab's.
+# Judged on the grading student's own model (c1w3_checks.variant_for), not the lab's, or on
+# their own option letters (c1w3_checks.choices_for).
 VARIANT_GRADE_IDS = {
+    "conclusion",
     "predict_output_shapes",
     "predict_param_counts",
     "predict_values_per_image",

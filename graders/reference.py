@@ -232,3 +232,21 @@ def follow(layer: dict, input_shape: tuple[int, ...]) -> tuple[tuple[int, ...], 
     if kind == "Dense" and len(input_shape) == 1:
         return (layer["units"],), (input_shape[0] + 1) * layer["units"]
     return None
+
+
+# The right option of each lettered question (6f, 6g), as c1w3_checks.CHOICES lists them;
+# each student answers with the letter it has in their own order (choices_for).
+RIGHT_OPTION = {"gain_source": 1, "pooling_buys": 1, "why_five": 0, "pooling_discards": 1}
+
+
+def right_letter(student_id: str, name: str) -> str:
+    """`student_id`'s letter for the right option of question `name`."""
+    right = public_checks().CHOICES[name][RIGHT_OPTION[name]]
+    shown = public_checks().choices_for(student_id, name)
+    return next(letter for letter, option in shown.items() if option == right)
+
+
+def wrong_letters(student_id: str, name: str) -> list[str]:
+    """`student_id`'s letters for the three wrong options of question `name`."""
+    right = right_letter(student_id, name)
+    return [letter for letter in public_checks().choices_for(student_id, name) if letter != right]

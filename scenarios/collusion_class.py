@@ -35,7 +35,7 @@ import nbformat
 
 from course import similarity
 from course.layout import COURSE_ROOT, Layout
-from graders import ASSIGNMENT
+from graders import ASSIGNMENT, public_checks, reference
 from scenarios.notebook_edits import solved_release
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -319,9 +319,11 @@ def _students(release_nb) -> list[Student]:
     wrong = wrong_choices(release_nb)
     odd = [n for n in NUMBER_ANSWERS if _assigned(release_nb, n)][: len(ODD_NUMBERS)]
     shared_odd = dict(zip(odd, ODD_NUMBERS, strict=False))
-    # the rarest wrong options (the last listed) of the first multiple-choice items
-    for name, options in list(wrong.items())[:2]:
-        shared_odd[name] = repr(options[-1])
+    # the lettered questions: wanda writes walt's letters of wrong options (each student has
+    # letters of their own: c1w3_checks.choices_for)
+    for name in getattr(public_checks(), "CHOICES", {}):
+        if f"{name} = ..." in "".join(c.source for c in release_nb.cells):
+            shared_odd[name] = repr(reference.wrong_letters("walt", name)[0])
     common = {}  # a common mistake: the first wrong option of one item, by 4 honest students
     if wrong:
         name, options = next(iter(wrong.items()))

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKS_PY = ROOT / "source" / "c1w3_convolutions" / "c1w3_checks.py"
 NOTEBOOK = ROOT / "source" / "c1w3_convolutions" / "c1w3_convolutions.ipynb"
 HIDDEN_PY = ROOT / "graders" / "hidden.py"
+REFERENCE_PY = ROOT / "graders" / "reference.py"
 LESSON_MD = ROOT / "docs" / "lesson.md"
 POOLING_MD = ROOT / "docs" / "pooling_seeds.md"
 
@@ -145,6 +146,20 @@ class _Report:
         self.lines.append(message)
 
 
+class _Reference:
+    """Stands in for graders.reference: the right letters, from its RIGHT_OPTION."""
+
+    def __init__(self):
+        tree = ast.parse(REFERENCE_PY.read_text(encoding="utf-8"))
+        (node,) = [n for n in tree.body if isinstance(n, ast.Assign)
+                   and ast.unparse(n.targets[0]) == "RIGHT_OPTION"]  # fmt: skip
+        self.right = ast.literal_eval(node.value)
+
+    def right_letter(self, student_id, name):
+        want = checks().CHOICES[name][self.right[name]]
+        return next(k for k, o in checks().choices_for(student_id, name).items() if o == want)
+
+
 @cache
 def grader_messages():
     """The messages of graders/hidden.py's judges that quote SEED_TABLE, rendered from it.
@@ -153,9 +168,10 @@ def grader_messages():
     for what they call, so this needs neither the graders package nor numpy.
     """
     tree = ast.parse(HIDDEN_PY.read_text(encoding="utf-8"))
-    wanted = {"judge_pooling_tradeoff", "judge_conclusion", "_choice"}
+    wanted = {"judge_pooling_tradeoff", "judge_conclusion", "_choice", "_lettered_item"}
     nodes = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in wanted]
     assert {n.name for n in nodes} == wanted, "graders/hidden.py: a judge was renamed"
+
     answers = {"judge_pooling_tradeoff": ["?", "?", 0, 0, "?"], "judge_conclusion": ["?", "?"]}
     namespace = {
         "Judged": tuple,
@@ -163,6 +179,9 @@ def grader_messages():
         "POINTS": {"pooling_tradeoff": 8, "conclusion": 4},
         "_checks": checks,
         "_answers": lambda payload, n: payload["answers"],
+        # whose letters: any student's (the messages quote the option, not only the letter)
+        "graded_id": lambda grade_id, payload, graded_as: ("claims", _Report(grade_id, 0)),
+        "reference": _Reference(),
     }
     exec(compile(ast.Module(body=nodes, type_ignores=[]), str(HIDDEN_PY), "exec"), namespace)
     out = {}
@@ -178,6 +197,8 @@ def text(where):
         return _flat(mark_scheme())
     if where.startswith("notebook:"):
         return _flat(notebook_cells()[where.split(":", 1)[1]])
+    if where.startswith("options:"):
+        return _flat(" | ".join(checks().CHOICES[where.split(":", 1)[1]]))
     if where.startswith("grader:"):
         return _flat(grader_messages()[where.split(":", 1)[1]])
     if where == "graders/hidden.py":
@@ -189,6 +210,7 @@ def all_texts():
     """Every text the claims live in, for the false phrases."""
     texts = {f"notebook:{k}": v for k, v in notebook_cells().items()}
     texts |= {f"grader:{k}": v for k, v in grader_messages().items()}
+    texts |= {f"options:{k}": " | ".join(v) for k, v in checks().CHOICES.items()}
     texts["graders/hidden.py"] = HIDDEN_PY.read_text(encoding="utf-8")
     texts["docs/lesson.md"] = LESSON_MD.read_text(encoding="utf-8")
     texts["docs/pooling_seeds.md"] = POOLING_MD.read_text(encoding="utf-8")
@@ -200,6 +222,7 @@ def all_texts():
 NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+|[+-]?\d+(?:\.\d+)?")
 IN_6E = "notebook:instructions_9"
 IN_6F = "notebook:instructions_conclusion"
+POOLING_BUYS = "options:pooling_buys"  # 6f's options, printed in each student's order
 IN_6E_Q = "notebook:instructions_pooling_questions"
 MS = "mark scheme"
 PS = "docs/pooling_seeds.md"
@@ -232,8 +255,8 @@ DW = dense_width(table()["dense_wide"]["macs"])  # the compute control's width: 
 
 QUOTES = [
     quote(IN_6E, "one hidden Dense layer of 1,780 units", DW),
-    # 6f, pooling_buys: the answer 'b'
-    quote(IN_6F, "a far smaller model, for 1.7 points less test accuracy", NP_GAIN),
+    # 6f, pooling_buys: the right option
+    quote(POOLING_BUYS, "a far smaller model, for 1.7 points less test accuracy", NP_GAIN),
     quote("notebook:conv_vs_dense_answer", "113,386 against 101,770",
           *row("conv", "params"), *row("dense", "params")),
     # Part 7's mark scheme
@@ -254,7 +277,7 @@ QUOTES = [
     quote(CONCLUSION, "of conv's 2.2 points over dense", points("conv", "dense")),
     quote(CONCLUSION, "dense2, about as many parameters, gets 0.4", D2, points("dense2", "dense")),
     quote(CONCLUSION, "dense_wide, as much compute, 0.9)", points("dense_wide", "dense")),
-    quote(CONCLUSION, "(without it: 21x the parameters) at a cost of 1.7 points of test accuracy "
+    quote(CONCLUSION, "(without it: 21x the parameters, at a cost of 1.7 points of test accuracy "
                       "(0.8898 vs 0.9064)",
           NP_PARAMS, NP_GAIN, acc("conv"), acc("no_pooling")),
     quote(TRADEOFF, "parameter ratio: 20.90 (rounded: 21)", NP_PARAMS, NP_PARAMS),
@@ -376,7 +399,7 @@ DENSE2_ABOUT_CONV = about("dense2", "conv", "params")
 DENSE_WIDE_ABOUT_CONV = about("dense_wide", "conv", "macs", within=0.01)
 
 DIRECTIONS = [
-    claim(IN_6F, "a far smaller model", NO_POOLING_COSTS),
+    claim(POOLING_BUYS, "a far smaller model", NO_POOLING_COSTS),
     claim(MS, "the same model without pooling tests 1.7 points higher",
           beats("no_pooling", "conv")),
     claim(MS, "depth explains little", not supported("dense2", "dense")),
@@ -392,7 +415,7 @@ DIRECTIONS = [
           "the conv model does **not** have fewer parameters than the dense model",
           table()["conv"]["params"] > table()["dense"]["params"]),
     claim(CONCLUSION, "without pooling the model tests higher", beats("no_pooling", "conv")),
-    claim(CONCLUSION, "a far smaller, cheaper model", NO_POOLING_COSTS),
+    claim(CONCLUSION, "a far smaller model", NO_POOLING_COSTS),
     claim(LESSON, "without pooling the model tests higher, and neither control reaches conv",
           beats("no_pooling", "conv") and beats("conv", "dense2") and beats("conv", "dense_wide")),
     claim(LESSON, "removing pooling raises test accuracy", beats("no_pooling", "conv")),

@@ -18,7 +18,8 @@ import pytest
 
 from course import gradebook, item_analysis, similarity, summary
 from course.layout import Layout
-from graders import ASSIGNMENT
+from graders import ASSIGNMENT, public_checks
+from graders.reference import right_letter, wrong_letters
 from tests.test_similarity import PLANTED, collusion_course
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
@@ -220,8 +221,12 @@ def test_the_summary_ranks_the_planted_pairs_and_analyses_every_item(tmp_path, m
     graded_ids = sorted({g for per in grades.values() for g in per})
     assert sorted(r["item"] for r in rows if r["kind"] == "grade id") == graded_ids
     assert {r["item"] for r in rows if r["kind"] == "answer"} == set(template.answer_items)
+    # each student's own letters, counted as the options they name
     conclusion = next(r for r in rows if r["item"] == "gain_source")
-    assert conclusion["option_counts"].startswith("a: 0; b: ")
+    labels = [similarity.option_label(o) for o in public_checks().CHOICES["gain_source"]]
+    counts = dict(kv.rsplit(": ", 1) for kv in conclusion["option_counts"].split("; "))
+    assert list(counts)[:4] == labels, counts
+    assert sum(map(int, counts.values())) == len(subs)
 
 
 def re_pairs(section: str) -> list[tuple[str, str]]:
@@ -327,7 +332,12 @@ def test_answer_verdicts_follow_the_graders_items():
         "ada",
         {
             "predict_values_per_image": [[900, 50176, 5184, 1176, 96], "no", None],
-            "concept_questions": [17, "b", "b"],
+            # why_five: a wrong letter of ada's; pooling_discards: her right one
+            "concept_questions": [
+                17,
+                wrong_letters("ada", "why_five")[0],
+                right_letter("ada", "pooling_discards"),
+            ],
             "pooling_tradeoff": ["no_pooling", "no_pooling", 21, 5.6, "no_pooling"],
         },
     )
@@ -357,7 +367,12 @@ def test_no_value_judged_right_is_listed_as_a_wrong_answer(tmp_path):
         },
         choices={"why_five": ["a", "b", "c", "d"], "pooling_discards": ["a", "b", "c", "d"]},
     )
-    answers = {"ada": [17, "a", "c"], "bob": [17, "a", "b"], "cyd": [19, "a", "b"]}
+    # everyone's right letter for why_five; ada's wrong one for pooling_discards
+    answers = {
+        s: [rf, right_letter(s, "why_five"), right_letter(s, "pooling_discards")]
+        for s, rf in (("ada", 17), ("bob", 17), ("cyd", 19))
+    }
+    answers["ada"][2] = wrong_letters("ada", "pooling_discards")[0]
     subs, judged, verdicts = [], {}, {}
     for student, values in answers.items():
         nb = nbformat.v4.new_notebook()
@@ -376,8 +391,8 @@ def test_no_value_judged_right_is_listed_as_a_wrong_answer(tmp_path):
     assert verdicts["bob"]["receptive_field"] is False and verdicts["cyd"]["receptive_field"]
     items = {a.name: a for a in item_analysis.answer_items(subs, template, verdicts, judged)}
     assert items["receptive_field"].wrong == [("17", 1)]  # bob's, not ada's
-    assert items["why_five"].wrong == []  # everyone chose the right "a"
-    assert items["pooling_discards"].wrong == [('"c"', 1)]
+    assert items["why_five"].wrong == []  # everyone chose their right letter
+    assert items["pooling_discards"].wrong == [(json.dumps(answers["ada"][2]), 1)]
     assert items["receptive_field"].answered == 3
 
 

@@ -67,7 +67,9 @@ def test_only_the_student_sees_their_own_model_and_no_cell_works_it_out():
     uses = [_grade_id(c) for c in release.cells
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("locked")
             and ("STUDENT_ID" in c.source or "variant_for" in c.source)]  # fmt: skip
-    assert uses == ["show_your_model"]
+    # the others print or check option letters (show_choices, check_letter), no model
+    assert uses == ["show_your_model", "show_choices_6f", "conclusion", "show_choices_6g",
+                    "concept_questions"]  # fmt: skip
     import contextlib
     import io
 
@@ -218,35 +220,34 @@ def test_the_faster_scaling_gives_the_labs_bits_for_every_pixel_value():
     assert 'training_images.astype("float32") / 255.0' in cell.source
 
 
-# Multiple-choice questions: (the markdown cell asking, the answer cell, the variable).
-CHOICES = [
-    ("instructions_conclusion", "conclusion_answer", "gain_source"),
-    ("instructions_conclusion", "conclusion_answer", "pooling_buys"),
-    ("instructions_10", "concept_answers", "why_five"),
-    ("instructions_10", "concept_answers", "pooling_discards"),
-]
-
-
-@pytest.mark.parametrize("question, answer_cell, variable", CHOICES)
-def test_the_right_option_is_not_the_one_that_stands_out(question, answer_cell, variable):
+@pytest.mark.parametrize("variable", sorted(checks.CHOICES))
+def test_the_right_option_is_not_the_one_that_stands_out(variable):
     """Options of similar length and detail: the right one is never the longest alone, and
     no option is more than 1.6 times as long as another."""
-    import re
+    from graders.reference import RIGHT_OPTION
 
-    source = nbformat.read(COURSE_ROOT / "source/c1w3_convolutions/c1w3_convolutions.ipynb", 4)
-    cells = {_grade_id(c): c.source for c in source.cells}
-    right = re.search(rf'^{variable} = "(\w)"', cells[answer_cell], re.M).group(1)
-    text = cells[question]
-    part = text[: text.index(f"`{variable}`")]
-    part = part[part.rindex("\n1. ") if variable in ("gain_source", "why_five") else 0 :]
-    part = part.split("\n2. ")[-1].split("\n3. ")[-1] if variable != "gain_source" else part
-    options = dict(re.findall(r'`"(\w)"` ([^;\n]+(?:\n(?!\s*`")[^;\n]+)*)[;.]', part))
-    lengths = {k: len(" ".join(v.split())) for k, v in options.items()}
-    assert len(lengths) >= 3, options
-    assert right in lengths
-    assert max(lengths.values()) <= 1.6 * min(lengths.values()), lengths
-    longest = [k for k, n in lengths.items() if n == max(lengths.values())]
-    assert longest != [right], lengths
+    lengths = [len(option) for option in checks.CHOICES[variable]]
+    assert len(lengths) == 4
+    assert max(lengths) <= 1.6 * min(lengths), lengths
+    longest = [k for k, n in enumerate(lengths) if n == max(lengths)]
+    assert longest != [RIGHT_OPTION[variable]], lengths
+
+
+def test_every_lettered_question_is_asked_printed_and_checked_with_the_students_letters():
+    """Each question of CHOICES: its markdown names it, a provided cell prints its options
+    (show_choices) before the answer cell, and its check cell calls check_letter."""
+    cells = [(_grade_id(c), c.source) for c in _release().cells]
+    for variable in checks.CHOICES:
+        asked = [i for i, (_, s) in enumerate(cells) if f"`{variable}`" in s]
+        shown = [
+            i for i, (_, s) in enumerate(cells) if "show_choices(" in s and f'"{variable}"' in s
+        ]
+        answered = [i for i, (_, s) in enumerate(cells) if s.lstrip("# ").startswith("Define")
+                    and re.search(rf"^{variable} = \.\.\.$", s, re.M)]  # fmt: skip
+        checked = [i for i, (_, s) in enumerate(cells)
+                   if f'check_letter({variable}, STUDENT_ID, "{variable}")' in s]  # fmt: skip
+        assert asked and shown and answered and checked, variable
+        assert asked[0] < shown[0] < answered[0] < checked[0], variable
 
 
 def _choice_checks():

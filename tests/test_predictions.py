@@ -317,8 +317,17 @@ def test_visible_check_reveals_no_value(capsys):
     assert "format OK" in out and "113" not in out and "26" not in out
 
 
+def _letter(student, name, right=True):
+    """`student`'s letter for the right option of question `name`, or for a wrong one."""
+    want = checks.CHOICES[name][reference.RIGHT_OPTION[name]]
+    return next(k for k, o in checks.choices_for(student, name).items() if (o == want) == right)
+
+
 def test_concept_questions_partial_credit():
-    ns = _ada(receptive_field=17, why_five=" A ", pooling_discards="a")
+    why = f" {_letter(ADA, 'why_five').upper()} "  # a slip of form: case and spaces
+    ns = _ada(
+        receptive_field=17, why_five=why, pooling_discards=_letter(ADA, "pooling_discards", False)
+    )
     assert hidden.grade("concept_questions", ns) == 4.0
     ns["receptive_field"] = 10  # the lab's, measured after the question: not ada's model
     assert hidden.grade("concept_questions", ns) == 2.0
@@ -435,8 +444,10 @@ def test_pooling_tradeoff_from_the_given_table():
 
 
 def test_conclusion():
-    assert hidden.grade("conclusion", {"gain_source": "b", "pooling_buys": "B"}) == 4
-    assert hidden.grade("conclusion", {"gain_source": "c", "pooling_buys": "a"}) == 0
+    right = {n: _letter(ADA, n) for n in ("gain_source", "pooling_buys")}
+    assert hidden.grade("conclusion", _ada(**right)) == 4
+    wrong = {n: _letter(ADA, n, right=False) for n in right}
+    assert hidden.grade("conclusion", _ada(**wrong)) == 0
     table = checks.SEED_TABLE  # the answer 'b' is what the given table shows
     assert table["no_pooling"]["test_acc"] > table["conv"]["test_acc"]  # not pooling
     for control in ("dense2", "dense_wide"):  # not depth, not compute
@@ -444,6 +455,41 @@ def test_conclusion():
             table[control]["test_acc"] + 2 * table[control]["test_sd"] < table["conv"]["test_acc"]
         )
     assert table["no_pooling"]["params"] > 10 * table["conv"]["params"]  # pooling buys size
+
+
+def test_letters_are_the_students_own_and_a_classmates_right_letter_is_rarely_right():
+    """Each id sees the four options once each, under four letters of its own; over 1,000
+    pairs of ids, the right letter of one is the other's right letter for few of them."""
+    rng = random.Random(7)
+    same = 0
+    for _ in range(1_000):
+        a, b = (f"s{rng.randrange(10**9)}" for _ in range(2))
+        for name, options in checks.CHOICES.items():
+            shown = checks.choices_for(a, name)
+            assert sorted(shown.values()) == sorted(options) and list(shown) == sorted(shown)
+            same += _letter(a, name) == _letter(b, name)
+    assert same / (1_000 * len(checks.CHOICES)) < 0.08  # 1/23 expected
+
+
+def test_a_copied_letter_is_judged_on_the_students_own_options(capsys):
+    """A classmate's right letter is wrong here, and the message names this student's
+    letters, the right one and what was chosen."""
+    other = next(f"s{i}" for i in range(100) if _letter(f"s{i}", "gain_source") not in
+                 checks.choices_for(ADA, "gain_source"))  # fmt: skip
+    ns = _ada(gain_source=_letter(other, "gain_source"), pooling_buys=_letter(ADA, "pooling_buys"))
+    assert hidden.grade("conclusion", ns) == 2
+    out = capsys.readouterr().out
+    letters = ", ".join(checks.choices_for(ADA, "gain_source"))
+    assert f"not one of your letters ({letters})" in out
+    assert f"expected {_letter(ADA, 'gain_source')!r}, convolution" in out
+
+
+def test_letter_check_accepts_exactly_the_students_letters():
+    for letter in checks.choices_for(ADA, "why_five"):
+        checks.check_letter(f" {letter.upper()}", ADA, "why_five")
+    others = sorted(set(checks.CHOICE_LETTERS) - set(checks.choices_for(ADA, "why_five")))
+    with pytest.raises(checks.AnswerFormatError, match="why_five: answer with one of"):
+        checks.check_letter(others[0], ADA, "why_five")
 
 
 def test_choice_check():

@@ -862,6 +862,63 @@ def show_variant(student_id) -> None:
         print(f"  {index}. {_layer_text(spec)}")
 
 
+# 6f and 6g's multiple-choice options, in the lesson's order. Each student sees them in an
+# order and under letters of their own (show_choices), so a classmate's letter is no answer.
+CHOICES = {
+    "gain_source": (
+        "pooling, because it makes the features ignore small shifts",
+        "convolution: small filters shared across the whole image",
+        "depth: the conv model has more layers with weights than dense",
+        "compute: the conv model does many more multiply-adds per image",
+    ),
+    "pooling_buys": (
+        "higher test accuracy than the same model without pooling",
+        "a far smaller model, for 1.7 points less test accuracy",
+        "less overfitting together with higher test accuracy",
+        "nothing the 5-seed table can measure, in size or in accuracy",
+    ),
+    "why_five": (
+        "pooling rounds 11 / 2 = 5.5 down: conv2's last row and column are dropped",
+        "conv2's 3x3 kernel trims one more row and column, leaving 10 that halve to 5",
+        "the 2x2 windows overlap by one pixel, so only five of them fit across 11",
+        "Keras pads 11 to 12 and then drops the padded row and column again",
+    ),
+    "pooling_discards": (
+        "only where each feature is exactly, while all of its values are still kept",
+        "3 of every 4 values: each window keeps its largest and drops the rest",
+        "whether a feature is present anywhere inside each 2x2 window",
+        "half of the filters, keeping those with the strongest responses",
+    ),
+}
+CHOICE_LETTERS = "abcdefghjkmnpqrstuvwxyz"  # no i, l or o: easily read as 1 or 0
+
+
+def choices_for(student_id, name: str) -> dict[str, str]:
+    """{letter: option} for question `name` as student `student_id` sees it: four letters of
+    their own, in alphabetical order, each naming one of CHOICES[name] in an order of their own."""
+    import hashlib
+
+    digest = hashlib.sha256(f"c1w3-choices:{canonical_id(student_id)}:{name}".encode()).digest()
+    number = int.from_bytes(digest[:16], "big")
+    pool, letters, options = list(CHOICE_LETTERS), [], list(CHOICES[name])
+    for _ in options:
+        number, index = divmod(number, len(pool))
+        letters.append(pool.pop(index))
+    order = []
+    while options:
+        number, index = divmod(number, len(options))
+        order.append(options.pop(index))
+    return dict(zip(sorted(letters), order, strict=True))
+
+
+def show_choices(student_id, *names: str) -> None:
+    """Print the options of each question in `names` under student `student_id`'s letters."""
+    for name in names:
+        print(f"{name}:")
+        for letter, option in choices_for(student_id, name).items():
+            print(f'  "{letter}" {option}')
+
+
 # ----------------------------------------------------------------- predictions
 
 
@@ -956,6 +1013,11 @@ def check_choice(answer, options, name: str) -> None:
             f"{name}: answer with one of {', '.join(repr(o) for o in options)}, got {answer!r}"
         )
     print(f"{name}: format OK. The answer is graded after you submit.")
+
+
+def check_letter(answer, student_id, name: str) -> None:
+    """Visible check for question `name`: one of the letters show_choices printed for you."""
+    check_choice(answer, tuple(choices_for(student_id, name)), name)
 
 
 def read_number(answer, where: str) -> float:
