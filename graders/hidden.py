@@ -90,7 +90,45 @@ def _collect_trained_model(grade_id, directory, model) -> dict:
     return {"model": "conv_model.keras"}
 
 
-def _probe_images(n: int = 4, seed: int = 7) -> np.ndarray:
+# The inputs the two checks on code call the student's function on: drawn from seeds of each
+# student's own (the id Part 4 is judged on), so no two students' expected outputs are the
+# same; a notebook without an id gets the default seeds. The seed is saved in the artifact:
+# the function is judged on the inputs it was called on, whichever id it ran under.
+PROBE_SEED, SHIFT_SEED = 7, 11
+
+
+def _own_seed(kind: str, student_id) -> int | None:
+    """A seed for `kind` inputs from the notebook's STUDENT_ID (None: not set)."""
+    import hashlib
+
+    if not (isinstance(student_id, str) and student_id.strip()):
+        if os.environ.get("NBGRADER_EXECUTION") != "autograde":
+            return None
+        student_id = os.environ.get(_checks().GRADED_STUDENT_ENV)
+        if not student_id:
+            return None
+    canonical = _checks().canonical_id(student_id)
+    return int.from_bytes(hashlib.sha256(f"c1w3-{kind}:{canonical}".encode()).digest()[:4], "big")
+
+
+def probe_seed(student_id) -> int:
+    """The seed of the images feature_extractor calls stage_outputs on for this student."""
+    return _own_seed("probe", student_id) or PROBE_SEED
+
+
+def shift_seed(student_id) -> int:
+    """The seed of the batches shift_probe calls relative_change on for this student."""
+    return _own_seed("shift", student_id) or SHIFT_SEED
+
+
+def _saved_seed(payload, default: int) -> int:
+    seed = payload.get("seed", default)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise _checks().CheckFailed("the grader found no valid input seed in the saved answer")
+    return seed
+
+
+def _probe_images(n: int = 4, seed: int = PROBE_SEED) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.random((n, 28, 28, 1), dtype=np.float32)
 
@@ -99,11 +137,12 @@ def _probe_model():
     return reference.build(reference.variant("lab"), seed=3)
 
 
-def _collect_stage_outputs(grade_id, directory, stage_outputs_fn) -> dict:
+def _collect_stage_outputs(grade_id, directory, stage_outputs_fn, student_id=None) -> dict:
     """stage_outputs(model, images) must return conv1, pool1, conv2, pool2 activations."""
+    seed = probe_seed(student_id)
     try:
         with _checks().quiet(), _checks().preserve_rng():
-            got = stage_outputs_fn(_probe_model(), _probe_images())
+            got = stage_outputs_fn(_probe_model(), _probe_images(seed=seed))
     except Exception as exc:
         return {"error": f"stage_outputs(model, images) raised {type(exc).__name__}: {exc}"}
     if not isinstance(got, (list, tuple)) or len(got) != 4:
@@ -115,24 +154,25 @@ def _collect_stage_outputs(grade_id, directory, stage_outputs_fn) -> dict:
         return {"error": f"stage_outputs returned something that is not 4 arrays ({exc})"}
     directory.mkdir(parents=True, exist_ok=True)
     np.savez(directory / f"{grade_id}.npz", **arrays)
-    return {"arrays": f"{grade_id}.npz"}
+    return {"arrays": f"{grade_id}.npz", "seed": seed}
 
 
-def _shift_batches():
-    rng = np.random.default_rng(11)
+def _shift_batches(seed: int = SHIFT_SEED):
+    rng = np.random.default_rng(seed)
     before = rng.random((5, 6, 6, 3)).astype("float32") + 0.1
     after = before + rng.normal(0, 0.3, before.shape).astype("float32")
     return before, after
 
 
-def _collect_relative_change(grade_id, directory, relative_change_fn) -> dict:
+def _collect_relative_change(grade_id, directory, relative_change_fn, student_id=None) -> dict:
     """relative_change(before, after): mean over images of ||after - before|| / ||before||."""
+    seed = shift_seed(student_id)
     try:
         with _checks().quiet(), _checks().preserve_rng():
-            got = float(relative_change_fn(*_shift_batches()))
+            got = float(relative_change_fn(*_shift_batches(seed)))
     except Exception as exc:
         return {"error": f"relative_change(before, after) raised {type(exc).__name__}: {exc}"}
-    return {"value": got}
+    return {"value": got, "seed": seed}
 
 
 def _floats(mapping, keys) -> dict | None:
@@ -547,10 +587,10 @@ def judge_feature_extractor(payload, directory) -> Judged:
         return _failed(grade_id, "the grader found no saved activations")
     with np.load(path, allow_pickle=False) as saved:
         got = [saved[f"stage{i}"] for i in range(4)]
-    model = _probe_model()
+    model, images = _probe_model(), _probe_images(seed=_saved_seed(payload, PROBE_SEED))
     with _checks().quiet(), _checks().preserve_rng():
         probe = keras.Model(model.inputs, [layer.output for layer in model.layers[:4]])
-        want = probe.predict(_probe_images(), verbose=0)
+        want = probe.predict(images, verbose=0)
     report = Report(grade_id, POINTS[grade_id])
     for name, w, g in zip(LAB_LAYER_NAMES[:4], want, got, strict=True):
         if g.shape != w.shape:
@@ -563,7 +603,7 @@ def judge_feature_extractor(payload, directory) -> Judged:
 
 
 def judge_shift_probe(payload, directory) -> Judged:
-    before, after = _shift_batches()
+    before, after = _shift_batches(_saved_seed(payload, SHIFT_SEED))
     flat_b, flat_a = before.reshape(5, -1), after.reshape(5, -1)
     want = float(np.mean(np.linalg.norm(flat_a - flat_b, axis=1) / np.linalg.norm(flat_b, axis=1)))
     got = payload.get("value")
@@ -729,12 +769,23 @@ def judge_conv_vs_dense(payload, directory) -> Judged:
     return report, False
 
 
-def judge_pooling_tradeoff(payload, directory) -> Judged:
-    """Read off the given 5-seed table (SEED_TABLE); the two ratios are exact counts."""
+def _counts(values) -> list[int] | None:
+    """A student's list of whole numbers (any numeric spelling), None if it is not one."""
+    if not isinstance(values, (list, tuple)):
+        return None
+    try:
+        return [_checks().normalize_count(v, "count") for v in values]
+    except _checks().AnswerFormatError:
+        return None
+
+
+def judge_pooling_tradeoff(payload, directory, graded_as=None) -> Judged:
+    """Three readings of the given 5-seed table (SEED_TABLE), and what pooling saves on the
+    student's own Part 4 model: parameters and multiply-adds without it over with it."""
     grade_id = "pooling_tradeoff"
-    highest, largest_gap, params_ratio, macs_ratio, shift_kept = _answers(payload, 5)
+    highest, largest_gap, params_ratio, macs_ratio, shift_kept, *own = _answers(payload, 8)
     table = _checks().SEED_TABLE
-    report = Report(grade_id, POINTS[grade_id])
+    spec, report = graded_spec(grade_id, payload, graded_as)
     want = max(table, key=lambda m: table[m]["test_acc"])
     report.item(_choice(highest) == want, f"highest mean test accuracy: {want!r}; you: {highest!r}")
     gaps = {m: row["train_acc"] - row["test_acc"] for m, row in table.items()}
@@ -742,20 +793,46 @@ def judge_pooling_tradeoff(payload, directory) -> Judged:
     report.item(
         _choice(largest_gap) == want, f"largest train-test gap: {want!r}; you: {largest_gap!r}"
     )
-    for name, key, got, places in (
-        ("parameter ratio", "params", params_ratio, 0),
-        ("multiply-add ratio", "macs", macs_ratio, 1),
+    # Error carried forward: the same ratio of the student's own Part 4 counts, where one of
+    # them is right for this model (another model's counts give another model's ratio).
+    predicted_total, no_pooling_total, mults = own
+    bare = reference.without_pooling(spec)
+    totals = [reference.expected_total(spec), reference.expected_total(bare)]
+    own_totals = _counts([predicted_total, no_pooling_total])
+    params_carried = None
+    if (
+        own_totals
+        and own_totals[0]
+        and any(o == t for o, t in zip(own_totals, totals, strict=True))
     ):
-        ratio = table["no_pooling"][key] / table["conv"][key]
+        params_carried = own_totals[1] / own_totals[0]
+    counts = _counts(_checks().as_list(mults))
+    macs_carried = None
+    # dense2's count (units x 10) is shared by many models: a conv or dense1 count must match
+    if counts and sum(counts) and set(counts[:3]) & set(reference.multiplications(spec)[:3]):
+        macs_carried = reference.macs_per_image(bare) / sum(counts)
+    for name, key, got, ratio, carried in (
+        ("parameter ratio", "params", params_ratio,
+         totals[1] / totals[0], params_carried),
+        ("multiply-add ratio", "macs", macs_ratio,
+         reference.macs_per_image(bare) / reference.macs_per_image(spec), macs_carried),
+    ):  # fmt: skip
         try:
             got = _checks().read_number(got, f"{key}_ratio")
         except _checks().AnswerFormatError as exc:
             report.item(False, str(exc))
             continue
-        # rounded as asked, or more exactly: within half a unit of the last place asked for
+        # rounded to one decimal as asked, or more exactly: within half a unit of that place
+        close = [r for r in (ratio, carried) if r is not None and abs(got - r) <= 0.05 + 1e-9]
+        source = (
+            " (from your own Part 4 counts; error carried forward)"
+            if close and abs(got - ratio) > 0.05 + 1e-9
+            else ""
+        )
         report.item(
-            abs(got - ratio) <= 0.5 * 10**-places + 1e-9,
-            f"{name}: {ratio:.2f} (rounded: {round(ratio, places):g}); you: {got}",
+            bool(close),
+            f"your model's {name}, without pooling over with: {ratio:.2f} (rounded: "
+            f"{round(ratio, 1):g}); you: {got}{source}",
         )
     want = max(("conv", "no_pooling"), key=lambda m: table[m]["shift2_acc"])
     report.item(
@@ -873,8 +950,17 @@ CHECKS = {
         ),
     ),  # fmt: skip
     "conv_test_accuracy": (_collect_trained_model, judge_conv_test_accuracy, ("conv_model",)),
-    "feature_extractor": (_collect_stage_outputs, judge_feature_extractor, ("stage_outputs",)),
-    "shift_probe": (_collect_relative_change, judge_shift_probe, ("relative_change",)),
+    # STUDENT_ID? picks the inputs the function is called on (probe_seed, shift_seed)
+    "feature_extractor": (
+        _collect_stage_outputs,
+        judge_feature_extractor,
+        ("stage_outputs", "STUDENT_ID?"),
+    ),  # fmt: skip
+    "shift_probe": (
+        _collect_relative_change,
+        judge_shift_probe,
+        ("relative_change", "STUDENT_ID?"),
+    ),  # fmt: skip
     "weight_sharing": (
         _collect_answers,
         judge_weight_sharing,
@@ -908,6 +994,9 @@ CHECKS = {
             "params_ratio",
             "macs_ratio",
             "shift_kept_by",
+            "predicted_total?",
+            "no_pooling_total?",
+            "multiplications?",
         ),
     ),  # fmt: skip
     "conclusion": (_collect_answers, judge_conclusion, ("gain_source", "pooling_buys")),
@@ -923,6 +1012,7 @@ DEFERRED_IN_AUTOGRADE = {"conv_test_accuracy"}
 # their own option letters (c1w3_checks.choices_for).
 VARIANT_GRADE_IDS = {
     "conclusion",
+    "pooling_tradeoff",
     "predict_output_shapes",
     "predict_param_counts",
     "predict_values_per_image",

@@ -439,7 +439,8 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
     # Part 4 judged on its own model (30x30x1, Conv2D 64 of 5x5 and 64 of 3x3, 2x2 pooling, Dense
     # 384) from answers for passes_all's (30x30x1, 16 and 64 of 5x5, 3x3 pooling, Dense 96), and
     # its lettered answers on its own letters (none of passes_all's right letters is its right
-    # letter): only what both models share scores; the TA summary flags the copy
+    # letter), 6e's two ratios on its own model (21.6 and 5.9, not passes_all's 90.1 and 22.8):
+    # only what both models share scores; the TA summary flags the copy
     "copies_passes_all": (
         copies_passes_all,
         expect(
@@ -449,6 +450,7 @@ SAMPLE_CLASS: dict[str, tuple[Callable, dict[str, float] | None]] = {
             predict_no_pooling_variant=0.33,
             predict_beyond_summary=4.0,
             weight_sharing=0,
+            pooling_tradeoff=4.8,
             conclusion=0,
             concept_questions=0,
         ),

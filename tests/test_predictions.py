@@ -424,23 +424,42 @@ def test_conv_vs_dense_reads_the_students_run_within_a_measured_tolerance(capsys
     assert hidden.grade("conv_vs_dense", ns) == 0
 
 
-def test_pooling_tradeoff_from_the_given_table():
+def test_pooling_tradeoff_from_the_given_table_and_the_students_own_model():
+    """Three readings of the given table; the two ratios are what pooling saves on ada's own
+    Part 4 model (without pooling over with: 2,612,098 / 31,618 parameters, 12,394,048 /
+    1,145,920 multiplications), or on her own Part 4 counts (error carried forward)."""
     table = checks.SEED_TABLE
     best = max(table, key=lambda m: table[m]["test_acc"])
     gap = max(table, key=lambda m: table[m]["train_acc"] - table[m]["test_acc"])
     kept = max(("conv", "no_pooling"), key=lambda m: table[m]["shift2_acc"])
-    macs = 7_863_680 / 1_413_504  # exact counts: 5.56
-    ns = {"highest_test_model": best, "largest_gap_model": gap, "params_ratio": 21,
-          "macs_ratio": round(macs, 1), "shift_kept_by": kept}  # fmt: skip
+    params, macs = 2_612_098 / ADA_TOTAL, 12_394_048 / 1_145_920  # 82.61, 10.82
+    ns = _ada(highest_test_model=best, largest_gap_model=gap, params_ratio=82.6,
+              macs_ratio=10.8, shift_kept_by=kept)  # fmt: skip
     assert hidden.grade("pooling_tradeoff", ns) == 8
-    ns.update(params_ratio=2_370_282 / 113_386, macs_ratio=macs)  # unrounded is fine too
+    ns.update(params_ratio=params, macs_ratio=macs)  # unrounded is fine too
     assert hidden.grade("pooling_tradeoff", ns) == 8
-    ns["params_ratio"] = 5.6  # the compute ratio in the wrong place
+    ns["params_ratio"] = 21  # the lab's ratio from the table, not her model's
     assert hidden.grade("pooling_tradeoff", ns) == 6.4
-    ns.update(params_ratio=21, macs_ratio=5.5)  # truncated instead of rounded
+    ns.update(params_ratio=82.6, macs_ratio=10.7)  # truncated instead of rounded
     assert hidden.grade("pooling_tradeoff", ns) == 6.4
-    ns.update(macs_ratio=5.6, shift_kept_by="no_pooling" if kept == "conv" else "conv")
+    ns.update(macs_ratio=10.8, shift_kept_by="no_pooling" if kept == "conv" else "conv")
     assert hidden.grade("pooling_tradeoff", ns) == 6.4
+    # Her own (wrong) Part 4 totals and multiplications carry forward (12,394,048 / 1,284,160
+    # = 9.65 where her model's is 10.8).
+    ns.update(shift_kept_by=kept, predicted_total=30_000, no_pooling_total=2_612_098,
+              multiplications=[451_584, 677_376, 153_600, 1_600], params_ratio=87.1,
+              macs_ratio=9.7)  # fmt: skip
+    assert hidden.grade("pooling_tradeoff", ns) == 8
+    # Another model's counts (a classmate's notebook) give that model's ratios: not carried.
+    other = reference.student_spec("bob")
+    bare = reference.without_pooling(other)
+    ns.update(predicted_total=reference.expected_total(other),
+              no_pooling_total=reference.expected_total(bare),
+              multiplications=list(reference.multiplications(other)),
+              params_ratio=reference.expected_total(bare) / reference.expected_total(other),
+              macs_ratio=reference.macs_per_image(bare) / reference.macs_per_image(other),
+              )  # fmt: skip
+    assert hidden.grade("pooling_tradeoff", ns) == 4.8
 
 
 def test_conclusion():
