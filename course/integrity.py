@@ -64,7 +64,7 @@ def compute(
     """The integrity record of one submission; `problem`: why the verifier failed, if it did;
     `declared_id`: the STUDENT_ID the notebook wrote (Part 4's model is derived from it);
     `model_id`: whose model Part 4 was judged on (part4_model_id; None: the student's)."""
-    from graders.hidden import DEFERRED_IN_AUTOGRADE, VARIANT_GRADE_IDS
+    from graders.registry import DEFERRED_IN_AUTOGRADE, VARIANT_GRADE_IDS
 
     model_id = model_id or student
     declared = declared_id if isinstance(declared_id, str) and declared_id.strip() else None

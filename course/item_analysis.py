@@ -198,11 +198,11 @@ def _unanswered(value) -> bool:
 
 
 def _answer_names(grade_id: str) -> tuple[list[str], list[str]]:
-    """(every name the check reads, the answers it judges): graders.hidden.CHECKS."""
-    from graders import hidden
+    """(every name the check reads, the answers it judges): graders.registry."""
+    from graders import registry
 
-    names = list(hidden.CHECKS.get(grade_id, (None, None, ()))[2])
-    return names, [n for n in names if not n.endswith("?")]
+    check = registry.CHECKS.get(grade_id)
+    return (list(check.reads), list(check.answers)) if check else ([], [])
 
 
 def judged_answers(grading_dir: Path, template: similarity.Template) -> dict:

@@ -333,15 +333,15 @@ class SandboxedExecute(Execute):
 
 def recorded_readings(nb) -> dict:
     """What the provided cells measured (c1w3_checks.record_readings): their outputs of that
-    kind, later ones winning, read only from the locked cells graders.hidden.READINGS_CELLS
+    kind, later ones winning, read only from the locked cells graders.registry.READINGS_CELLS
     names (nbgrader restored their source); an answer cell cannot add or change one."""
-    from graders import hidden, public_checks
+    from graders import public_checks, registry
 
     mime = public_checks().READINGS_MIME
     readings = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("grade_id") not in hidden.READINGS_CELLS:
+        if cell.cell_type != "code" or meta.get("grade_id") not in registry.READINGS_CELLS:
             continue
         if not meta.get("locked") or meta.get("solution") or meta.get("grade"):
             continue
@@ -423,12 +423,12 @@ class VerifyOutsideKernel(NbGraderPreprocessor):
 
         `verdicts`: the verifier's, by grade id; `problem`: why it gave none, if it failed.
         """
-        from graders import hidden
+        from graders import registry
 
         cells = {}
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if cell.cell_type != "code" or grade_id not in hidden.POINTS:
+            if cell.cell_type != "code" or grade_id not in registry.POINTS:
                 continue
             kernel_points, max_points = utils.determine_grade(cell)
             verdict = verdicts.get(grade_id) or Verdict.unverified(grade_id, max_points, problem)
@@ -510,9 +510,9 @@ def _student(student: str | None) -> list[str]:
 def declared_id(grading: Path) -> str | None:
     """The STUDENT_ID the notebook declared, as its Part 4 check saved it. The file is the
     submission's (untrusted): a regular file of at most 1 MB, or nothing is read."""
-    from graders import hidden
+    from graders import registry
 
-    for grade_id in sorted(hidden.VARIANT_GRADE_IDS):
+    for grade_id in sorted(registry.VARIANT_GRADE_IDS):
         path = grading / f"{grade_id}.json"
         try:
             if path.is_symlink() or not path.is_file() or path.stat().st_size > 2**20:

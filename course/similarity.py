@@ -450,21 +450,19 @@ class Template:
 
 
 def _variant_grade_ids() -> set[str]:
-    """The grade ids judged on the grading student's own model (graders.hidden)."""
-    from graders import hidden
+    """The grade ids judged on the grading student's own model (graders.registry)."""
+    from graders import registry
 
-    return set(getattr(hidden, "VARIANT_GRADE_IDS", ()))
+    return set(registry.VARIANT_GRADE_IDS)
 
 
 def _graded_names(grade_id: str) -> list[str] | None:
-    """The answers a grade id judges (graders.hidden.CHECKS, without the optional names it
-    also reads), or None for a grade id this course's graders do not know."""
-    from graders import hidden
+    """The answers a grade id judges (graders.registry, without the optional names it also
+    reads), or None for a grade id this course's graders do not know."""
+    from graders import registry
 
-    check = hidden.CHECKS.get(grade_id)
-    if check is None:
-        return None
-    return [n for n in check[2] if not n.endswith("?") and n != STUDENT_ID]
+    check = registry.CHECKS.get(grade_id)
+    return None if check is None else list(check.answers)
 
 
 def _options(name: str) -> tuple[str, ...]:

@@ -20,29 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from graders import accuracy, artifacts, public_checks, reference
+from graders import accuracy, artifacts, public_checks, reference, registry
 from graders.artifacts import GRADING_DIR
+from graders.registry import DEFERRED_IN_AUTOGRADE, POINTS, VARIANT_GRADE_IDS
 from graders.report import Report
 
 LAB_LAYER_NAMES = ("conv1", "pool1", "conv2", "pool2", "flatten", "dense1", "dense2")
-POINTS = {
-    "conv_model_architecture": 8,
-    "conv_model_compiled": 2,
-    "predict_output_shapes": 3,
-    "predict_param_counts": 3,
-    "predict_values_per_image": 3,
-    "predict_no_pooling_variant": 3,
-    "predict_beyond_summary": 16,
-    "conv_test_accuracy": 10,
-    "feature_extractor": 4,
-    "weight_sharing": 4,
-    "shift_probe": 4,
-    "shift_reading": 6,
-    "conv_vs_dense": 6,
-    "pooling_tradeoff": 8,
-    "conclusion": 4,
-    "concept_questions": 6,
-}
 
 
 def _checks():
@@ -235,12 +218,6 @@ def _collect_conv_vs_dense(grade_id, directory, *values) -> dict:
     *answers, conv_acc, dense_acc, conv_params, dense_params, per_class = values
     measured = _run_measured(conv_acc, dense_acc, conv_params, dense_params, per_class)
     return {"answers": [artifacts.plain(v) for v in answers], "measured": measured}
-
-
-# What the provided cells recorded (c1w3_checks.record_readings, an output of those locked
-# cells that no later cell can change), by the grade id that reads it: during autograde the
-# verifier judges against these, never against names an answer cell may have redefined.
-READINGS_CELLS = ("train_dense_model", "train_conv_model", "run_shift_probe", "per_class_accuracy")
 
 
 def measured_from_readings(grade_id: str, readings: dict) -> dict | None:
@@ -910,117 +887,28 @@ def _answers(payload, n):
     return [artifacts.unplain(a) for a in answers]
 
 
+# grade id -> (collect, judge); points and the names each reads: graders.registry
+_FUNCTIONS = {
+    "conv_model_architecture": (_collect_model, judge_conv_model_architecture),
+    "conv_model_compiled": (_collect_model, judge_conv_model_compiled),
+    "predict_output_shapes": (_collect_answers, judge_predict_output_shapes),
+    "predict_param_counts": (_collect_answers, judge_predict_param_counts),
+    "predict_values_per_image": (_collect_answers, judge_predict_values_per_image),
+    "predict_no_pooling_variant": (_collect_answers, judge_predict_no_pooling_variant),
+    "predict_beyond_summary": (_collect_answers, judge_predict_beyond_summary),
+    "conv_test_accuracy": (_collect_trained_model, judge_conv_test_accuracy),
+    "feature_extractor": (_collect_stage_outputs, judge_feature_extractor),
+    "weight_sharing": (_collect_answers, judge_weight_sharing),
+    "shift_probe": (_collect_relative_change, judge_shift_probe),
+    "shift_reading": (_collect_shift_reading, judge_shift_reading),
+    "conv_vs_dense": (_collect_conv_vs_dense, judge_conv_vs_dense),
+    "pooling_tradeoff": (_collect_answers, judge_pooling_tradeoff),
+    "conclusion": (_collect_answers, judge_conclusion),
+    "concept_questions": (_collect_answers, judge_concept_questions),
+}
+assert list(_FUNCTIONS) == list(registry.CHECKS), "graders.registry and _FUNCTIONS disagree"
 # grade id -> (collect, judge, the names it reads from the notebook's namespace)
-CHECKS = {
-    "conv_model_architecture": (
-        _collect_model,
-        judge_conv_model_architecture,
-        ("build_conv_model",),
-    ),
-    "conv_model_compiled": (_collect_model, judge_conv_model_compiled, ("build_conv_model",)),
-    "predict_output_shapes": (
-        _collect_answers,
-        judge_predict_output_shapes,
-        ("predicted_layers",),
-    ),
-    "predict_param_counts": (
-        _collect_answers,
-        judge_predict_param_counts,
-        ("predicted_layers", "predicted_total"),
-    ),
-    "predict_values_per_image": (
-        _collect_answers,
-        judge_predict_values_per_image,
-        ("values_per_image", "fewer_values_than_pixels", "predicted_layers?"),
-    ),
-    "predict_no_pooling_variant": (
-        _collect_answers,
-        judge_predict_no_pooling_variant,
-        ("no_pooling_layers", "no_pooling_total"),
-    ),
-    "predict_beyond_summary": (
-        _collect_answers,
-        judge_predict_beyond_summary,
-        (
-            "pool_rows_dropped",
-            "input_rows_used",
-            "unseen_pixels",
-            "multiplications",
-            "predicted_layers?",
-        ),
-    ),  # fmt: skip
-    "conv_test_accuracy": (_collect_trained_model, judge_conv_test_accuracy, ("conv_model",)),
-    # STUDENT_ID? picks the inputs the function is called on (probe_seed, shift_seed)
-    "feature_extractor": (
-        _collect_stage_outputs,
-        judge_feature_extractor,
-        ("stage_outputs", "STUDENT_ID?"),
-    ),  # fmt: skip
-    "shift_probe": (
-        _collect_relative_change,
-        judge_shift_probe,
-        ("relative_change", "STUDENT_ID?"),
-    ),  # fmt: skip
-    "weight_sharing": (
-        _collect_answers,
-        judge_weight_sharing,
-        ("dense_equivalent_params", "values_per_image?", "predicted_layers?"),
-    ),
-    "shift_reading": (
-        _collect_shift_reading,
-        judge_shift_reading,
-        ("steadier_stage", "robust_model", "advantage_at_0px", "shift_results?"),
-    ),
-    "conv_vs_dense": (
-        _collect_conv_vs_dense,
-        judge_conv_vs_dense,
-        (
-            "accuracy_gain_points",
-            "more_parameters",
-            "biggest_gain_class",
-            "conv_test_acc?",
-            "dense_test_acc?",
-            "conv_params?",
-            "dense_params?",
-            "per_class?",
-        ),
-    ),  # fmt: skip
-    "pooling_tradeoff": (
-        _collect_answers,
-        judge_pooling_tradeoff,
-        (
-            "highest_test_model",
-            "largest_gap_model",
-            "params_ratio",
-            "macs_ratio",
-            "shift_kept_by",
-            "predicted_total?",
-            "no_pooling_total?",
-            "multiplications?",
-        ),
-    ),  # fmt: skip
-    "conclusion": (_collect_answers, judge_conclusion, ("gain_source", "pooling_buys")),
-    "concept_questions": (
-        _collect_answers,
-        judge_concept_questions,
-        ("receptive_field", "why_five", "pooling_discards"),
-    ),
-}
-# Judged only outside the kernel while autograding (a TensorFlow start and 70,000 images).
-DEFERRED_IN_AUTOGRADE = {"conv_test_accuracy"}
-# Judged on the grading student's own model (c1w3_checks.variant_for), not the lab's, or on
-# their own option letters (c1w3_checks.choices_for).
-VARIANT_GRADE_IDS = {
-    "conclusion",
-    "pooling_tradeoff",
-    "predict_output_shapes",
-    "predict_param_counts",
-    "predict_values_per_image",
-    "predict_no_pooling_variant",
-    "predict_beyond_summary",
-    "weight_sharing",
-    "concept_questions",
-}
+CHECKS = {g: (*fns, registry.CHECKS[g].reads) for g, fns in _FUNCTIONS.items()}
 
 
 def collect(grade_id: str, namespace: dict, directory: Path = GRADING_DIR) -> dict:

@@ -40,7 +40,7 @@ def verify(
 
     `student`: the id nbgrader grades under; Part 4's answers are judged on that student's
     own model, or on `model_id`'s when given (graders.hidden.graded_spec). `readings`: what
-    the notebook's provided cells recorded (graders.hidden.READINGS_CELLS)."""
+    the notebook's provided cells recorded (graders.registry.READINGS_CELLS)."""
     from graders import artifacts, hidden
 
     verdicts = {}

@@ -92,6 +92,20 @@ def test_graders_hold_only_what_runs_in_the_kernel_or_the_verifier():
             assert marker not in text, f"{path.relative_to(COURSE_ROOT)} names {marker!r}"
 
 
+def test_the_instructors_tools_read_the_check_registry_not_the_kernel_side_checks():
+    """course/ learns points, answer names and how a grade id is judged from graders.registry
+    (plain data), never from graders.hidden (numpy, Keras on demand, the student's kernel)."""
+    for name, path in modules().items():
+        if name.startswith("course"):
+            assert "graders.hidden" not in imports(path), f"{name} imports graders.hidden"
+    assert imports(COURSE_ROOT / "graders/registry.py") <= {
+        "__future__",
+        "__future__.annotations",
+        "dataclasses",
+        "dataclasses.dataclass",
+    }
+
+
 # The one write left: nbgrader's Gradebook runs `alembic` by name from PATH (nbgrader/api.py
 # get_alembic_version), in this process, with no way to pass it an environment.
 ENVIRON_WRITES_ALLOWED = {("course/lms.py", "_tools_on_path")}

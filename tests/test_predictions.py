@@ -584,7 +584,7 @@ def test_grading_leaves_the_kernels_random_state_alone():
 def test_the_verifier_reads_the_recorded_readings_not_the_namespace(tmp_path):
     """An answer cell that redefines shift_results or an accuracy changes what the kernel
     collects, never what the verifier judges against: the provided cells' recorded readings
-    (graders.hidden.READINGS_CELLS; c1w3_checks.record_readings)."""
+    (graders.registry.READINGS_CELLS; c1w3_checks.record_readings)."""
     real = {
         "conv2": {1: 0.50, -1: 0.50, 2: 0.79, -2: 0.79},
         "pool2": {1: 0.38, -1: 0.38, 2: 0.56, -2: 0.56},

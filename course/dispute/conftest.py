@@ -16,7 +16,7 @@ import pytest
 from course import gradebook, runner
 from course.context import GradingContext
 from graders import ASSIGNMENT
-from graders.hidden import POINTS
+from graders.registry import POINTS
 
 REPORT: dict[str, tuple[float | None, float, str]] = {}
 

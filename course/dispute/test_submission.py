@@ -7,7 +7,7 @@ from course import gradebook
 from course.dispute.conftest import REPORT
 from course.layout import Layout
 from graders import ASSIGNMENT
-from graders.hidden import POINTS
+from graders.registry import POINTS
 
 
 def _output(cell) -> str:
