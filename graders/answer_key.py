@@ -64,7 +64,7 @@ def answer_key(student_id: str) -> list[Item]:
             **{f"stage {i}": v for i, v in enumerate(values)},
             "fewer": "yes" if values[-1] < values[0] else "no",
         },
-        "predict_no_pooling_variant": _layers(reference.without_pooling(spec), True, True, True),
+        "predict_no_pooling_variant": _layers(bare, True, True, True),
         "predict_beyond_summary": {
             "pool1 drops": reference.rows_dropped(spec)[0],
             "pool2 drops": reference.rows_dropped(spec)[1],
