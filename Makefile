@@ -59,7 +59,7 @@ validate: setup  ## run the instructor's solution through nbgrader validate
 	$(BIN)/nbgrader validate source/$(ASSIGNMENT)/$(ASSIGNMENT).ipynb
 
 demo: doctor release warm validate  ## the main job: release, autograde the sample class, feedback, grades.csv, TA summary
-	$(BIN)/python -m course demo
+	$(BIN)/python -m scenarios.demo
 
 # Test groups run side by side on this many pytest-xdist workers (tests/conftest.py groups
 # them so each class is graded once); much of a class grading waits on time limits and pages.

@@ -66,7 +66,6 @@ COMMANDS = {
         "course.ta_assist_class",
         "Part 7: group answers, propose scores from the TA's grades; `accept` writes them",
     ),
-    "demo": Command("course.demo", "release, autograde the sample class, feedback, TA summary"),
     "warm": Command(
         "course.training_cache",
         "run the source notebook once, outside any sandbox, to fill .training_cache/",

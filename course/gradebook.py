@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,8 +58,41 @@ def course_id(course_root: Path) -> str:
 def open_gradebook(course_root: Path, url: str | None = None):
     from nbgrader.api import Gradebook
 
-    with Gradebook(normalize(url or db_url(course_root)), course_id(course_root)) as gb:
+    url, course = normalize(url or db_url(course_root)), course_id(course_root)
+    ensure_created(course_root, url, course)
+    with Gradebook(url, course) as gb:
         yield gb
+
+
+def _stamped(url: str) -> bool:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        return sqlalchemy.inspect(engine).has_table("alembic_version")
+    finally:
+        engine.dispose()
+
+
+def ensure_created(course_root: Path, url: str, course: str) -> None:
+    """A new gradebook is made by nbgrader in a child process. nbgrader's Gradebook stamps a
+    new database by running `alembic` by name, which need not be on this process's PATH
+    (`python -m course.lms` run without make): the child gets this interpreter's bin on its
+    PATH explicitly, and this process's environment is never edited."""
+    if _stamped(url):
+        return
+    bindir = str(Path(sys.executable).parent)
+    done = subprocess.run(
+        [os.path.join(bindir, "nbgrader"), "db", "student", "list",
+         f"--CourseDirectory.db_url={url}", f"--CourseDirectory.course_id={course}"],
+        cwd=course_root, capture_output=True, text=True,
+        env=dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", "")),
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"nbgrader could not create the gradebook at {masked(url)}:\n"
+            + (done.stderr or done.stdout)[-2000:]
+        )
 
 
 def final_score(submission) -> float:

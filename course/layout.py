@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from graders import ASSIGNMENT
+from graders import ASSIGNMENT, CHECKS_FILE
 from graders.artifacts import GRADING_DIR
 
 # The course folder this package sits in: nbgrader_config.py, source/, submitted/, ...
@@ -51,6 +51,11 @@ class Layout:
     def notebook(self, step: str, student: str = ".") -> Path:
         suffix = ".html" if step == "feedback" else ".ipynb"
         return self.folder(step, student) / f"{self.assignment}{suffix}"
+
+    @property
+    def public_checks(self) -> Path:
+        """The course's c1w3_checks.py: what the graders judge with (graders.checks_path)."""
+        return (self.folder("source") / CHECKS_FILE).resolve()
 
     def grading_dir(self, student: str) -> Path:
         """The artifacts the verifier judged (graders/artifacts.py), beside the notebook."""

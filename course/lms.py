@@ -863,7 +863,6 @@ def export(
     from course.gradebook import open_gradebook
     from course.layout import Layout
 
-    _tools_on_path()
     course_root = Path(course_root).resolve()
     plugin = EXPORTERS[to_lms](
         to=str(out or Layout(course_root, assignment).reports / f"{assignment}_{to_lms}.csv"),
@@ -877,14 +876,6 @@ def export(
     with open_gradebook(course_root, db_url) as gb:
         plugin.export(gb)
     return plugin.result
-
-
-def _tools_on_path() -> None:
-    """nbgrader's Gradebook runs `alembic` by name: this interpreter's bin must be on PATH
-    (make puts it there; `python -m course.lms` run directly may not)."""
-    bindir = str(Path(sys.executable).parent)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
 # ---------------------------------------------------------------------------------- CLI

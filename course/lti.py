@@ -255,9 +255,7 @@ class Grade:
 
 def read_grades(course_root, assignment: str = ASSIGNMENT, db_url: str | None = None):
     from course.gradebook import final_score, open_gradebook
-    from course.lms import _tools_on_path
 
-    _tools_on_path()  # nbgrader's Gradebook runs `alembic` by name
     with open_gradebook(Path(course_root), db_url) as gb:
         maximum = float(gb.find_assignment(assignment).max_score or 0)
         return [

@@ -20,7 +20,9 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Enum, Integer
 
 from course import gradebook, integrity, sandbox
+from course.layout import Layout
 from course.sandbox import Sandbox
+from graders import CHECKS_ENV
 from graders.report import Verdict
 
 GRADING_DIR = "_grading"  # graders.hidden writes the artifacts the verifier judges here
@@ -89,22 +91,26 @@ class RestoreDeletedCells(OverwriteCells):
 
 
 def grader_variables(config) -> tuple[dict[str, str], list[Path]]:
-    """What the grading tells a student's kernel and the verifier, and the folders they may
-    read besides: the one channel from the grader into the sandbox. The training cache's
-    folder ('' = none; course/training_cache.py), the accuracy bar and the evaluation's
-    time limit (c.GradingLimits; graders/settings.py reads them)."""
+    """What the grading tells a student's kernel and the verifier, and the paths they may
+    read besides: the one channel from the grader into the sandbox. The course's
+    c1w3_checks.py (the graders judge with it), the training cache's folder ('' = none;
+    course/training_cache.py), the accuracy bar and the evaluation's time limit
+    (c.GradingLimits; graders/settings.py reads them)."""
     from course.context import GradingLimits
     from course.training_cache import TrainingCache, kernel_variables
     from graders.settings import TF_QUIET, TF_THREAD_VARIABLES
 
-    cache = TrainingCache(config=config).folder(CourseDirectory(config=config).root)
+    root = CourseDirectory(config=config).root
+    cache = TrainingCache(config=config).folder(root)
+    checks = Layout(Path(root)).public_checks  # never the submission's own copy
     env = {
         **TF_THREAD_VARIABLES,  # a grade must not depend on the machine's cores
         **TF_QUIET,  # nbgrader scores a test cell 0 if anything reaches its stderr
         **kernel_variables(cache),
         **GradingLimits(config=config).kernel_variables(),
+        CHECKS_ENV: str(checks),
     }
-    return env, [cache] if cache else []
+    return env, [checks, *([cache] if cache else [])]
 
 
 def student_variables(student: str | None) -> dict[str, str]:

@@ -257,7 +257,6 @@ class Sandbox(LoggingConfigurable):
             Path(sys.prefix),
             Path(sys.base_prefix),
             Path(graders.__file__).resolve().parent,
-            graders.PUBLIC_CHECKS_PATH,
             *map(Path, extra_readable),
         }
         for path in sorted(readable, key=lambda p: len(p.parts)):

@@ -55,6 +55,7 @@ import nbformat
 from course import templates
 from course.layout import COURSE_ROOT, Layout
 from graders import ASSIGNMENT
+from graders.registry import STUDENT_ID  # the notebook's declared id: one name, kept there
 
 K_TOKENS = 8  # tokens per code fingerprint: about half a line of the lab's model
 MIN_RUN = 30  # rare shared fingerprints a block needs: more than one line of the model ...
@@ -85,7 +86,6 @@ OUTPUT_POINTS_MAX = 6.0
 
 WRITTEN_ANSWER_ID = "explain_accuracy_gain_answer"  # the cell id of the Part 7 answer
 WRITTEN_TASK = "explain_accuracy_gain"  # its task cell (the answer follows it)
-STUDENT_ID = "STUDENT_ID"
 TIMING = re.compile(r"\d(?:ms|us|µs|s)(?:/step)?\b|\d\s+(?:ms|s|seconds?)\b")
 
 # ------------------------------------------------------------------ reading notebooks

@@ -26,7 +26,7 @@ from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import Configurable
 
 from course.layout import COURSE_ROOT
-from graders import ASSIGNMENT, settings
+from graders import ASSIGNMENT, CHECKS_ENV, CHECKS_FILE, settings
 from graders import training_cache as kernel_side
 
 DEFAULT_DIRNAME = ".training_cache"  # in the course root (.gitignore'd)
@@ -93,6 +93,7 @@ def warm(folder: Path, timeout: int = 1200, source: Path | None = None) -> None:
         **os.environ,
         kernel_side.CACHE_ENV: str(Path(folder).resolve()),
         kernel_side.WRITE_ENV: "1",
+        CHECKS_ENV: str(Path(source).resolve() / CHECKS_FILE),  # the graders judge with it
         **settings.TF_QUIET,
         **thread_variables(),
     }

@@ -35,7 +35,7 @@ import nbformat
 
 from course import similarity
 from course.layout import COURSE_ROOT, Layout
-from graders import ASSIGNMENT, public_checks, reference
+from graders import ASSIGNMENT, public_checks, reference, registry
 from scenarios.notebook_edits import solved_release
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -409,7 +409,7 @@ def set_answer(nb, name: str, expression: str, cells=None) -> bool:
 def set_student_id(nb, student_id: str) -> None:
     """STUDENT_ID where the notebook asks for it; a release without it gets a first cell."""
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    if not set_answer(nb, similarity.STUDENT_ID, repr(student_id), code_cells):
+    if not set_answer(nb, registry.STUDENT_ID, repr(student_id), code_cells):
         nb.cells.insert(0, nbformat.v4.new_code_cell(f"STUDENT_ID = {student_id!r}"))
 
 

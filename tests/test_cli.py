@@ -21,7 +21,6 @@ EXPECTED = {
     "export-lms",
     "publish-lti",
     "exchange",
-    "demo",
     "warm",
     "cache",
     "data",

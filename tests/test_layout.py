@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 
+import pytest
+
 from course.layout import COURSE_ROOT, Layout, load_config
 from graders import ASSIGNMENT
 
@@ -46,3 +48,36 @@ def test_the_graders_never_import_the_course_tools():
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] != "course", f"{path.name} imports {name}"
+
+
+def test_the_graders_judge_with_the_checks_the_course_config_names(tmp_path, monkeypatch):
+    """No repository path in graders/ (issue 30): a grading names the course's c1w3_checks.py
+    to the kernel and the verifier (C1W3_PUBLIC_CHECKS, from CourseDirectory's source folder);
+    in an autograde that names none the graders refuse rather than read the submission's own
+    copy; the instructor's tools name the course's; the source notebook's own kernel (validate,
+    warm) finds the copy beside it."""
+    import graders
+    from course.nbgrader_plugins import grader_variables
+
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.source_directory = 'authored'\n"
+    )
+    config = load_config(tmp_path)
+    config.CourseDirectory.root = str(tmp_path)
+    checks = tmp_path / "authored" / ASSIGNMENT / graders.CHECKS_FILE
+    assert Layout(tmp_path).public_checks == checks
+    env, readable = grader_variables(config)
+    assert env[graders.CHECKS_ENV] == str(checks) and checks in readable
+
+    monkeypatch.setenv(graders.CHECKS_ENV, str(checks))
+    assert graders.checks_path() == checks
+    monkeypatch.delenv(graders.CHECKS_ENV)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    (tmp_path / graders.CHECKS_FILE).write_text("# a submission's edited copy\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="does not name the course's c1w3_checks.py"):
+        graders.checks_path()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    assert graders.checks_path() == Layout(COURSE_ROOT).public_checks  # course/ named it
+    monkeypatch.setattr(graders, "_course_checks", None)  # a kernel: no instructor tools
+    assert graders.checks_path() == tmp_path / graders.CHECKS_FILE

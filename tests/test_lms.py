@@ -509,3 +509,22 @@ def test_makefile_targets():
     )
     help_text = help_text.stdout
     assert "make collect" in help_text and "make export-lms" in help_text
+
+
+@pytest.mark.process
+def test_a_new_gradebook_is_made_in_a_child_without_touching_this_environment(
+    tmp_path, monkeypatch
+):
+    """nbgrader's Gradebook stamps a new database with `alembic` run by name. With this
+    interpreter's bin off PATH (as `python -m course.lms` run without make), opening a new
+    gradebook still works: an nbgrader child made it, given PATH explicitly; ours is unchanged."""
+    bindir = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != bindir)
+    monkeypatch.setenv("PATH", path)
+    monkeypatch.delenv(gradebook.ENV, raising=False)
+    shutil.copy(COURSE_ROOT / "nbgrader_config.py", tmp_path)
+    with gradebook.open_gradebook(tmp_path) as gb:
+        gb.add_student("ada")
+    assert os.environ["PATH"] == path
+    with gradebook.open_gradebook(tmp_path) as gb:  # stamped: no child this time
+        assert [s.id for s in gb.students] == ["ada"]

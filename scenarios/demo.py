@@ -1,4 +1,6 @@
-"""The package's main job on the sample class, in this course folder (``make demo``):
+"""The package's main job on the sample class, in this course folder (``make demo``, which
+runs ``python -m scenarios.demo``; it lives with the scenarios it grades, so course/ never
+imports them):
 
 generate_assignment -> submitted/ (the sample class) -> autograde -> generate_feedback ->
 export (grades.csv) -> TA summary, similarity report and item analysis (reports/), then the
