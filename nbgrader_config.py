@@ -56,5 +56,5 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 # The limits (c.Sandbox.memory_mb, c.SandboxedExecute.submission_seconds, c.TrainingCache.*,
-# ...) are defined once, as traitlets with their defaults: README "Configuration knobs" lists
+# ...) are defined once, as traitlets with their defaults: docs/configuration.md lists
 # them (`python -m course.knobs`). Set one here only to change it for this course.

@@ -1,6 +1,6 @@
 """Every ``c.<Class>.<name>`` this course adds to nbgrader, with its default and help, read
 from the traitlets themselves: the one definition of each limit. ``python -m course.knobs``
-prints the README's table (a test keeps the README equal to it); code and tests read the
+prints docs/configuration.md's table (a test keeps the page equal to it); code and tests read the
 same traits (``Sandbox().memory_mb``), and nbgrader_config.py sets only what differs.
 """
 

@@ -1,4 +1,4 @@
-"""Every limit is defined once, as a traitlet default (course/knobs.py): the README's table is
+"""Every limit is defined once, as a traitlet default (course/knobs.py): docs/configuration.md's table is
 generated from them, and the course's nbgrader_config.py never repeats a default."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from course.layout import COURSE_ROOT, load_config
 from course.sandbox import Sandbox
 
 
-def test_the_readme_table_is_the_generated_one():
-    readme = (COURSE_ROOT / "README.md").read_text()
-    assert knobs.table() in readme, "README is stale: paste `python -m course.knobs` over it"
+def test_the_documented_table_is_the_generated_one():
+    page = (COURSE_ROOT / "docs" / "configuration.md").read_text()
+    assert knobs.table() in page, "docs/configuration.md is stale: paste `python -m course.knobs`"
 
 
 def test_the_course_config_sets_only_what_differs_from_a_default():
