@@ -110,7 +110,8 @@ def grader_variables(config) -> tuple[dict[str, str], list[Path]]:
         **GradingLimits(config=config).kernel_variables(),
         CHECKS_ENV: str(checks),
     }
-    return env, [checks, *([cache] if cache else [])]
+    # A course without the file (a bare test folder): not bound; the graders then say so.
+    return env, [*([checks] if checks.is_file() else []), *([cache] if cache else [])]
 
 
 def student_variables(student: str | None) -> dict[str, str]:

@@ -31,21 +31,23 @@ def use_checks(where) -> None:
 
 
 def checks_path() -> Path:
-    """The c1w3_checks.py the graders judge with. In a grading: the one the grading names
-    (``C1W3_PUBLIC_CHECKS``); a grading that names none is refused, so a submission's own
-    edited copy is never used. In the instructor's tools: the course's (``use_checks``).
-    Otherwise (``nbgrader validate`` or ``make warm`` of the source notebook, whose kernel
-    runs in the source folder): the copy beside the notebook."""
+    """The c1w3_checks.py the graders judge with. In a grading's kernel and verifier: the one
+    the grading names (``C1W3_PUBLIC_CHECKS``); an autograde kernel told none is refused, so a
+    submission's own edited copy is never used. In the instructor's tools (nbgrader's process
+    included): the course's (``use_checks``). Otherwise (``nbgrader validate`` or ``make
+    warm`` of the source notebook, whose kernel runs in the source folder): the copy beside
+    the notebook."""
     named = os.environ.get(CHECKS_ENV)
-    if named:
-        return Path(named)
-    if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+    where = _course_checks() if callable(_course_checks) else _course_checks
+    if named or where:
+        path = Path(named or where)
+    elif os.environ.get("NBGRADER_EXECUTION") == "autograde":
         raise RuntimeError(
             f"graders: this grading does not name the course's {CHECKS_FILE} ({CHECKS_ENV}); "
             "grade with the course's nbgrader_config.py (course.nbgrader_plugins)"
         )
-    where = _course_checks() if callable(_course_checks) else _course_checks
-    path = Path(where) if where else Path.cwd() / CHECKS_FILE
+    else:
+        path = Path.cwd() / CHECKS_FILE
     if not path.is_file():
         raise RuntimeError(f"graders: no {CHECKS_FILE} at {path} (set {CHECKS_ENV})")
     return path

@@ -18,16 +18,10 @@ from pathlib import Path
 
 import pytest
 
-import graders
 from course import audit, cluster, gradebook, runner
 from course.context import GradingContext
-from course.layout import COURSE_ROOT, Layout
 from graders import ASSIGNMENT
 from scenarios import sample_class
-
-# Processes these tests start without a grading (a kernel or a `python -c` child importing
-# graders) judge with this repository's course's checks, as a grading's kernel would.
-os.environ.setdefault(graders.CHECKS_ENV, str(Layout(COURSE_ROOT).public_checks))
 
 make_course = runner.make_course
 CACHE_DIRNAME = ".training_cache"  # graders.training_cache.DEFAULT_DIRNAME

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from graders import hidden, public_checks
+from course.layout import COURSE_ROOT, Layout
+from graders import CHECKS_ENV, hidden, public_checks
 
 L = tf.keras.layers
 checks = public_checks()
@@ -270,14 +271,19 @@ else:
 """
 
 
+# A kernel as a grading starts it: told where the course's checks are (graders.checks_path).
+AS_GRADED = {**os.environ, CHECKS_ENV: str(Layout(COURSE_ROOT).public_checks)}
+
+
 @pytest.mark.process
 @pytest.mark.parametrize("mode, stderr_expected", [("graded", False), ("plain", True)])
 def test_course_idiom_warning_never_reaches_stderr_when_graded(mode, stderr_expected):
     """nbgrader scores a test cell 0 if it writes to stderr, and Keras 3 warns (on stderr)
     about input_shape=. The 'plain' run is the control: there the warning does appear."""
     done = subprocess.run(
-        [sys.executable, "-c", QUIET_PROBE, mode], capture_output=True, text=True, timeout=120
-    )
+        [sys.executable, "-c", QUIET_PROBE, mode], capture_output=True, text=True, timeout=120,
+        env=AS_GRADED,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert ("input_shape" in done.stderr) is stderr_expected, done.stderr
     if mode == "graded":
@@ -292,7 +298,7 @@ def test_the_setup_cells_tensorflow_import_writes_nothing_to_stderr():
     The control import shows what a machine prints; the notebook's import must print nothing."""
     quiet = "from graders import public_checks; tf = public_checks().import_tensorflow(); "
     probe = "tf.constant(1.0) + 1; print(tf.__version__)"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**AS_GRADED, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
         [sys.executable, "-c", quiet + probe], capture_output=True, text=True, env=env, timeout=120
     )

@@ -1,5 +1,6 @@
-"""Every limit is defined once, as a traitlet default (course/knobs.py): docs/configuration.md's table is
-generated from them, and the course's nbgrader_config.py never repeats a default."""
+"""Every limit is defined once, as a traitlet default (course/knobs.py): the table in
+docs/configuration.md is generated from them, and the course's nbgrader_config.py never
+repeats a default."""
 
 from __future__ import annotations
 

@@ -67,17 +67,23 @@ def test_the_graders_judge_with_the_checks_the_course_config_names(tmp_path, mon
     checks = tmp_path / "authored" / ASSIGNMENT / graders.CHECKS_FILE
     assert Layout(tmp_path).public_checks == checks
     env, readable = grader_variables(config)
-    assert env[graders.CHECKS_ENV] == str(checks) and checks in readable
+    assert env[graders.CHECKS_ENV] == str(checks) and readable == []  # no file: not bound
+    checks.parent.mkdir(parents=True)
+    checks.write_text("# the course's copy\n")
+    env, readable = grader_variables(config)
+    assert env[graders.CHECKS_ENV] == str(checks) and readable == [checks]
 
-    monkeypatch.setenv(graders.CHECKS_ENV, str(checks))
-    assert graders.checks_path() == checks
-    monkeypatch.delenv(graders.CHECKS_ENV)
+    monkeypatch.delenv(graders.CHECKS_ENV, raising=False)
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     (tmp_path / graders.CHECKS_FILE).write_text("# a submission's edited copy\n")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(RuntimeError, match="does not name the course's c1w3_checks.py"):
-        graders.checks_path()
-    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
-    assert graders.checks_path() == Layout(COURSE_ROOT).public_checks  # course/ named it
+    # the instructor's tools (nbgrader's process too): the course's copy, named by course/
+    assert graders.checks_path() == Layout(COURSE_ROOT).public_checks
     monkeypatch.setattr(graders, "_course_checks", None)  # a kernel: no instructor tools
+    monkeypatch.setenv(graders.CHECKS_ENV, str(checks))  # as the grading tells it
+    assert graders.checks_path() == checks
+    monkeypatch.delenv(graders.CHECKS_ENV)
+    with pytest.raises(RuntimeError, match="does not name the course's c1w3_checks.py"):
+        graders.checks_path()  # never the submission's copy beside it
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")  # the source notebook's own kernel
     assert graders.checks_path() == tmp_path / graders.CHECKS_FILE

@@ -24,7 +24,7 @@ from course import audit
 from course.context import GradingContext
 from course.layout import COURSE_ROOT, Layout
 from course.training_cache import DEFAULT_DIRNAME, TrainingCache, kernel_variables
-from graders import public_checks
+from graders import CHECKS_ENV, public_checks
 from graders import training_cache as tc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -347,12 +347,13 @@ def test_configuration_and_what_a_kernel_is_told(tmp_path, monkeypatch):
     assert (
         env[tc.CACHE_ENV] == str((tmp_path / DEFAULT_DIRNAME).resolve()) and tc.WRITE_ENV not in env
     )
-    checks = Layout(tmp_path).public_checks  # what the graders judge with (test_layout)
-    assert readable == [checks, (tmp_path / DEFAULT_DIRNAME).resolve()]
+    checks = Layout(tmp_path).public_checks  # bound when the course has it (test_layout)
+    assert env[CHECKS_ENV] == str(checks) and not checks.exists()
+    assert readable == [(tmp_path / DEFAULT_DIRNAME).resolve()]
     assert env[settings.MIN_ACCURACY_ENV] == "0.8"
     config.TrainingCache.enabled = False
     env, readable = grader_variables(config)
-    assert env[tc.CACHE_ENV] == "" and readable == [checks]  # a forwarded old name is overridden
+    assert env[tc.CACHE_ENV] == "" and readable == []  # a forwarded old name is overridden
 
 
 @pytest.mark.system
