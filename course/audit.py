@@ -73,6 +73,12 @@ class Audit:
         if not self.hits:
             return "training cache audit: no hits in this batch"
         keys = sorted({k for ks in self.hits.values() for k in ks})
+        if not self.audited:  # "identical" would claim a check that never ran
+            return (
+                f"training cache audit: off (c.TrainingCache.audit_fraction = {self.fraction:g}): "
+                f"{len(self.hits)} students' trainings were cache hits ({len(keys)} entries), "
+                "none retrained"
+            )
         head = (
             f"training cache audit: {len(self.audited)} of {len(self.hits)} students whose "
             f"trainings were cache hits retrained for real ({len(keys)} entries)"
@@ -230,7 +236,7 @@ def audit_batch(
     layout = grading.layout
     say = runner.log.info
     start = time.monotonic()
-    config = TrainingCache(config=layout.config)
+    config = TrainingCache(config=grading.config)
     fraction = config.audit_fraction if fraction is None else fraction
     result = Audit(fraction=fraction)
     for run in runs:

@@ -105,12 +105,13 @@ class CoreSlots(WorkerPlugin):
 
 
 def _grade_task(context: tuple[str, str, str, bool], student: str):
-    """`context`: (course root, assignment, gradebook URL, training cache on), plain values
-    for the trip to the worker; the worker's GradingContext is made of them."""
+    """`context`: (course root, assignment, gradebook URL, training cache on, command-line
+    options), plain values for the trip to the worker; the worker's GradingContext is made
+    of them."""
     from distributed import get_worker
 
-    root, assignment, db_url, cache = context
-    grading = GradingContext(Layout(Path(root), assignment), db_url, cache)
+    root, assignment, db_url, cache, options = context
+    grading = GradingContext(Layout(Path(root), assignment), db_url, cache, tuple(options))
     worker = get_worker()
     with worker.plugins[CoreSlots.name].slot() as slot:
         with gradebook.grading_lock(db_url, student):
@@ -186,7 +187,13 @@ def _run_tasks(client, grading: GradingContext, todo, local_workers, say):
     futures = {
         client.submit(
             _grade_task,
-            (str(grading.root), grading.assignment, grading.db_url, grading.training_cache),
+            (
+                str(grading.root),
+                grading.assignment,
+                grading.db_url,
+                grading.training_cache,
+                grading.options,
+            ),
             student,
             key=f"autograde-{student}-{uuid.uuid4().hex[:8]}",
             pure=False,
@@ -312,14 +319,16 @@ def main(argv=None) -> int:
         "--all", action="store_true", help="grade everyone, not only what is missing or changed"
     )
     parser.add_argument("--students", nargs="*")
-    args = parser.parse_args(argv)
+    args, options = grade.parse_with_config_options(parser, argv)
     runner.show_progress()
     on_dask = dask_grader(
         workers=args.workers, scheduler_address=args.scheduler, only_missing=not args.all
     )
     try:
         # one gradebook for the autograding, feedback, export and the TA summary
-        grade.grade_assignment(args.course, args.students, grade=on_dask, db_url=args.db_url)
+        grade.grade_assignment(
+            args.course, args.students, grade=on_dask, db_url=args.db_url, options=options
+        )
     except GradingRefused as error:
         raise SystemExit(str(error)) from None
     return 0

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from copy import deepcopy
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -59,23 +61,43 @@ class GradingLimits(Configurable):
         }
 
 
+OPTION = re.compile(r"--[A-Za-z_]\w*\.[A-Za-z_]\w*=.*", re.S)
+
+
+def config_options(argv) -> tuple[str, ...]:
+    """`--Class.trait=value` options (as every nbgrader command takes them), checked: any
+    other argument is refused with its name."""
+    wrong = [arg for arg in argv if not OPTION.fullmatch(arg)]
+    if wrong:
+        raise ValueError(f"not a --Class.trait=value option: {' '.join(wrong)}")
+    return tuple(argv)
+
+
 @dataclass(frozen=True)
 class GradingContext:
     layout: Layout
     db_url: str
     training_cache: bool = True  # False: every kernel trains for real (the audit's regrades)
+    # `--Class.trait=value` from the command line: over nbgrader_config.py, here and in
+    # every nbgrader process of this grading (nbgrader_options)
+    options: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, course, assignment: str = ASSIGNMENT, db_url: str | None = None):
+    def of(
+        cls, course, assignment: str = ASSIGNMENT, db_url: str | None = None, options=()
+    ) -> GradingContext:
         """`course` itself if it is a context, else the context of that course folder."""
         if isinstance(course, GradingContext):
             if db_url and gradebook.normalize(db_url) != course.db_url:
                 raise ValueError("a grading context already names another gradebook")
+            if options and tuple(options) != course.options:
+                raise ValueError("a grading context already has its command-line options")
             return course
         # absolute (Dask workers may start elsewhere), not resolved: the default SQLite URL
         # names the folder as given
         root = Path(os.path.abspath(course))
-        return cls(Layout(root, assignment), gradebook.normalize(db_url or gradebook.db_url(root)))
+        url = gradebook.normalize(db_url or gradebook.db_url(root))
+        return cls(Layout(root, assignment), url, options=config_options(options))
 
     @property
     def root(self) -> Path:
@@ -85,9 +107,16 @@ class GradingContext:
     def assignment(self) -> str:
         return self.layout.assignment
 
-    @property
+    @cached_property
     def config(self):
-        return self.layout.config
+        """nbgrader_config.py, with the command line's options over it."""
+        if not self.options:
+            return self.layout.config
+        from traitlets.config.loader import KVArgParseConfigLoader
+
+        config = deepcopy(self.layout.config)
+        config.merge(KVArgParseConfigLoader(argv=list(self.options)).load_config())
+        return config
 
     @cached_property
     def limits(self) -> GradingLimits:
@@ -102,6 +131,7 @@ class GradingContext:
         options = []
         if self.db_url != gradebook.default_url(self.root):
             options.append(f"--CourseDirectory.db_url={self.db_url}")
+        options += self.options
         if not self.training_cache:
             options.append("--TrainingCache.enabled=False")
         return options

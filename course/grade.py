@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from course import audit, runner, summary
-from course.context import GradingContext
+from course.context import GradingContext, config_options
 from course.layout import COURSE_ROOT
 from graders import data
 
@@ -46,14 +46,15 @@ def score_table(rows) -> str:
 
 
 def grade_assignment(
-    course, names=None, grade=one_by_one, db_url: str | None = None
+    course, names=None, grade=one_by_one, db_url: str | None = None, options=()
 ) -> list[runner.GradingRun]:
     """data check -> grade(grading, names) -> feedback -> grades.csv -> TA summary -> table.
     `course`: a folder (with `db_url`, else its own gradebook) or a GradingContext; `grade`
-    autogrades (one_by_one, or course.cluster on Dask); returns its runs."""
+    autogrades (one_by_one, or course.cluster on Dask); `options`: `--Class.trait=value`
+    over nbgrader_config.py for this grading; returns its runs."""
     start = time.perf_counter()
     data.verify()  # never grade against files that are not the official Fashion-MNIST
-    grading = GradingContext.of(course, db_url=db_url)
+    grading = GradingContext.of(course, db_url=db_url, options=options)
     layout, course = grading.layout, grading.root
     names = list(names or layout.students())
     if not names:
@@ -91,10 +92,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--course", type=Path, default=COURSE_ROOT)
     parser.add_argument("--students", nargs="*")
-    args = parser.parse_args(argv)
+    args, options = parse_with_config_options(parser, argv)
     runner.show_progress()
-    grade_assignment(args.course, args.students)
+    grade_assignment(args.course, args.students, options=options)
     return 0
+
+
+def parse_with_config_options(parser, argv):
+    """(args, options): the parser's arguments, and `--Class.trait=value` options (a limit
+    for this grading, over nbgrader_config.py: `--SandboxedExecute.cell_seconds=120`)."""
+    parser.epilog = (
+        "Any c.<Class>.<trait> knob (docs/configuration.md) may be set for this grading "
+        "as --Class.trait=value."
+    )
+    args, rest = parser.parse_known_args(argv)
+    try:
+        return args, config_options(rest)
+    except ValueError as error:
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

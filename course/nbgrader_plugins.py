@@ -281,6 +281,7 @@ class SandboxedExecute(Execute):
         if self._stopped:
             cell.outputs = [_error("NotRun", f"not run: {self._stopped}")]
             return cell, resources
+        limit = self._get_timeout(cell)
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -295,7 +296,12 @@ class SandboxedExecute(Execute):
             self._stopped = f"{reason} in an earlier cell"
             cell.outputs.append(_error("KernelStopped", reason))
             return cell, self.resources
-        timed_out = any(o.get("ename") == "CellTimeoutError" for o in cell.outputs)
+        timed_out = False
+        for output in cell.outputs:
+            if output.get("ename") == "CellTimeoutError":
+                timed_out = True
+                # nbclient leaves it empty: the student and the TA read which limit it was
+                output["evalue"] = output.get("evalue") or f"its time limit is {limit} s"
         self._timeouts_in_a_row = self._timeouts_in_a_row + 1 if timed_out else 0
         if self._timeouts_in_a_row >= 2:
             # An interrupt did not bring the kernel back (SIGINT ignored, stuck in C code):

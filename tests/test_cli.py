@@ -29,7 +29,7 @@ EXPECTED = {
 
 def course(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "course", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "course", *args], capture_output=True, text=True, timeout=900
     )
 
 
@@ -145,3 +145,56 @@ def test_a_main_without_argv_reads_sys_argv(recorded, monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "fake", cli.Command(module, "x", takes_argv=False))
     cli.main(["fake", "--course", "/c"])
     assert calls == [(None, ["python -m course fake", "--course", "/c"])]
+
+
+def test_a_knob_on_the_command_line_is_this_gradings_everywhere(tmp_path, capsys):
+    """`--Class.trait=value` (any c.<Class>.<trait> knob) sets it for one grading: in this
+    process's traitlets (the audit, the limits) and in every nbgrader command it runs."""
+    from course import grade
+    from course.context import GradingContext
+    from course.nbgrader_plugins import SandboxedExecute
+    from course.training_cache import TrainingCache
+
+    options = ["--SandboxedExecute.cell_seconds=7", "--TrainingCache.audit_fraction=0"]
+    grading = GradingContext.of(tmp_path, options=options)
+    assert SandboxedExecute(config=grading.config).cell_seconds == 7
+    assert TrainingCache(config=grading.config).audit_fraction == 0
+    assert SandboxedExecute(config=GradingContext.of(tmp_path).config).cell_seconds == 60
+    assert grading.nbgrader_options()[-2:] == options
+    assert grading.without_training_cache().nbgrader_options() == [
+        *options, "--TrainingCache.enabled=False"
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="--students"):
+        GradingContext.of(tmp_path, options=["--students", "ada"])
+    with pytest.raises(SystemExit):
+        grade.main(["--course", str(tmp_path), "--cell-seconds=7"])
+    assert "not a --Class.trait=value option: --cell-seconds=7" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_cell_limit_on_the_command_line_takes_effect_in_a_grading(tmp_path, training_cache):
+    """`make grade`'s command with --SandboxedExecute.cell_seconds=5: the infinite loop is
+    stopped at 5 s, not the course's 60, and the rest is graded; --TrainingCache.audit_fraction=0
+    reaches the batch's audit in this process (no retraining)."""
+    import nbformat
+
+    from course.layout import Layout
+    from graders import ASSIGNMENT
+    from scenarios import sample_class
+
+    from .conftest import make_warm_course, nbgrader_ok
+
+    folder = make_warm_course(tmp_path, training_cache)
+    nbgrader_ok(folder, "generate_assignment", ASSIGNMENT)
+    sample_class.write_class(folder, ["infinite_loop"], release_root=folder)
+    done = course(
+        "grade", "--course", str(folder), "--students", "infinite_loop",
+        "--SandboxedExecute.cell_seconds=5", "--TrainingCache.audit_fraction=0",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    notebook = nbformat.read(Layout(folder).notebook("autograded", "infinite_loop"), 4)
+    [cell] = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+              == "concept_answers"]  # fmt: skip
+    [error] = [o for o in cell.outputs if o.get("ename") == "CellTimeoutError"]
+    assert error["evalue"] == "its time limit is 5 s", error
+    assert "training cache audit: off" in done.stdout + done.stderr, done.stdout[-2000:]
