@@ -1,4 +1,4 @@
-"""Canvas and Moodle in and out (course/lms.py): zips built by
+"""Canvas and Moodle in and out (course/lms/): zips built by
 tests/fixtures/lms/make_fixture_zips.py in tmp_path, the rosters and the golden CSVs in
 tests/fixtures/lms/, a real nbgrader gradebook (SQLite in tmp_path) written through
 nbgrader.api. Fast: no training, no TensorFlow, no autograde.
