@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from graders import settings
+from graders import CHECKS_ENV, checks_path, settings
 
 
 @dataclass
@@ -57,6 +57,7 @@ def evaluate_saved_model(
     timeout = timeout or settings.EVAL_TIMEOUT_S
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env[CHECKS_ENV] = str(checks_path())  # the child judges with this process's checks
     try:
         done = subprocess.run(
             [sys.executable, "-I", "-m", "graders.evaluate_model", str(Path(path).resolve())],
