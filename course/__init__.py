@@ -1,9 +1,12 @@
 """Instructor-side tools, one module a concern (README, "Folder map"): ``python -m course``
 lists the commands."""
 
+import functools
+
 import graders
 
 
+@functools.cache  # nbgrader_config.py read once per process
 def _course_checks():
     from course.layout import COURSE_ROOT, Layout
 

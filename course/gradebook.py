@@ -59,28 +59,22 @@ def open_gradebook(course_root: Path, url: str | None = None):
     from nbgrader.api import Gradebook
 
     url, course = normalize(url or db_url(course_root)), course_id(course_root)
-    ensure_created(course_root, url, course)
-    with Gradebook(url, course) as gb:
+    try:
+        gb = Gradebook(url, course)
+    except FileNotFoundError as error:  # a new database, and `alembic` not on our PATH
+        if "alembic" not in str(error):
+            raise
+        create_in_child(course_root, url, course)
+        gb = Gradebook(url, course)
+    with gb:
         yield gb
 
 
-def _stamped(url: str) -> bool:
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url)
-    try:
-        return sqlalchemy.inspect(engine).has_table("alembic_version")
-    finally:
-        engine.dispose()
-
-
-def ensure_created(course_root: Path, url: str, course: str) -> None:
-    """A new gradebook is made by nbgrader in a child process. nbgrader's Gradebook stamps a
-    new database by running `alembic` by name, which need not be on this process's PATH
-    (`python -m course.lms` run without make): the child gets this interpreter's bin on its
-    PATH explicitly, and this process's environment is never edited."""
-    if _stamped(url):
-        return
+def create_in_child(course_root: Path, url: str, course: str) -> None:
+    """nbgrader's Gradebook stamps a new database by running `alembic` by name, which need
+    not be on this process's PATH (`python -m course.lms` run without make): an nbgrader
+    child does it, given this interpreter's bin on its PATH explicitly; this process's
+    environment is never edited."""
     bindir = str(Path(sys.executable).parent)
     done = subprocess.run(
         [os.path.join(bindir, "nbgrader"), "db", "student", "list",

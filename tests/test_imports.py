@@ -116,7 +116,7 @@ def test_the_instructors_tools_read_the_check_registry_not_the_kernel_side_check
 
 
 # None left: nbgrader's Gradebook runs `alembic` by name to stamp a new database, so a new
-# gradebook is made in an nbgrader child given PATH explicitly (course.gradebook.ensure_created).
+# gradebook is made in an nbgrader child given PATH explicitly (course.gradebook.create_in_child).
 ENVIRON_WRITES_ALLOWED: set[tuple[str, str]] = set()
 
 

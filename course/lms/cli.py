@@ -11,8 +11,6 @@ from course.lms.export import export
 from course.lms.roster import LMSES, LmsError
 from graders import ASSIGNMENT
 
-# ---------------------------------------------------------------------------------- CLI
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
