@@ -34,7 +34,6 @@ from __future__ import annotations
 import atexit
 import functools
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -50,58 +49,14 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 import graders
+from course.sandbox import argv as bwrap_argv
+from course.sandbox.argv import ENV_NAMES, ENV_PREFIXES, NOBODY, SHM_MB  # noqa: F401
+from course.sandbox.cgroups import CGROUP_ROOT, kill_cgroup, oom_killed  # noqa: F401
+from course.sandbox.tiers import TIERS, Tier
 from graders import data
 
-NOBODY = 65534
-# Environment variables a sandboxed process may inherit; everything else (database URLs and
-# passwords, PYTHONPATH, the instructor's HOME) stays outside. What the grading itself tells
-# the process comes as `env` (course.nbgrader_plugins.grader_variables).
-ENV_PREFIXES = ("TF_", "OMP_", "MKL_", "NBGRADER_", "LANG", "LC_")
-ENV_NAMES = ("TZ",)
-ETC_FILES = (
-    "ld.so.cache",
-    "ld.so.conf",
-    "ld.so.conf.d",
-    "passwd",
-    "group",
-    "nsswitch.conf",
-    "localtime",
-    "hosts",
-    "mime.types",
-    "ssl",
-    "fonts",
-    "matplotlibrc",
-)
-SHM_MB = 64  # /dev/shm: multiprocessing's semaphores need a little; nothing needs more
-
-TIERS = ("cgroup", "systemd", "userns")
-# What each tier guarantees, for tier() and `make doctor` ({...} from the Sandbox's limits).
-GUARANTEES = {
-    "cgroup": (
-        "bubblewrap (no network, own PID/user namespace, user nobody, writes only the working "
-        "copy) + a cgroup: memory {memory_mb} MB (RSS, page cache and tmpfs, enforced by the "
-        "kernel), {max_processes} processes+threads (fork fails with EAGAIN); file size "
-        "{file_size_mb} MB; disk {disk_mb} MB (watchdog, 0.5 s)"
-    ),
-    "systemd": (
-        "bubblewrap (no network, own PID/user namespace, user nobody, writes only the working "
-        "copy) + a delegated cgroup v2 (systemd-run --user --scope): MemoryMax {memory_mb} MB, "
-        "TasksMax {max_processes}, enforced by the kernel; file size {file_size_mb} MB; disk "
-        "{disk_mb} MB (watchdog, 0.5 s)"
-    ),
-    "userns": (
-        "bubblewrap through unprivileged user namespaces (no network, own PID/user namespace, "
-        "uid nobody, writes only the working copy), no cgroup: {max_processes} "
-        "processes+threads (RLIMIT_NPROC inside the sandbox's user namespace: fork fails with "
-        "EAGAIN; for a root grader, which RLIMIT_NPROC does not bind, only the watchdog); "
-        "memory {memory_mb} MB of process memory (proportional RSS of the sandbox's process "
-        "tree, watchdog every 0.2 s: measured ~0.1 GB over the limit before the kill for a "
-        "fast allocation, at worst the allocation rate x 0.2 s) plus /tmp ({disk_mb} MB) "
-        "and /dev/shm ({shm_mb} MB) tmpfs; memory a process "
-        "holds without mapping it (memfd, pipes) is not counted; file size {file_size_mb} MB; "
-        "disk {disk_mb} MB (watchdog, 0.5 s)"
-    ),
-}
+# What each tier guarantees, for tier() and `make doctor` (tiers.py holds the text).
+GUARANTEES = {name: t.guarantees for name, t in TIERS.items()}
 
 
 class SandboxError(RuntimeError):
@@ -152,6 +107,10 @@ class Sandbox(LoggingConfigurable):
 
     # -- tier ------------------------------------------------------------------------------
     @property
+    def tier_object(self) -> Tier:
+        return TIERS[self.tier_name]
+
+    @property
     def tier_name(self) -> str:
         """'cgroup', 'systemd' or 'userns': chosen (and cached) on first use; SandboxError
         when the configured tier, or with 'auto' every tier, is unavailable."""
@@ -161,7 +120,7 @@ class Sandbox(LoggingConfigurable):
         return self._tier
 
     def guarantees(self) -> str:
-        return GUARANTEES[self.tier_name].format(
+        return self.tier_object.guarantees.format(
             memory_mb=self.memory_mb,
             max_processes=self.max_processes,
             file_size_mb=self.file_size_mb,
@@ -172,11 +131,8 @@ class Sandbox(LoggingConfigurable):
     # -- cgroups -------------------------------------------------------------------------
     def create_cgroups(self) -> None:
         """Choose the tier (SandboxError if none) and, in the cgroup tier, make the cgroups."""
-        if self.tier_name != "cgroup":
-            return  # systemd makes its scope when the command starts; userns has none
-        name = f"c1w3-sandbox-{uuid.uuid4().hex[:12]}"
         try:
-            self._cgroups = _make_cgroups(name, self.memory_mb, self.max_processes)
+            self._cgroups = self.tier_object.make_cgroups(self.memory_mb, self.max_processes)
         except OSError as exc:
             raise SandboxError(
                 f"cannot create a cgroup for the sandbox's memory and process limits ({exc}). "
@@ -188,12 +144,12 @@ class Sandbox(LoggingConfigurable):
         for group in self._cgroups:
             while group.exists():
                 # Killed again on every try: a fork bomb's children fork while a kill lands.
-                _kill_cgroup(group)
+                kill_cgroup(group)
                 try:
                     group.rmdir()
                 except OSError:
                     if time.monotonic() > deadline:
-                        break  # left for the next sandbox's sweep (_sweep_leftovers)
+                        break  # left for the next sandbox's sweep (sweep_leftovers)
                     time.sleep(0.05)
         self._cgroups = []
 
@@ -202,7 +158,7 @@ class Sandbox(LoggingConfigurable):
         if self.reason:
             return self.reason
         for group in self._cgroups + self._scope_cgroups():
-            if _oom_killed(group):
+            if oom_killed(group):
                 return f"the memory limit of {self.memory_mb} MB was exceeded"
         return ""
 
@@ -223,102 +179,28 @@ class Sandbox(LoggingConfigurable):
                 f"bubblewrap ({self.bwrap}) is not installed: `apt-get install bubblewrap`. "
                 "Refusing to run student code without a sandbox."
             )
-        tier = self.tier_name
-        cwd = Path(cwd).resolve()
-        args = [
-            self.bwrap,
-            "--unshare-all",  # network, PID, IPC, UTS, cgroup and user namespaces
-            "--unshare-user",
-            "--uid",
-            str(NOBODY),
-            "--gid",
-            str(NOBODY),
-            "--cap-drop",
-            "ALL",
-            "--die-with-parent",
-            "--clearenv",
-        ]
-        for link in ("bin", "lib", "lib64", "sbin"):
-            path = Path("/") / link
-            if path.is_symlink():
-                args += ["--symlink", os.readlink(path), str(path)]
-            elif path.exists():
-                args += ["--ro-bind", str(path), str(path)]
-        args += ["--ro-bind", "/usr", "/usr"]
-        for name in ETC_FILES:
-            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        # bwrap's /dev is a writable tmpfs without a size: only /dev/shm stays writable, small.
-        args += ["--size", str(SHM_MB * 1024 * 1024), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
-        args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
-        size = str(self.disk_mb * 1024 * 1024)
-        args += ["--size", size, "--tmpfs", "/tmp", "--dir", "/tmp/home"]
-        readable = {
-            Path(sys.prefix),
-            Path(sys.base_prefix),
-            Path(graders.__file__).resolve().parent,
-            *map(Path, extra_readable),
-        }
-        for path in sorted(readable, key=lambda p: len(p.parts)):
-            args += ["--ro-bind", str(path), str(path)]
-        # Keras reads $KERAS_HOME/datasets/fashion-mnist and writes keras.json beside it.
-        args += ["--ro-bind", str(data.keras_dataset_dir()), "/tmp/keras/datasets/fashion-mnist"]
-        args += ["--bind" if cwd_writable else "--ro-bind", str(cwd), str(cwd)]
-        for path in map(Path, writable):
-            args += ["--bind", str(path), str(path)]
-        given = dict(env or {})
-        env = {
-            "HOME": "/tmp/home",
-            "TMPDIR": "/tmp",
-            "KERAS_HOME": "/tmp/keras",
-            "MPLCONFIGDIR": "/tmp/home/.matplotlib",
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-            "PYTHONNOUSERSITE": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        env.update(given)
-        for key, value in os.environ.items():
-            if key.startswith(ENV_PREFIXES) or key in ENV_NAMES:
-                env.setdefault(key, value)
-        for key, value in sorted(env.items()):
-            args += ["--setenv", key, value]
-        # Nothing else is writable, not even the folders bwrap made for the mount points.
-        args += ["--remount-ro", "/", "--chdir", str(cwd), "--"]
-        if tier == "userns":
-            # RLIMIT_NPROC set here, inside the sandbox's user namespace, counts only this
-            # sandbox's tasks (the kernel keeps the count per user namespace and uid); set
-            # outside, it would count every process of the grading user. The kernel does not
-            # apply it to uid 0 (a root grader forcing this tier): the watchdog counts too.
-            args += ["prlimit", f"--nproc={self.max_processes}", "--"]
-        args += argv
-        limits = [
-            "prlimit",
-            f"--fsize={self.file_size_mb * 1024 * 1024}",
-            "--core=0",
-            "--nofile=1024",
-            "--",
-        ]
-        if tier == "systemd":
-            limits = [
-                "systemd-run",
-                "--user",
-                "--scope",
-                "--quiet",
-                "--collect",
-                f"--unit={self._scope}",
-                "-p",
-                f"MemoryMax={self.memory_mb}M",
-                "-p",
-                "MemorySwapMax=0",
-                "-p",
-                f"TasksMax={self.max_processes}",
-                "--",
-                *limits,
-            ]
-        # The shell joins the cgroups before anything else starts, then becomes bwrap.
-        procs = [shlex.quote(str(group / "cgroup.procs")) for group in self._cgroups]
-        join = " && ".join(f"echo $$ > {path}" for path in procs)
-        return ["/bin/sh", "-c", f'{join or ":"} && exec "$@"', "c1w3-sandbox", *limits, *args]
+        tier = self.tier_object
+        graders_dir = Path(graders.__file__).resolve().parent
+        readable = [Path(sys.prefix), Path(sys.base_prefix), graders_dir]
+        sandboxed = bwrap_argv.bwrap(
+            list(argv),
+            bwrap=self.bwrap,
+            cwd=Path(cwd).resolve(),
+            root_links=root_links(),
+            readable=[*readable, *map(Path, extra_readable)],
+            dataset=data.keras_dataset_dir(),
+            writable=[Path(p) for p in writable],
+            cwd_writable=cwd_writable,
+            env=bwrap_argv.environment(env, os.environ, Path(sys.executable).parent),
+            tmp_mb=self.disk_mb,
+            inside=tier.inside(self.max_processes),
+        )
+        return bwrap_argv.launch(
+            sandboxed,
+            file_size_mb=self.file_size_mb,
+            outside=tier.outside(self.memory_mb, self.max_processes, self._scope),
+            cgroups=self._cgroups,
+        )
 
     # -- watchdogs -----------------------------------------------------------------------
     def watch(self, pid: int, folders: list[Path], interval: float = 0.5) -> None:
@@ -338,7 +220,7 @@ class Sandbox(LoggingConfigurable):
                     return
 
         self._watch = self._start(disk, "disk")
-        if self.tier_name == "userns":
+        if self.tier_object.watches_memory:
             self._start(self._watch_memory, "memory")
 
     def _start(self, target, what: str) -> threading.Thread:
@@ -402,7 +284,7 @@ class Sandbox(LoggingConfigurable):
 
     def kill(self) -> None:
         for group in self._cgroups + self._scope_cgroups():
-            _kill_cgroup(group)
+            kill_cgroup(group)
         if self.pid:
             try:
                 os.kill(self.pid, signal.SIGKILL)
@@ -438,17 +320,7 @@ class Sandbox(LoggingConfigurable):
         self.remove_cgroups()
 
     def _scope_cgroups(self) -> list[Path]:
-        """systemd tier: the scope's cgroup (v2), found by its unit name."""
-        if self._tier != "systemd" or not self.pid:
-            return []
-        try:
-            text = Path(f"/proc/{self.pid}/cgroup").read_text()
-        except OSError:
-            text = ""
-        for line in text.splitlines():
-            if line.startswith("0::") and self._scope in line:
-                return [CGROUP_ROOT / line[3:].lstrip("/")]
-        return []
+        return TIERS[self._tier].scope_cgroups(self.pid, self._scope) if self._tier else []
 
 
 class Started:
@@ -552,9 +424,9 @@ def tier(config=None) -> tuple[str, str]:
 
 def select_tier(requested: str = "auto", bwrap: str = "bwrap") -> str:
     """The tier to use ('cgroup', 'systemd' or 'userns'); SandboxError with every reason."""
-    wanted = TIERS if requested == "auto" else (requested,)
+    wanted = tuple(TIERS) if requested == "auto" else (requested,)
     if requested not in ("auto", *TIERS):
-        raise SandboxError(f"c.Sandbox.tier = {requested!r}: use 'auto' or one of {TIERS}")
+        raise SandboxError(f"c.Sandbox.tier = {requested!r}: use 'auto' or one of {tuple(TIERS)}")
     reasons = []
     for name in wanted:
         why = _probe(name, bwrap)
@@ -571,38 +443,19 @@ def select_tier(requested: str = "auto", bwrap: str = "bwrap") -> str:
 @functools.cache
 def _probe(name: str, bwrap: str) -> str:
     """'' if tier `name` works here, else why not. Cached: tried once per process."""
-    if name == "cgroup":
-        try:
-            for group in _make_cgroups(f"c1w3-probe-{uuid.uuid4().hex[:12]}", 64, 16):
-                group.rmdir()
-        except OSError as exc:
-            return f"cannot create a cgroup ({exc})"
-        return ""
-    if name == "systemd":
-        if not (CGROUP_ROOT / "cgroup.controllers").exists():
-            return "no unified cgroup v2 hierarchy (systemd delegates memory limits only there)"
-        if not shutil.which("systemd-run"):
-            return "systemd-run is not installed"
-        argv = ["systemd-run", "--user", "--scope", "--quiet", "-p", "MemoryMax=64M"]
-        return _try([*argv, "-p", "TasksMax=16", "--", "true"], "systemd-run --user --scope")
-    if name == "userns":
-        if not shutil.which(bwrap):
-            return f"bubblewrap ({bwrap}) is not installed"
-        argv = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid"]
-        argv += [str(NOBODY), "--cap-drop", "ALL", "--ro-bind", "/", "/", "--proc", "/proc"]
-        return _try([*argv, "--dev", "/dev", "--", "true"], "bwrap --unshare-all")
-    return f"unknown tier {name!r}"
+    return TIERS[name].probe(bwrap) if name in TIERS else f"unknown tier {name!r}"
 
 
-def _try(argv: list[str], what: str) -> str:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"`{what}` failed ({exc})"
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-        return f"`{what}` failed ({tail[:200]})"
-    return ""
+def root_links(root: Path = Path("/")) -> list[tuple[str, tuple[str, str]]]:
+    """/bin, /lib, /lib64 and /sbin as the host has them: a symlink (merged /usr) or a folder."""
+    found = []
+    for link in ("bin", "lib", "lib64", "sbin"):
+        path = root / link
+        if path.is_symlink():
+            found.append((str(path), ("symlink", os.readlink(path))))
+        elif path.exists():
+            found.append((str(path), ("ro-bind", "")))
+    return found
 
 
 _reported: set[str] = set()
@@ -628,108 +481,6 @@ def _pss(procs: list[psutil.Process]) -> int:
         except psutil.Error:
             pass
     return total
-
-
-# -- cgroup v1 / v2 helpers ------------------------------------------------------------------
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-
-
-def _own_cgroups() -> dict[str, str]:
-    """controller ('' for v2) -> this process's cgroup path."""
-    result = {}
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        for controller in controllers.split(",") if controllers else [""]:
-            result[controller] = path
-    return result
-
-
-# A sandbox's cgroup older than this is no longer in use by any grading (one notebook runs at
-# most c.SandboxedExecute.submission_seconds, 900 s by default, then the verifier).
-LEFTOVER_AGE_S = 3600
-
-
-def _sweep_leftovers(
-    parents: list[Path], max_age_s: float = LEFTOVER_AGE_S, pattern: str = "c1w3-sandbox-*"
-) -> int:
-    """Remove this course's empty sandbox cgroups older than `max_age_s` under `parents`: ones
-    a sandbox could not remove in time (a fork bomb still dying) would otherwise pile up."""
-    removed = 0
-    for parent in parents:
-        for group in parent.glob(pattern):
-            try:
-                old = time.time() - group.stat().st_mtime > max_age_s
-                if old and not (group / "cgroup.procs").read_text().strip():
-                    group.rmdir()
-                    removed += 1
-            except OSError:
-                continue  # in use, or removed meanwhile by another grader
-    return removed
-
-
-def _make_cgroups(name: str, memory_mb: int, max_processes: int) -> list[Path]:
-    own = _own_cgroups()
-    memory = str(memory_mb * 1024 * 1024)
-    if (CGROUP_ROOT / "memory").is_dir() and "memory" in own and "pids" in own:  # v1
-        mem = CGROUP_ROOT / "memory" / own["memory"].lstrip("/") / name
-        pids = CGROUP_ROOT / "pids" / own["pids"].lstrip("/") / name
-        _sweep_leftovers([mem.parent, pids.parent])
-        mem.mkdir()
-        pids.mkdir()
-        (mem / "memory.limit_in_bytes").write_text(memory)
-        swap = mem / "memory.memsw.limit_in_bytes"
-        if swap.exists():
-            swap.write_text(memory)
-        (pids / "pids.max").write_text(str(max_processes))
-        return [mem, pids]
-    if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2 (unified)
-        parent = CGROUP_ROOT / own.get("", "/").lstrip("/")
-        wanted = {"memory", "pids"}
-        enabled = set((parent / "cgroup.subtree_control").read_text().split())
-        if not wanted <= enabled:
-            (parent / "cgroup.subtree_control").write_text(
-                " ".join(f"+{c}" for c in wanted - enabled)
-            )
-        group = parent / name
-        _sweep_leftovers([parent])
-        group.mkdir()
-        (group / "memory.max").write_text(memory)
-        if (group / "memory.swap.max").exists():
-            (group / "memory.swap.max").write_text("0")
-        (group / "pids.max").write_text(str(max_processes))
-        return [group]
-    raise OSError("no writable cgroup v1 (memory, pids) or v2 hierarchy under /sys/fs/cgroup")
-
-
-def _kill_cgroup(group: Path) -> None:
-    if (group / "cgroup.kill").exists():
-        try:
-            (group / "cgroup.kill").write_text("1")
-            return
-        except OSError:
-            pass
-    try:
-        pids = (group / "cgroup.procs").read_text().split()
-    except OSError:
-        return
-    for pid in pids:
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
-
-
-def _oom_killed(group: Path) -> bool:
-    for name in ("memory.oom_control", "memory.events"):
-        try:
-            text = (group / name).read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill" and value.strip() not in ("", "0"):
-                return True
-    return False
 
 
 def _disk_usage(folder: Path) -> int:
