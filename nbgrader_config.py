@@ -44,7 +44,7 @@ c.GenerateFeedback.preprocessors = [
 ]
 
 # Untrusted code: every student's kernel runs in a bubblewrap sandbox with limits
-# (course/sandbox.py; docs/threat-model.md). Sandbox.enabled = False is for debugging only.
+# (course/sandbox/; docs/threat-model.md). Sandbox.enabled = False is for debugging only.
 c.Autograde.autograde_preprocessors = [
     "course.nbgrader_plugins.SandboxedExecute",
     "course.nbgrader_plugins.VerifyOutsideKernel",  # the points come from outside the kernel

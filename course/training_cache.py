@@ -4,7 +4,7 @@ whether kernels see it (``c.TrainingCache.*``), ``make warm`` and the entries' o
 The kernel's side -- the key, the entries, ``fit`` -- is :mod:`graders.training_cache`. The
 one thing that crosses from here into a kernel is the folder's path, as
 ``NBGRADER_C1W3_TRAINING_CACHE`` in the sandbox's environment (:func:`kernel_variables`,
-course/sandbox.py binds the folder read-only).
+course/sandbox/ binds the folder read-only).
 
     python -m course.training_cache {warm,audit,list} [--cache DIR] [--keys K ...] [--json]
 """

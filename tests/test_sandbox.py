@@ -501,17 +501,17 @@ def test_old_empty_sandbox_cgroups_are_swept_and_busy_ones_kept():
     later sandbox once it is empty and older than any grading; one with a process is kept."""
     if sandbox._probe("cgroup", "bwrap"):
         pytest.skip(f"the cgroup tier is not available here: {sandbox._probe('cgroup', 'bwrap')}")
-    groups = sandbox._make_cgroups(f"c1w3-sandbox-test-{os.getpid()}", 256, 16)
-    busy = sandbox._make_cgroups(f"c1w3-sandbox-test-busy-{os.getpid()}", 256, 16)
+    groups = sandbox.cgroups.make_cgroups(f"c1w3-sandbox-test-{os.getpid()}", 256, 16)
+    busy = sandbox.cgroups.make_cgroups(f"c1w3-sandbox-test-busy-{os.getpid()}", 256, 16)
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
         for group in busy:
             (group / "cgroup.procs").write_text(str(sleeper.pid))
         parents = sorted({group.parent for group in groups + busy})
         mine = "c1w3-sandbox-test-*"  # never another grading's cgroups
-        sandbox._sweep_leftovers(parents, pattern=mine)  # young: kept
+        sandbox.cgroups.sweep_leftovers(parents, pattern=mine)  # young: kept
         assert all(group.exists() for group in groups + busy)
-        sandbox._sweep_leftovers(parents, max_age_s=-1, pattern=mine)
+        sandbox.cgroups.sweep_leftovers(parents, max_age_s=-1, pattern=mine)
         assert not any(group.exists() for group in groups)
         assert all(group.exists() for group in busy)
     finally:

@@ -48,8 +48,8 @@ import psutil
 from traitlets import Bool, Enum, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
+import course.sandbox.argv as bwrap_argv
 import graders
-from course.sandbox import argv as bwrap_argv
 from course.sandbox.argv import ENV_NAMES, ENV_PREFIXES, NOBODY, SHM_MB  # noqa: F401
 from course.sandbox.cgroups import CGROUP_ROOT, kill_cgroup, oom_killed  # noqa: F401
 from course.sandbox.tiers import TIERS, Tier

@@ -9,7 +9,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from course.sandbox import cgroups
+import course.sandbox.cgroups as cgroups
 from course.sandbox.argv import NOBODY
 
 
