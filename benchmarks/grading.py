@@ -42,9 +42,9 @@ import psutil  # noqa: E402
 
 from course import audit, runner  # noqa: E402
 from course.context import GradingContext  # noqa: E402
-from course.layout import COURSE_ROOT
+from course.layout import COURSE_ROOT, Layout  # noqa: E402
 from course.training_cache import DEFAULT_DIRNAME  # noqa: E402
-from graders import ASSIGNMENT, training_cache  # noqa: E402
+from graders import ASSIGNMENT, CHECKS_ENV, training_cache  # noqa: E402
 from scenarios import sample_class  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -53,10 +53,12 @@ TRAINING_TFLOP = 2.55
 
 
 def run_measured(argv, cwd, env=None) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS of the process tree in MB, stdout)."""
+    """(wall seconds, peak RSS of the process tree in MB, stdout). A failed run stops the
+    benchmark with its stderr: a time measured on a crash is not a number to print."""
     start = time.perf_counter()
+    errors = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=errors, text=True
     )
     peak = 0
     done = threading.Event()
@@ -77,7 +79,11 @@ def run_measured(argv, cwd, env=None) -> tuple[float, float, str]:
     out, _ = proc.communicate()
     done.set()
     sampler.join()
-    return time.perf_counter() - start, peak / 2**20, out
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        errors.seek(0)
+        raise SystemExit(f"{argv[:4]} failed (exit {proc.returncode}):\n{errors.read()[-3000:]}")
+    return wall, peak / 2**20, out
 
 
 def conv_fit_seconds(notebook: Path) -> float:
@@ -114,19 +120,22 @@ def conv_throughput() -> float:
     return flop * 30 / (time.perf_counter() - start) / 1e9
 
 
-def stored_evaluation_used(model: Path, cache: Path, env: dict) -> bool:
-    """Whether graders.evaluate_model takes this model's accuracies from the cache."""
+def stored_evaluation_used(model: Path, course: Path, env: dict) -> bool:
+    """Whether graders.evaluate_model takes this model's accuracies from the course's cache."""
     done = subprocess.run(
         [sys.executable, "-I", "-m", "graders.evaluate_model", str(model)],
         cwd=COURSE_ROOT,
-        env={**env, training_cache.CACHE_ENV: str(cache)},
+        env={
+            **env,
+            training_cache.CACHE_ENV: str(course / DEFAULT_DIRNAME),
+            CHECKS_ENV: str(Layout(course).public_checks),
+        },
         capture_output=True,
         text=True,
     )
-    try:
-        return json.loads(done.stdout.strip().splitlines()[-1]).get("evaluation") == "known"
-    except (IndexError, ValueError):
-        return False
+    if done.returncode != 0:
+        raise SystemExit(f"graders.evaluate_model failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]).get("evaluation") == "known"
 
 
 def main() -> None:
@@ -196,13 +205,13 @@ def main() -> None:
     verify = {"with": [], "without": []}
     for _ in range(args.runs):
         for which in verify:
-            argv = [sys.executable, "-c", VERIFY_IN_SANDBOX, str(grading)]
-            if which == "with":
-                argv.append(str(cache))
+            argv = [sys.executable, "-c", VERIFY_IN_SANDBOX, str(course), str(grading)]
+            if which == "without":
+                argv.append("--no-cache")
             wall = run_measured(argv, COURSE_ROOT, env)[0]
             verify[which].append(wall)
             print(f"verifier {which} stored evaluation: {wall:.1f} s", flush=True)
-    known = stored_evaluation_used(grading / "conv_model.keras", cache, env)
+    known = stored_evaluation_used(grading / "conv_model.keras", course, env)
     gflops = conv_throughput()
 
     def med(mode, k):
@@ -232,7 +241,7 @@ def main() -> None:
         ("hit: points / cache entries hit", f"{scores('hit')} / {', '.join(hit_keys)}"),
         ("miss / lab as written (whole process)",
          f"{med('miss', 0) / med('lab', 0):.2f}x (target <= 0.5x)"),
-        ("hit median (target <= 20 s)", f"{med('hit', 0):.1f} s"),
+        ("hit median (target <= 15 s, issue 30)", f"{med('hit', 0):.1f} s"),
         ("hit / miss", f"{med('hit', 0) / med('miss', 0):.2f}x"),
     ]  # fmt: skip
     if not args.quick:
@@ -257,17 +266,24 @@ def main() -> None:
         print(f"{key:{width}s} | {value}")
 
 
-# argv: GRADING_DIR [CACHE_DIR]: the cache folder is bound read-only, as nbgrader does; the
-# variable naming it (NBGRADER_*) is forwarded into the sandbox from this environment.
+# argv: COURSE GRADING_DIR [--no-cache]: told and shown what a grading tells the verifier
+# (course.nbgrader_plugins.grader_variables: the course's checks, its cache folder read-only);
+# --no-cache: no cache folder, so the verifier evaluates the model on 70,000 images itself.
 VERIFY_IN_SANDBOX = """
 import sys
 from pathlib import Path
 from course import sandbox
-from graders.training_cache import CACHE_ENV
-done, limit = sandbox.run([sys.executable, "-I", "-m", "graders.verify", sys.argv[1]],
-                          Path(sys.argv[1]), timeout=600, cwd_writable=False,
-                          extra_readable=sys.argv[2:], env={CACHE_ENV: "".join(sys.argv[2:])})
-assert done.returncode == 0 and not limit, (done.stderr[-500:], limit)
+from course.layout import load_config
+from course.nbgrader_plugins import grader_variables
+course, grading = Path(sys.argv[1]), Path(sys.argv[2])
+config = load_config(course)
+config.CourseDirectory.root = str(course)
+if "--no-cache" in sys.argv:
+    config.TrainingCache.enabled = False
+env, readable = grader_variables(config)
+done, limit = sandbox.run([sys.executable, "-I", "-m", "graders.verify", str(grading)], grading,
+                          timeout=600, cwd_writable=False, extra_readable=readable, env=env)
+assert done.returncode == 0 and not limit, (done.stderr[-800:], limit)
 """
 
 
