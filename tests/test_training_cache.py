@@ -1,4 +1,4 @@
-"""The training cache (graders/training_cache.py, issue 14): a hit is bit for bit a real training.
+"""The training cache (graders/training_cache/, issue 14): a hit is bit for bit a real training.
 
 Fast tests use a tiny model on 64 random images (one epoch); the slow one trains the
 notebook's two models for real on Fashion-MNIST, twice each, in fresh processes, and compares
@@ -161,7 +161,7 @@ def test_key_changes_with_every_ingredient(data, monkeypatch):
         m.setenv("TF_NUM_INTRAOP_THREADS", "7")
         changed["threads"] = key(tiny(), images, labels)
     with monkeypatch.context() as m:
-        m.setattr(tc, "cpu_flags", lambda: "sse2")
+        m.setattr(tc.key, "cpu_flags", lambda: "sse2")  # where machine() looks it up
         changed["cpu features"] = key(tiny(), images, labels)
     with monkeypatch.context() as m:
         m.setattr(np, "__version__", "0.0.0")
