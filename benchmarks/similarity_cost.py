@@ -31,8 +31,8 @@ from scenarios import collusion_class
 
 def run(course: Path) -> dict[str, float]:
     """One cold run, as after a batch of `make grade` (a fresh process's caches)."""
-    similarity._cell_fingerprints.cache_clear()
-    similarity._parse.cache_clear()
+    similarity.reading.cell_fingerprints.cache_clear()
+    similarity.lexing.parse.cache_clear()
     times = {}
     layout = Layout(course)
     _ = layout.coursedir  # nbgrader imported: the TA summary has imported it already

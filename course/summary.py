@@ -1,6 +1,6 @@
 """TA summary of one assignment: scores from nbgrader's gradebook API, messages and flags
 from the autograded notebooks, written as Markdown to ``reports/<assignment>_summary.md``;
-beside it the similarity report (``<assignment>_similarity.html``, course/similarity.py) and
+beside it the similarity report (``<assignment>_similarity.html``, course/similarity/) and
 the item analysis (``<assignment>_items.csv``, course/item_analysis.py), summarised in the
 page's "Possible copying" and "Items" sections. Neither changes a grade. Points lost are
 listed by cause, not by message (failure_cause): one earlier failure is one line.

@@ -506,9 +506,9 @@ RENAMES = {
 def renamed_and_reformatted(source: str) -> str:
     """The same tokens under other names and another layout: every name the cell binds is
     renamed, quotes swapped, spacing changed, comments replaced."""
-    bound = similarity._bound_names(source) or set()
+    bound = similarity.lexing.bound_names(source) or set()
     out, previous = [], ""
-    for m in similarity._TOKEN.finditer(source):
+    for m in similarity.lexing.TOKEN.finditer(source):
         kind, text = m.lastgroup, m.group()
         if kind == "name" and text in bound and previous != "." and text in RENAMES:
             text = RENAMES[text]

@@ -1,4 +1,4 @@
-"""The similarity report (course/similarity.py) on the collusion class (scenarios/
+"""The similarity report (course/similarity/) on the collusion class (scenarios/
 collusion_class.py): every planted pair is found and ranks above every honest pair. No
 training and no autograde: the submitted notebooks are read, never run; where the report
 needs to know which answers are wrong, the grades come from the source solution's literal
@@ -416,11 +416,14 @@ def test_answers_left_as_the_template_or_computed():
 
 def test_student_id_is_read_without_running_anything():
     cells = [nbformat.v4.new_code_cell(s) for s in ("x = 1", 'STUDENT_ID = "Ab12"  # mine')]
-    assert similarity._student_id(cells) == "ab12"
-    assert similarity._student_id([nbformat.v4.new_code_cell("STUDENT_ID = ...")]) is None
+    assert similarity.reading.declared_student_id(cells) == "ab12"
+    assert (
+        similarity.reading.declared_student_id([nbformat.v4.new_code_cell("STUDENT_ID = ...")])
+        is None
+    )
     broken = nbformat.v4.new_code_cell('STUDENT_ID = "zz"\nthis is not python')
-    assert similarity._student_id([broken]) == "zz"
-    assert similarity._student_id([]) is None
+    assert similarity.reading.declared_student_id([broken]) == "zz"
+    assert similarity.reading.declared_student_id([]) is None
 
 
 @pytest.mark.slow
