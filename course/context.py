@@ -141,6 +141,11 @@ class GradingContext:
         """Hash of what decides the points besides the submission: the source notebook (its
         hidden tests), nbgrader_config.py and the graders package. A fixed hidden test must
         regrade everyone, or only-missing grading would keep grades from the old tests."""
+        return files_hash(self.setup_files())
+
+    def setup_files(self) -> list[tuple[Path, Path]]:
+        """The files :attr:`setup_hash` covers: the source folder, the config, and every
+        module of the graders package, its subpackages included."""
         import graders
 
         files = visible_files(self.layout.folder("source"))
@@ -148,8 +153,8 @@ class GradingContext:
         if config.exists():
             files.append((self.root, config))
         package = Path(graders.__file__).parent
-        files += [(package.parent, p) for p in package.glob("*.py")]
-        return files_hash(files)
+        files += [(package.parent, p) for p in package.rglob("*.py")]
+        return files
 
 
 def files_hash(paths_under: list[tuple[Path, Path]]) -> str:

@@ -4,6 +4,7 @@ course's own nbgrader_config.py; and the hidden graders never import the course 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_the_repository_course_and_a_folder_without_config():
 
 def test_the_graders_never_import_the_course_tools():
     """course/ uses graders/; the other way round would be a cycle (issue 15)."""
-    for path in sorted((COURSE_ROOT / "graders").glob("*.py")):
+    for path in sorted((COURSE_ROOT / "graders").rglob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             names = []
@@ -48,6 +49,19 @@ def test_the_graders_never_import_the_course_tools():
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] != "course", f"{path.name} imports {name}"
+
+
+def test_the_setup_hash_covers_every_graders_module_and_the_source_folder(tmp_path):
+    """A change anywhere in the graders (graders/training_cache/ included) regrades everyone."""
+    import graders
+    from course.context import GradingContext
+
+    context = GradingContext.of(COURSE_ROOT)
+    covered = {path.resolve() for _, path in context.setup_files()}
+    package = Path(graders.__file__).resolve().parent
+    assert set(package.rglob("*.py")) <= covered
+    assert package / "training_cache" / "key.py" in covered
+    assert (COURSE_ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").resolve() in covered
 
 
 def test_the_graders_judge_with_the_checks_the_course_config_names(tmp_path, monkeypatch):
