@@ -2,9 +2,10 @@
 
 Flow: the hidden test cells restored by ``nbgrader autograde`` call :mod:`graders.hidden`;
 the points-deciding accuracy check runs in a fresh interpreter (:mod:`graders.evaluate_model`).
-Check logic shared with the students' visible checks lives in the course's released
-``c1w3_checks.py``; :func:`public_checks` loads the course's copy, which the course's
-configuration names (:func:`checks_path`), never a submission's own.
+Check logic shared with the students' visible checks lives in :mod:`graders.c1w3_core`,
+released beside the notebook as ``c1w3_core.py``; the notebook's entry points are the course's
+``c1w3_checks.py``, which :func:`public_checks` loads from the course's copy (the course's
+configuration names it: :func:`checks_path`), never a submission's own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 ASSIGNMENT = "c1w3_convolutions"
 CHECKS_FILE = "c1w3_checks.py"
+# Released beside the notebook with it: the checking core both share (graders/c1w3_core.py).
+SUPPORT_FILES = (CHECKS_FILE, "c1w3_core.py")
 # A grading tells the kernel and the verifier where the course's copy is
 # (course.nbgrader_plugins.grader_variables, from nbgrader_config.py's CourseDirectory).
 CHECKS_ENV = "C1W3_PUBLIC_CHECKS"

@@ -220,15 +220,15 @@ print("graders shadowed")
 
 
 def edits_public_checks(nb, release):
-    """A dense model, and a c1w3_checks.py (its own copy, see CHECKS_EDITS) whose
-    architecture check accepts anything, so the training cell trains it."""
+    """A dense model, and a c1w3_checks.py (its own copy, see CHECKS_EDITS) whose check
+    before training accepts anything, so the training cell trains it."""
     return dense_only(nb, release)
 
 
 def _accept_any_architecture(checks_py: str) -> str:
-    head = "def architecture_problems(model) -> list[str]:"
+    head = "def check_before_training(model) -> None:"
     assert head in checks_py
-    return checks_py.replace(head, f"{head}\n    return []\n\n\ndef _unused(model):")
+    return checks_py.replace(head, f"{head}\n    return\n\n\ndef _unused(model):")
 
 
 # The student's own copy of c1w3_checks.py, edited (name -> edit of the released text).
@@ -303,11 +303,13 @@ def build_submission(name: str, course_root: Path = COURSE_ROOT):
 def write_class(course_root: Path, names=None, release_root: Path = COURSE_ROOT) -> list[str]:
     """Write submitted/<name>/<assignment>/ for each attacker; returns the names."""
     names = list(names or HOSTILE_CLASS)
-    checks = (Layout(release_root).folder("release") / "c1w3_checks.py").read_text()
+    release = Layout(release_root).folder("release")
+    checks = (release / "c1w3_checks.py").read_text()
     for name in names:
         folder = Layout(course_root).folder("submitted", name)
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(build_submission(name, release_root), folder / NOTEBOOK)
         edit = CHECKS_EDITS.get(name, lambda text: text)
         (folder / "c1w3_checks.py").write_text(edit(checks))
+        (folder / "c1w3_core.py").write_bytes((release / "c1w3_core.py").read_bytes())
     return names

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from course.layout import COURSE_ROOT, Layout
-from graders import ASSIGNMENT
+from graders import ASSIGNMENT, SUPPORT_FILES
 from scenarios.notebook_edits import (
     FULL,
     answer,
@@ -484,6 +484,7 @@ def write_class(course_root: Path, names=None, release_root: Path = COURSE_ROOT)
             path.write_text(submission)
         else:
             nbformat.write(submission, path)
-        checks = Layout(release_root).folder("release") / "c1w3_checks.py"
-        (folder / "c1w3_checks.py").write_bytes(checks.read_bytes())
+        for support in SUPPORT_FILES:  # as a student's download of the release has them
+            released = Layout(release_root).folder("release") / support
+            (folder / support).write_bytes(released.read_bytes())
     return names

@@ -1,6 +1,6 @@
 """Every directional or quantitative claim the lesson makes about the 5-seed table holds.
 
-`SEED_TABLE` (source/c1w3_convolutions/c1w3_checks.py) is the course's evidence for "the
+`SEED_TABLE` (graders/c1w3_core.py, read through c1w3_checks.py) is the course's evidence for "the
 convolution, not pooling, depth or compute, made the gain". The notebook's markdown, the
 Part 7 mark scheme, the graders' messages (graders/hidden.py, rendered here from the table
 the way the graders render them), docs/lesson.md and docs/pooling_seeds.md quote numbers

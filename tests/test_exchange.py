@@ -40,7 +40,7 @@ import pytest
 
 from course import exchange, gradebook, runner
 from course.layout import COURSE_ROOT, Layout
-from graders import ASSIGNMENT
+from graders import ASSIGNMENT, SUPPORT_FILES
 from scenarios.notebook_edits import answer, solved_release
 from scenarios.sample_class import SAMPLE_EXPLANATION
 from tests import test_browser
@@ -250,7 +250,7 @@ def test_release_reaches_the_exchange_with_nbgrader_permissions(round_trip):
 @slow
 def test_each_student_fetched_the_release_into_their_own_home(round_trip):
     for student in (round_trip.ada, round_trip.bob):
-        for name in ("c1w3_checks.py", "nbgrader_config.py"):
+        for name in (*SUPPORT_FILES, "nbgrader_config.py"):
             assert (student.folder / name).read_bytes() == (round_trip.release / name).read_bytes()
         assert sorted(p.name for p in student.home.iterdir()) == [".jupyter", ".local", ASSIGNMENT]
 

@@ -34,7 +34,7 @@ import pytest
 
 from course import exchange, gradebook, runner
 from course.context import GradingContext
-from graders import ASSIGNMENT
+from graders import ASSIGNMENT, SUPPORT_FILES
 from tests import servers, test_browser
 from tests.test_browser import quiet_lab_settings, screenshot_dir
 from tests.test_exchange import COURSE_ID, NOTEBOOK, Student, clean_env, instructor, solved
@@ -312,7 +312,7 @@ def test_each_home_holds_only_its_own_fetched_copy(hub_run):
         assert sorted(p.name for p in student.home.iterdir() if not p.name.startswith(".")) == [
             ASSIGNMENT
         ]
-        for name in ("c1w3_checks.py", "nbgrader_config.py"):
+        for name in (*SUPPORT_FILES, "nbgrader_config.py"):
             assert (student.folder / name).read_bytes() == (hub_run.release / name).read_bytes()
         cache = student.home / ".local/share/jupyter/nbgrader_cache" / COURSE_ID
         assert [p.name.split("+")[0] for p in cache.iterdir()] == [user]

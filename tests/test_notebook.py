@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from course.layout import COURSE_ROOT
-from graders import ASSIGNMENT, hidden, settings
+from graders import ASSIGNMENT, SUPPORT_FILES, hidden, settings
 from tests.conftest import make_course, nbgrader_ok
 
 SOURCE = COURSE_ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -33,7 +33,7 @@ def test_committed_release_is_in_sync_with_source(fresh_release):
         "release/ is stale: run `make release` and commit it"
     )
     assert [c.metadata for c in committed.cells] == [c.metadata for c in fresh.cells]
-    for name in ("c1w3_checks.py",):
+    for name in SUPPORT_FILES:
         assert (fresh_release / name).read_bytes() == (RELEASE.parent / name).read_bytes()
     assert sorted(p.name for p in RELEASE.parent.iterdir()) == sorted(
         p.name for p in fresh_release.iterdir()

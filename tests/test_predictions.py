@@ -602,7 +602,7 @@ def test_the_verifier_reads_the_recorded_readings_not_the_namespace(tmp_path):
     payload = hidden.collect("shift_reading", ns, tmp_path)
     assert hidden.judge("shift_reading", payload, tmp_path)[0].points == 6  # the kernel's view
     # what the provided cell recorded, through JSON as the verifier receives it
-    recorded = json.loads(json.dumps({"shift_results": checks._reading(real)}))
+    recorded = json.loads(json.dumps({"shift_results": checks.reading_value(real)}))
     report, _ = hidden.judge("shift_reading", payload, tmp_path, readings=recorded)
     assert report.points == 0
     ns.update(steadier_stage="pool2", robust_model="conv", advantage_at_0px="smaller")
@@ -617,7 +617,7 @@ def test_the_verifier_reads_the_recorded_readings_not_the_namespace(tmp_path):
           **run, "conv_test_acc": 0.99}  # fmt: skip
     payload = hidden.collect("conv_vs_dense", ns, tmp_path)
     assert hidden.judge("conv_vs_dense", payload, tmp_path)[0].points == 6
-    recorded = json.loads(json.dumps(checks._reading(run)))
+    recorded = json.loads(json.dumps(checks.reading_value(run)))
     assert hidden.judge("conv_vs_dense", payload, tmp_path, readings=recorded)[0].points == 4
 
 

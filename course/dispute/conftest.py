@@ -15,7 +15,7 @@ import pytest
 
 from course import gradebook, runner
 from course.context import GradingContext
-from graders import ASSIGNMENT
+from graders import ASSIGNMENT, SUPPORT_FILES
 from graders.registry import POINTS
 
 REPORT: dict[str, tuple[float | None, float, str]] = {}
@@ -55,7 +55,8 @@ def graded_submission(request, tmp_path_factory):
     folder = course / "submitted" / student / ASSIGNMENT
     folder.mkdir(parents=True)
     shutil.copy(path, folder / f"{ASSIGNMENT}.ipynb")
-    shutil.copy(course / "release" / ASSIGNMENT / "c1w3_checks.py", folder)
+    for support in SUPPORT_FILES:
+        shutil.copy(course / "release" / ASSIGNMENT / support, folder)
     run = runner.grade_student(GradingContext.of(course, db_url=url), student)
     if not run.ok:
         pytest.fail(f"the submission could not be graded: {run.reason}")

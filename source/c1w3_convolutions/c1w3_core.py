@@ -1,0 +1,1 @@
+../../graders/c1w3_core.py
