@@ -18,14 +18,21 @@ from pathlib import Path
 
 import pytest
 
-from course import audit, cluster, gradebook, runner
+from course import audit, gradebook, runner
 from course.context import GradingContext
 from graders import ASSIGNMENT
 from scenarios import sample_class
+from tests.support.course import (
+    grade_on_dask,
+    make_warm_course,
+    nbgrader_ok,
+)
 
-make_course = runner.make_course
-CACHE_DIRNAME = ".training_cache"  # graders.training_cache.DEFAULT_DIRNAME
 PG_SERVER = os.environ.get("C1W3_TEST_POSTGRES", "postgresql://c1w3:c1w3@127.0.0.1:5432/postgres")
+
+
+# The browser fixture (Debian's Chromium through Playwright), for every file that drives one.
+pytest_plugins = ["tests.support.browser"]
 
 
 @pytest.fixture(autouse=True)
@@ -33,12 +40,6 @@ def _artifacts_in_tmp(tmp_path, monkeypatch):
     """graders.hidden.grade() saves artifacts in ./_grading, as it does beside a notebook;
     tests run it from a temporary folder so the repository stays clean."""
     monkeypatch.chdir(tmp_path)
-
-
-def nbgrader_ok(course: Path, *args: str, db_url: str | None = None):
-    done = runner.nbgrader(GradingContext.of(course, db_url=db_url), *args)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done
 
 
 def _run_root(tmp_path_factory) -> Path:
@@ -82,13 +83,6 @@ def training_cache(tmp_path_factory) -> Path:
     return folder
 
 
-def make_warm_course(root: Path, cache: Path) -> Path:
-    """A fresh course folder (make_course) holding a copy of the warmed training cache."""
-    course = make_course(root)
-    shutil.copytree(cache, course / CACHE_DIRNAME)
-    return course
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     """A PostgreSQL server whose role may CREATEDB; a missing server fails, never skips."""
@@ -119,11 +113,6 @@ def fresh_database(pg_server):
     yield make
     for name in made:
         gradebook.drop_database(pg_server, name)
-
-
-def grade_on_dask(course: Path, names, db_url: str) -> dict[str, runner.GradingRun]:
-    runs = cluster.grade_class_on_dask(course, names, workers=2, db_url=db_url, only_missing=False)
-    return {r.student: r for r in runs}
 
 
 @dataclass

@@ -25,18 +25,18 @@ from course import gradebook, runner
 from course.context import GradingContext
 from graders import ASSIGNMENT
 from scenarios import sample_class
-from tests import test_browser
-from tests.conftest import make_warm_course, nbgrader_ok
-from tests.test_browser import (
-    _open_notebook,
-    _run_all_cells,
-    _student_folder,
+from tests.support import browser as browser_support
+from tests.support.browser import (
     jupyter_lab,
     new_page,
+    open_notebook,
+    run_all_cells,
+    student_folder,
 )
+from tests.support.course import make_warm_course, nbgrader_ok
 
 pytestmark = pytest.mark.slow
-chromium = test_browser.browser  # Debian's Chromium through Playwright, as in test_browser.py
+chromium = browser_support.browser  # Debian's Chromium through Playwright, as in test_browser.py
 
 # The notebook's own rendered content: JupyterLab's rendered markdown and outputs, and the same
 # in nbconvert's HTML (the feedback page, formgrader).
@@ -114,15 +114,15 @@ def findings(graded, chromium, training_cache, tmp_path_factory) -> list[Finding
     found: list[Finding] = []
     release = graded.course / "release" / ASSIGNMENT
     answered = sample_class.build_submission("passes_all", graded.course)
-    folder = _student_folder(root / "student", release, answered)
+    folder = student_folder(root / "student", release, answered)
     reuse = {  # the instructor's training from the cache, as in test_browser.py
         "NBGRADER_C1W3_TRAINING_CACHE": str(training_cache),
         "TF_NUM_INTRAOP_THREADS": "2",
         "TF_NUM_INTEROP_THREADS": "2",
     }
     with jupyter_lab(folder, root / "lab", reuse) as lab, new_page(chromium) as page:
-        _open_notebook(page, lab, folder)
-        _run_all_cells(page)
+        open_notebook(page, lab, folder)
+        run_all_cells(page)
         found += audit(page, "notebook")
 
     feedback = graded.course / "feedback" / "passes_all" / ASSIGNMENT / f"{ASSIGNMENT}.html"
@@ -131,7 +131,7 @@ def findings(graded, chromium, training_cache, tmp_path_factory) -> list[Finding
         found += audit(page, "feedback")
 
     with jupyter_lab(graded.course, root / "formgrader") as lab, new_page(chromium) as page:
-        test_browser.open_manual_grading(page, lab)
+        browser_support.open_manual_grading(page, lab)
         found += audit(page, "formgrader")
     print("\n".join(f.line() for f in found))
     return found

@@ -181,8 +181,7 @@ def test_a_cell_limit_on_the_command_line_takes_effect_in_a_grading(tmp_path, tr
     from course.layout import Layout
     from graders import ASSIGNMENT
     from scenarios import sample_class
-
-    from .conftest import make_warm_course, nbgrader_ok
+    from tests.support.course import make_warm_course, nbgrader_ok
 
     folder = make_warm_course(tmp_path, training_cache)
     nbgrader_ok(folder, "generate_assignment", ASSIGNMENT)

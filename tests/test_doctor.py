@@ -117,7 +117,7 @@ def test_a_broken_sandbox_is_a_failed_check_not_a_crash(tmp_path):
 def test_before_grading_the_doctor_says_when_make_release_never_ran(tmp_path):
     """`make grade` on a course whose gradebook lacks the assignment stops at the preflight
     with what to run, instead of failing every student one by one."""
-    from tests.conftest import make_course, nbgrader_ok
+    from tests.support.course import make_course, nbgrader_ok
 
     course = make_course(tmp_path)
     check = doctor.check_released(GradingContext.of(course))
@@ -133,7 +133,7 @@ def test_before_grading_the_doctor_says_when_make_release_never_ran(tmp_path):
 def test_before_grading_the_doctor_says_when_source_changed_since_the_release(tmp_path):
     """An edit to a locked cell of source/ after `make release`: the gradebook would grade
     against the old cells. The check names the cell; after `make release` it passes."""
-    from tests.conftest import make_course, nbgrader_ok
+    from tests.support.course import make_course, nbgrader_ok
 
     course = make_course(tmp_path)
     nbgrader_ok(course, "generate_assignment", ASSIGNMENT)

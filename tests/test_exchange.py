@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import html
 import json
-import os
 import re
 import shutil
 import stat
@@ -39,88 +38,24 @@ import nbformat
 import pytest
 
 from course import exchange, gradebook, runner
-from course.layout import COURSE_ROOT, Layout
+from course.layout import Layout
 from graders import ASSIGNMENT, SUPPORT_FILES
-from scenarios.notebook_edits import answer, solved_release
-from scenarios.sample_class import SAMPLE_EXPLANATION
-from tests import test_browser
-from tests.conftest import make_warm_course
-from tests.test_browser import jupyter_lab, new_page, screenshot_dir
+from scenarios.notebook_edits import answer
+from tests.support import browser as browser_support
+from tests.support.browser import jupyter_lab, new_page, screenshot_dir
+from tests.support.course import make_warm_course
+from tests.support.exchange import (
+    COURSE_ID,
+    COURSE_POLICY,
+    NOTEBOOK,
+    Student,
+    clean_env,
+    instructor,
+    solved,
+)
 
 slow = pytest.mark.slow
-chromium = test_browser.browser  # Debian's Chromium through Playwright, as in test_browser.py
-NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-COURSE_ID = gradebook.course_id(COURSE_ROOT)  # nbgrader_config.py's: the exchange's folder
-STEP_TIMEOUT_S = 300
-COURSE_POLICY = """
-# The course's late policy, set once: a late submission scores 0 (nbgrader keeps the points it
-# would have had; the penalty is recorded beside them).
-c.LateSubmissionPlugin.penalty_method = "zero"
-# A class of two: no training-cache audit (tests/test_end_to_end.py audits the sample class's).
-c.TrainingCache.audit_fraction = 0
-"""
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without the course's, nbgrader's and Jupyter's own settings."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("C1W3_", "NBGRADER", "JUPYTER"))
-    }
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return {**env, **extra}
-
-
-def run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT_S
-    )
-    assert done.returncode == 0, f"{argv}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    return done
-
-
-@dataclass
-class Student:
-    """A hub user: their own HOME (JupyterLab's root), Jupyter config and nbgrader cache."""
-
-    id: str
-    home: Path
-
-    @classmethod
-    def make(cls, root: Path, student_id: str, exchange_root: Path) -> Student:
-        home = root / student_id
-        (home / ".jupyter").mkdir(parents=True)
-        (home / ".jupyter" / "nbgrader_config.py").write_text(
-            "c = get_config()\n"
-            "# What a hub's /etc/jupyter/nbgrader_config.py gives every user:\n"
-            f"c.Exchange.root = {str(exchange_root)!r}\n"
-            f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
-            "# Where a hub's nbgrader takes the id from the Unix user name (or JUPYTERHUB_USER):\n"
-            f"c.CourseDirectory.student_id = {student_id!r}\n"
-            f"c.CourseDirectory.root = {str(home)!r}\n"
-            "# nbgrader's default, spelled out for a JupyterLab with its own data folder:\n"
-            f"c.Exchange.cache = {str(home / '.local/share/jupyter/nbgrader_cache')!r}\n"
-        )
-        return cls(student_id, home)
-
-    @property
-    def folder(self) -> Path:
-        return self.home / ASSIGNMENT
-
-    def nbgrader(self, *args: str) -> subprocess.CompletedProcess:
-        env = clean_env(HOME=str(self.home), USER=self.id, LOGNAME=self.id)
-        nbgrader = str(Path(sys.executable).parent / "nbgrader")
-        return run([nbgrader, *args], self.home, env)
-
-    def write(self, nb) -> None:
-        nbformat.write(nb, self.folder / NOTEBOOK)
-
-    def feedback_pages(self) -> list[Path]:
-        return sorted((self.folder / "feedback").glob("*/*.html"))
-
-    def cached_submissions(self) -> list[Path]:
-        """nbgrader's copy of each submission, in this student's own nbgrader cache."""
-        cache = self.home / ".local/share/jupyter/nbgrader_cache" / COURSE_ID
-        return sorted(cache.glob(f"*+{ASSIGNMENT}+*"))
+chromium = browser_support.browser  # Debian's Chromium through Playwright, as in test_browser.py
 
 
 @dataclass
@@ -146,21 +81,6 @@ class RoundTrip:
         """The student's submissions in the exchange, oldest first (by their timestamp)."""
         found = self.inbound.glob(f"{student}+{ASSIGNMENT}+*")
         return sorted(found, key=lambda p: exchange.read_timestamp(p))
-
-
-def solved(course: Path, student: str):
-    """The released notebook with every answer right, written by `student`."""
-    nb, _ = solved_release(course, student=student)
-    for cell in nb.cells:
-        if cell.get("id") == "explain_accuracy_gain_answer":
-            cell.source = SAMPLE_EXPLANATION
-    return nb
-
-
-def instructor(course: Path, *args: str) -> str:
-    """`python -m course ...`, as the Makefile's targets run it, in the course folder."""
-    done = run([sys.executable, "-m", "course", *args], course, clean_env())
-    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -341,7 +261,7 @@ def test_each_student_fetches_only_their_own_feedback(round_trip):
 
 @contextmanager
 def assignments_tab(chromium, student: Student, state: Path):
-    """JupyterLab in the student's home with their nbgrader config (test_browser.jupyter_lab
+    """JupyterLab in the student's home with their nbgrader config (browser_support.jupyter_lab
     gives it its own config folder), its Assignments tab open (Nbgrader -> Assignment List)."""
     (state / "config").mkdir(parents=True)
     shutil.copy(student.home / ".jupyter" / "nbgrader_config.py", state / "config")

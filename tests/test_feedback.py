@@ -15,7 +15,7 @@ from nbformat.v4 import new_output
 from course import feedback
 from course.nbgrader_plugins import _outputs
 from graders.report import Report
-from tests.test_notebook import RELEASE
+from tests.support.course import RELEASE
 
 MODEL_ERROR = "CheckFailed: build_conv_model() raised AttributeError: no attribute 'Conv2d'"
 CACHE_LINE = "[the grader's training cache: the stored result of this exact training (key 0123)]\n"

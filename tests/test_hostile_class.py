@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import compileall
 import csv
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
@@ -25,47 +23,11 @@ from course.nbgrader_plugins import SandboxedExecute
 from course.sandbox import Sandbox
 from graders import ASSIGNMENT
 from scenarios import hostile_class, sample_class
-
-from .conftest import grade_on_dask, make_warm_course, nbgrader_ok
+from tests.support.course import grade_on_dask, make_warm_course, nbgrader_ok
+from tests.support.snapshots import course_snapshot, notebook_outputs
 
 pytestmark = pytest.mark.slow
 HONEST = [hostile_class.VICTIM, "untouched_release"]
-
-
-def course_snapshot(course: Path, url: str, honest) -> dict:
-    """What no attack may change: the honest students' files, the course's files, every
-    submission (the attackers' own too) and the honest students' gradebook rows."""
-    mine = [course / place / s for place in ("submitted", "autograded") for s in honest]
-    files = _hash_tree(
-        *mine, course / "source", course / "release", COURSE_ROOT / "graders", course / "submitted"
-    )
-    return {
-        "files": files | _hash_tree(course / "nbgrader_config.py"),
-        "gradebook": _gradebook_rows(url, honest),
-    }
-
-
-def _hash_tree(*roots: Path) -> dict[str, str]:
-    digests = {}
-    for root in roots:
-        for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
-            digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digests
-
-
-def _gradebook_rows(url: str, students) -> dict:
-    """Everything the gradebook holds about `students` and the assignment's source cells."""
-    rows = {}
-    with Gradebook(url) as gb:
-        notebook = gb.find_notebook(ASSIGNMENT, ASSIGNMENT)
-        rows["source_cells"] = sorted((c.name, c.checksum, c.source) for c in notebook.source_cells)
-        rows["grade_cells"] = sorted((c.name, c.max_score) for c in notebook.grade_cells)
-        for student in students:
-            nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
-            rows[student] = sorted(
-                (g.name, g.auto_score, g.manual_score, g.extra_credit) for g in nb.grades
-            )
-    return rows
 
 
 @dataclass
@@ -140,19 +102,6 @@ def test_integrity_report_names_the_patched_kernels(hostile_batch):
         assert any("integrity: " in line for line in lines), (student, lines)
 
 
-def _outputs(course: Path, student: str) -> str:
-    nb = nbformat.read(
-        course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4
-    )
-    return "\n".join(
-        str(o.get("text", ""))
-        + str(o.get("data", {}).get("text/plain", ""))  # the grader's notes are display data
-        + f"{o.get('ename', '')}: {o.get('evalue', '')}"
-        for c in nb.cells
-        for o in c.get("outputs", [])
-    )
-
-
 # The course's limits, as the graded class ran with them (traitlet defaults: course/knobs.py).
 LIMITS = Sandbox(config=load_config(COURSE_ROOT))
 OUTPUT_KB = SandboxedExecute(config=load_config(COURSE_ROOT)).max_output_kb
@@ -172,11 +121,11 @@ OUTPUT_KB = SandboxedExecute(config=load_config(COURSE_ROOT)).max_output_kb
     ],
 )
 def test_each_stop_is_explained_in_the_notebook(hostile_batch, student, words):
-    assert words in _outputs(hostile_batch.course, student)
+    assert words in notebook_outputs(hostile_batch.course, student)
 
 
 def test_the_attacks_that_reach_for_course_files_are_blocked(hostile_batch):
-    text = _outputs(hostile_batch.course, "reaches_outside_working_copy")
+    text = notebook_outputs(hostile_batch.course, "reaches_outside_working_copy")
     for attack in (
         "overwrite another student's submission",
         "write into another student's autograded folder",
@@ -206,7 +155,7 @@ def test_the_cache_audit_blames_a_submission_that_changes_when_trained_for_real(
     assert set(result.entries.values()) == {"identical"}, result.entries
     assert result.flagged == {student: audit.WEIGHTS_DIFFER} and not result.disabled
     assert not (course / ".training_cache" / "DISABLED").exists()
-    assert "ATTACK trained for real" in _outputs(course, student)
+    assert "ATTACK trained for real" in notebook_outputs(course, student)
     _, expected = hostile_class.HOSTILE_CLASS[student]
     with Gradebook(url) as gb:  # graded on the real training: the same points
         nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)

@@ -35,12 +35,13 @@ import pytest
 from course import exchange, gradebook, runner
 from course.context import GradingContext
 from graders import ASSIGNMENT, SUPPORT_FILES
-from tests import servers, test_browser
-from tests.test_browser import quiet_lab_settings, screenshot_dir
-from tests.test_exchange import COURSE_ID, NOTEBOOK, Student, clean_env, instructor, solved
+from tests import servers
+from tests.support import browser as browser_support
+from tests.support.browser import quiet_lab_settings, screenshot_dir
+from tests.support.exchange import COURSE_ID, NOTEBOOK, Student, clean_env, instructor, solved
 
 pytestmark = pytest.mark.slow
-chromium = test_browser.browser  # Debian's Chromium through Playwright, as in test_browser.py
+chromium = browser_support.browser  # Debian's Chromium through Playwright, as in test_browser.py
 BIN = servers.BIN
 USERS = ("ada", "bob")
 PASSWORD = "c1w3-hub-test-password"  # the shared-password authenticator's, this test only

@@ -165,3 +165,21 @@ def test_the_instructors_process_environment_is_never_written(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("import os\nos.environ['A'] = '1'\ndef f():\n    os.environ.update(B='2')\n")
     assert environ_writes(probe) == [("<module>", 2), ("f", 4)]
+
+
+def test_no_test_file_imports_another():
+    """What several test files share lives in tests/support/ (issue 30): a test file imported
+    by another would have its module-level fixtures and gradings pulled in twice."""
+    tests = COURSE_ROOT / "tests"
+    for path in sorted(tests.glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+                assert node.level == 0, f"{path.name}: a relative import"
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            bad = [n for n in names if n.startswith(("tests.test_", "tests.conftest"))]
+            assert not bad, f"{path.name} imports {bad}: move what it needs to tests/support/"

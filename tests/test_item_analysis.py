@@ -20,7 +20,7 @@ from course import gradebook, item_analysis, similarity, summary
 from course.layout import Layout
 from graders import ASSIGNMENT, public_checks
 from graders.reference import right_letter, wrong_letters
-from tests.test_similarity import PLANTED, collusion_course
+from tests.support.collusion import PLANTED, collusion_course
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 

@@ -13,7 +13,7 @@ import pytest
 
 from course.layout import COURSE_ROOT
 from graders import SUPPORT_FILES, public_checks, reference
-from tests.test_notebook import RELEASE, SOURCE
+from tests.support.course import RELEASE, SOURCE
 
 checks = public_checks()
 
@@ -188,7 +188,7 @@ def test_part_6_looks_inside_every_correct_spelling_the_same_way(spelling):
     import numpy as np
     import tensorflow as tf
 
-    from tests.test_spellings import MODELS
+    from tests.support.spellings import MODELS
 
     model = MODELS[spelling]("relu", "softmax")
     plain = checks.sequential_copy(MODELS["sequential_tf_keras"]("relu", "softmax"))

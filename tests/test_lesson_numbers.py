@@ -19,7 +19,7 @@ import nbformat
 
 from course.layout import COURSE_ROOT
 from graders import hidden, public_checks, reference
-from tests.test_notebook import SOURCE
+from tests.support.course import SOURCE
 
 checks = public_checks()
 RESULTS = COURSE_ROOT / "benchmarks" / "results"

@@ -6,12 +6,8 @@ import re
 import nbformat
 import pytest
 
-from course.layout import COURSE_ROOT
 from graders import ASSIGNMENT, SUPPORT_FILES, hidden, settings
-from tests.conftest import make_course, nbgrader_ok
-
-SOURCE = COURSE_ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-RELEASE = COURSE_ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+from tests.support.course import RELEASE, SOURCE, make_course, nbgrader_ok
 
 
 def nbgrader_cells(nb):

@@ -21,19 +21,10 @@ from course import similarity, summary
 from course.layout import COURSE_ROOT, Layout
 from graders import ASSIGNMENT
 from scenarios import collusion_class
-from tests.conftest import make_course
+from tests.support.collusion import PLANTED, collusion_course
+from tests.support.course import make_course
 
-PLANTED = {tuple(sorted(pair)) for pair in collusion_class.PLANTED}
 BUILD = collusion_class.BUILD_CELL
-
-
-def collusion_course(root: Path, notebooks=None) -> Path:
-    """A course folder with source/, release/ and the collusion class in submitted/."""
-    root.mkdir(parents=True, exist_ok=True)
-    course = make_course(root)
-    shutil.copytree(COURSE_ROOT / "release", course / "release")
-    collusion_class.write_notebooks(course, notebooks or collusion_class.class_notebooks())
-    return course
 
 
 @pytest.fixture(scope="module")

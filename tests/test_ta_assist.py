@@ -29,14 +29,14 @@ from course.ta_assist import (
     never_proposed,
 )
 from graders import ASSIGNMENT
-from tests import test_browser
-from tests.conftest import make_course
+from tests.support import browser as browser_support
+from tests.support.course import make_course
 
 # nbgrader's Gradebook creates its database with alembic, another process
 GRADEBOOK = pytest.mark.process
 LABELLED = Path(__file__).parent / "fixtures" / "part7_labelled.jsonl"
 ROWS = {r["id"]: r for r in map(json.loads, LABELLED.read_text().splitlines())}
-chromium = test_browser.browser  # Debian's Chromium through Playwright (a system fixture)
+chromium = browser_support.browser  # Debian's Chromium through Playwright (a system fixture)
 CRITERIA = ("information", "weight_sharing", "evidence", "controls", "shifts")
 # The class: 24 built answers, two copies of them, and one answer of each kind never proposed.
 CLASS = [f"a{i:03d}" for i in range(1, 25)] + ["a169", "a165", "a150", "a145", "a158"]
@@ -500,7 +500,7 @@ def test_the_page_in_chromium_has_no_serious_axe_violation(tmp_path, chromium):
     tac.accept(grading, tac.plan_for(grading, flags={})[0], ["a165"])
     plan, recorded = tac.plan_for(grading, flags={})
     page_file = tac.write_page(grading, plan, recorded)
-    with test_browser.new_page(chromium) as page:
+    with browser_support.new_page(chromium) as page:
         page.goto(page_file.as_uri())
         assert page.locator("h1").inner_text().endswith("Part 7 grading assistant")
         headings = page.locator("h3").all_inner_texts()
@@ -526,7 +526,7 @@ def test_layout_paths_are_in_reports(tmp_path):
 
 def test_the_ta_summary_says_how_many_grades_came_from_accepted_proposals():
     from course import summary
-    from tests.test_summary import class_data
+    from tests.support.summary_data import class_data
 
     text = summary.render({**class_data(), "ta_assist": 3})
     assert "3 Part 7 grades came from the assistant's proposals the TA accepted" in text

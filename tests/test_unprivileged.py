@@ -28,10 +28,9 @@ from course.layout import COURSE_ROOT, load_config
 from course.sandbox import Sandbox
 from graders import ASSIGNMENT
 from scenarios import hostile_class, sample_class
-
-from .conftest import CACHE_DIRNAME
-from .test_hostile_class import _outputs, course_snapshot
-from .test_sandbox import as_plain_user, chown, plain_user, user_dir
+from tests.support.course import CACHE_DIRNAME
+from tests.support.snapshots import course_snapshot, notebook_outputs
+from tests.support.users import as_plain_user, chown, plain_user, user_dir
 
 pytestmark = pytest.mark.slow
 HONEST = [hostile_class.VICTIM, "passes_all"]  # passes_all: the one honest trainer
@@ -164,4 +163,4 @@ LIMITS = Sandbox(config=load_config(COURSE_ROOT))
     ],
 )
 def test_each_stop_is_explained_in_the_notebook(plain_batch, student, words):
-    assert words in _outputs(plain_batch.course, student)
+    assert words in notebook_outputs(plain_batch.course, student)

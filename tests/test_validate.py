@@ -24,7 +24,7 @@ import pytest
 from graders import ASSIGNMENT, settings
 from graders import training_cache as tc
 from scenarios import notebook_edits, sample_class
-from tests.conftest import make_course, nbgrader_ok
+from tests.support.course import make_course, nbgrader_ok
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from graders import hidden, public_checks, reference
-from tests.test_notebook import RELEASE, SOURCE
+from tests.support.course import RELEASE, SOURCE
 
 NOTEBOOK = nbformat.read(SOURCE, as_version=4)
 

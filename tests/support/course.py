@@ -1,0 +1,40 @@
+"""Course folders, nbgrader runs and class gradings shared by the test files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from course import cluster, runner
+from course.context import GradingContext
+from course.layout import COURSE_ROOT
+from graders import ASSIGNMENT
+
+make_course = runner.make_course
+
+
+CACHE_DIRNAME = ".training_cache"  # graders.training_cache.DEFAULT_DIRNAME
+
+
+def nbgrader_ok(course: Path, *args: str, db_url: str | None = None):
+    done = runner.nbgrader(GradingContext.of(course, db_url=db_url), *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def make_warm_course(root: Path, cache: Path) -> Path:
+    """A fresh course folder (make_course) holding a copy of the warmed training cache."""
+    course = make_course(root)
+    shutil.copytree(cache, course / CACHE_DIRNAME)
+    return course
+
+
+def grade_on_dask(course: Path, names, db_url: str) -> dict[str, runner.GradingRun]:
+    runs = cluster.grade_class_on_dask(course, names, workers=2, db_url=db_url, only_missing=False)
+    return {r.student: r for r in runs}
+
+
+SOURCE = COURSE_ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+
+
+RELEASE = COURSE_ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
