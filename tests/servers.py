@@ -52,6 +52,17 @@ def hub_ports(folder: Path) -> dict:
     }
 
 
+def stop(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM (a server shuts its kernels down, then exits); its process group killed if it
+    has not exited after `grace_s`."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
 def wait_until_served(proc, url: str, what: str, limit_s: float, log_tail) -> None:
     """Poll `url` until the server started as `proc` answers 200; fail with its log's tail
     if it exits first or has not answered within `limit_s` (a ceiling, not an expectation)."""
@@ -99,12 +110,7 @@ def jupyterhub(folder: Path, config: str, url: str, env: dict, limit_s: float) -
             started = psutil.Process(proc.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             started = []
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        stop(proc, grace_s=60)
         for child in started:  # the proxy, the users' servers (each in its own session)
             try:
                 child.kill()

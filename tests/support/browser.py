@@ -7,7 +7,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import pytest
 
 from course.layout import COURSE_ROOT
 from graders import ASSIGNMENT
-from tests.servers import free_port, wait_until_served
+from tests.servers import free_port, stop, wait_until_served
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 
@@ -124,13 +123,7 @@ def jupyter_lab(folder: Path, state: Path, extra_env: dict[str, str] | None = No
         wait_until_served(proc, lab.url("api/status"), "jupyter lab", 180, lab.log_tail)
         yield lab
     finally:
-        # SIGTERM: the server shuts its kernels down, then exits.
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        stop(proc, grace_s=30)
 
 
 @pytest.fixture(scope="module")
