@@ -50,13 +50,10 @@ from traitlets.config import LoggingConfigurable
 
 import course.sandbox.argv as bwrap_argv
 import graders
-from course.sandbox.argv import ENV_NAMES, ENV_PREFIXES, NOBODY, SHM_MB  # noqa: F401
-from course.sandbox.cgroups import CGROUP_ROOT, kill_cgroup, oom_killed  # noqa: F401
+from course.sandbox.argv import NOBODY, SHM_MB  # noqa: F401 (NOBODY: the uid tests check)
+from course.sandbox.cgroups import kill_cgroup, oom_killed
 from course.sandbox.tiers import TIERS, Tier
 from graders import data
-
-# What each tier guarantees, for tier() and `make doctor` (tiers.py holds the text).
-GUARANTEES = {name: t.guarantees for name, t in TIERS.items()}
 
 
 class SandboxError(RuntimeError):

@@ -8,12 +8,13 @@ from pathlib import Path
 from course import cluster, runner
 from course.context import GradingContext
 from course.layout import COURSE_ROOT
+from course.training_cache import DEFAULT_DIRNAME
 from graders import ASSIGNMENT
 
 make_course = runner.make_course
 
 
-CACHE_DIRNAME = ".training_cache"  # graders.training_cache.DEFAULT_DIRNAME
+CACHE_DIRNAME = DEFAULT_DIRNAME  # the course's .training_cache/
 
 
 def nbgrader_ok(course: Path, *args: str, db_url: str | None = None):
