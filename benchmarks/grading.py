@@ -40,7 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import nbformat  # noqa: E402
 import psutil  # noqa: E402
 
-from course import audit, runner  # noqa: E402
+from course import audit, nbgrader_cli, runner  # noqa: E402
 from course.context import GradingContext  # noqa: E402
 from course.layout import COURSE_ROOT, Layout  # noqa: E402
 from course.training_cache import DEFAULT_DIRNAME  # noqa: E402
@@ -165,7 +165,8 @@ def main() -> None:
     sample_class.write_class(course, ["passes_all"], release_root=course)
     autograded = course / "autograded" / "passes_all" / ASSIGNMENT
     notebook = autograded / f"{ASSIGNMENT}.ipynb"
-    autograde = [str(bindir / "nbgrader"), "autograde", ASSIGNMENT, "--student", "passes_all"]
+    # as course.grade runs it (course/runner.py)
+    autograde = nbgrader_cli.argv("autograde", ASSIGNMENT, "--student", "passes_all")
     print(f"course folder: {course}", flush=True)
 
     cache = course / DEFAULT_DIRNAME

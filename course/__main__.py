@@ -11,6 +11,8 @@ import importlib
 import sys
 from dataclasses import dataclass
 
+from course import nbgrader_cli
+
 PROG = "python -m course"
 
 
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{PROG}: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr
         )
         return 2
+    nbgrader_cli.skip_unused_imports()  # before any command imports nbformat
     return COMMANDS[name].run(name, args)
 
 

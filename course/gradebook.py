@@ -17,6 +17,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from course import nbgrader_cli
+
 ENV = "C1W3_DB_URL"
 DEFAULT_COURSE_ID = "default_course"  # nbgrader's own default
 
@@ -77,8 +79,8 @@ def create_in_child(course_root: Path, url: str, course: str) -> None:
     environment is never edited."""
     bindir = str(Path(sys.executable).parent)
     done = subprocess.run(
-        [os.path.join(bindir, "nbgrader"), "db", "student", "list",
-         f"--CourseDirectory.db_url={url}", f"--CourseDirectory.course_id={course}"],
+        nbgrader_cli.argv("db", "student", "list", f"--CourseDirectory.db_url={url}",
+                          f"--CourseDirectory.course_id={course}"),
         cwd=course_root, capture_output=True, text=True,
         env=dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", "")),
     )  # fmt: skip

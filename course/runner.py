@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from course import gradebook
+from course import gradebook, nbgrader_cli
 from course.context import GradingContext, files_hash, visible_files
 from course.layout import COURSE_ROOT, Layout
 from graders import settings
@@ -100,7 +100,7 @@ def nbgrader(course, *args: str, timeout: float | None = None, cpus=None):
     env.pop(gradebook.ENV, None)
     env.update(thread_env(cpus))
     return subprocess.run(
-        [str(Path(bindir) / "nbgrader"), *args, *grading.nbgrader_options()],
+        nbgrader_cli.argv(*args, *grading.nbgrader_options()),
         cwd=grading.root,
         env=env,
         capture_output=True,
