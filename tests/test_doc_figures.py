@@ -1,6 +1,7 @@
 """Figures the docs quote from a benchmark are the benchmark's own (issue 30: docs that cannot
 drift): benchmarks/grading.py writes benchmarks/results/grading.json, and the one-submission
-table in docs/benchmarks.md, the README and docs/training-cache.md must state its numbers."""
+table in docs/benchmarks.md, the README and docs/training-cache.md must state its numbers;
+benchmarks/process_start.py writes process_start.json, which "Starting nbgrader" states."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 from course.layout import COURSE_ROOT
 
 RESULT = json.loads((COURSE_ROOT / "benchmarks/results/grading.json").read_text())
+STARTS = json.loads((COURSE_ROOT / "benchmarks/results/process_start.json").read_text())
 
 
 def _flat(path: str) -> str:
@@ -56,3 +58,18 @@ def test_the_readme_and_the_cache_page_quote_the_same_run():
 
 def test_every_graded_run_of_the_benchmark_gave_full_automatic_marks():
     assert RESULT["points"] == [90.0]
+
+
+def test_the_start_table_states_the_benchmarks_numbers():
+    text = (COURSE_ROOT / "docs/benchmarks.md").read_text()
+    section = text[text.index("## Starting nbgrader") :].split("\n## ")[0]
+    r = STARTS
+    assert (
+        f"`benchmarks/process_start.py --runs {r['runs']}` on {r['date']} (commit {r['commit']})"
+        in section
+    )
+    for name, v in r["rows"].items():
+        assert f"| {name} | {v['wall_s']} | {v['cpu_s']} |" in _row(section, name)
+    assert f"CPU saved per nbgrader process: **{r['cpu_saved_per_process_s']} s**" in section
+    plain = r["rows"]["nbgrader --version (plain)"]["cpu_s"]
+    assert r["rows"]["nbgrader --version (course.nbgrader_cli)"]["cpu_s"] < plain
