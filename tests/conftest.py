@@ -161,20 +161,24 @@ SAMPLE_CLASS_FILES = {
 }
 
 
-# The longest units first (seconds each took in `make test` on a 2-core machine, 2026-12-06):
-# a long unit handed out last runs alone at the end while the other worker has nothing left.
-# Only the order: a unit missing here runs after these, in xdist's order (most tests first).
-LONGEST_FIRST = {
-    "sample_class": 1240,
-    "test_hostile_class.py": 740,
-    "test_unprivileged.py": 280,
-    "test_exchange.py": 210,
-    "test_cluster.py": 190,
-    "test_browser.py": 165,
-    "test_training_cache.py": 150,
-    "test_ta_assist.py": 125,
-    "test_accessibility.py": 115,
-}
+# Units handed out first, in this order; the rest follow in xdist's order (most tests first).
+# The longest first (seconds each took in `make test` on a 2-core machine, 2026-12-06): one
+# handed out last would run alone at the end while the other worker has nothing left.
+# test_cluster second: it needs no warmed training cache, so the second worker grades while
+# the first runs `make warm` (conftest.training_cache) instead of waiting for it.
+HAND_OUT_FIRST = [
+    "sample_class",  # 1253 s, the warm included
+    "test_cluster.py",  # 187 s
+    "test_hostile_class.py",  # 801 s
+    "test_unprivileged.py",  # 355 s
+    "test_browser.py",  # 197 s
+    "test_exchange.py",  # 130 s
+    "test_accessibility.py",  # 98 s
+    "test_cli.py",  # 67 s
+    "test_sandbox.py",  # 61 s
+    "test_training_cache.py",  # 57 s
+    "test_hub.py",  # 50 s
+]
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent without it
@@ -187,8 +191,10 @@ def pytest_xdist_make_scheduler(config, log):
             return "sample_class" if Path(file).name in SAMPLE_CLASS_FILES else file
 
         def _assign_work_unit(self, node) -> None:
-            longest = max(self.workqueue, key=lambda unit: LONGEST_FIRST.get(Path(unit).name, 0))
-            self.workqueue.move_to_end(longest, last=False)  # xdist hands out the first unit
+            waiting = {Path(unit).name: unit for unit in self.workqueue}
+            first = next((waiting[n] for n in HAND_OUT_FIRST if n in waiting), None)
+            if first is not None:
+                self.workqueue.move_to_end(first, last=False)  # xdist hands out the first
             super()._assign_work_unit(node)
 
     return ByFile(config, log)
@@ -211,6 +217,8 @@ def pytest_collection_modifyitems(items):
     if strays:  # on another worker they would grade the whole class a second time
         raise pytest.UsageError(f"add {sorted(strays)} to SAMPLE_CLASS_FILES in tests/conftest.py")
     files = {Path(str(item.path)).name for item in items}
-    unknown = sorted(set(LONGEST_FIRST) - files - {"sample_class"})
-    if unknown and len(files) > len(LONGEST_FIRST):  # a whole run, not a chosen file
-        raise pytest.UsageError(f"LONGEST_FIRST in tests/conftest.py names no test file: {unknown}")
+    unknown = sorted(set(HAND_OUT_FIRST) - files - {"sample_class"})
+    if unknown and len(files) > len(HAND_OUT_FIRST):  # a whole run, not a chosen file
+        raise pytest.UsageError(
+            f"HAND_OUT_FIRST in tests/conftest.py names no test file: {unknown}"
+        )
