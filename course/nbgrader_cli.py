@@ -26,8 +26,10 @@ def skip_unused_imports() -> None:
 
 
 def argv(*args: str) -> list[str]:
-    """The command line of ``nbgrader <args>`` with this interpreter (course/runner.py)."""
-    return [sys.executable, "-m", "course.nbgrader_cli", *args]
+    """The command line of ``nbgrader <args>`` with this interpreter (course/runner.py).
+    ``-P``: the working directory (a course folder) is not put on ``sys.path``, as it is not
+    for the ``nbgrader`` script either; ``-m`` alone would put it first."""
+    return [sys.executable, "-P", "-m", "course.nbgrader_cli", *args]
 
 
 def main() -> int:

@@ -72,6 +72,20 @@ def test_the_course_starts_nbgrader_without_the_unused_import():
         assert " lark" in plain_modules
 
 
+@pytest.mark.process
+def test_a_module_in_the_course_folder_shadows_nothing(tmp_path):
+    """nbgrader runs in the course folder; a file there named like a library stays a file."""
+    (tmp_path / "nbformat.py").write_text("raise SystemExit('the course folder was imported')")
+
+    def start(argv):
+        return subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path)
+
+    done = start(nbgrader_cli.argv("--version"))
+    assert done.returncode == 0 and "nbgrader version" in done.stdout, done.stderr[-2000:]
+    without_p = [a for a in nbgrader_cli.argv("--version") if a != "-P"]
+    assert "the course folder was imported" in start(without_p).stderr  # what -P prevents
+
+
 def test_every_nbgrader_child_of_a_grading_is_started_this_way(tmp_path, monkeypatch):
     started = []
 
@@ -82,6 +96,6 @@ def test_every_nbgrader_child_of_a_grading_is_started_this_way(tmp_path, monkeyp
     monkeypatch.setattr(subprocess, "run", run)
     runner.nbgrader(tmp_path, "export")
     gradebook.create_in_child(tmp_path, gradebook.default_url(tmp_path), "course")
-    prefix = [sys.executable, "-m", "course.nbgrader_cli"]
-    assert [argv[:3] for argv in started] == [prefix, prefix], started
-    assert started[0][3] == "export"
+    prefix = [sys.executable, "-P", "-m", "course.nbgrader_cli"]
+    assert [argv[:4] for argv in started] == [prefix, prefix], started
+    assert started[0][4] == "export"
