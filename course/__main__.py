@@ -1,105 +1,83 @@
 """One command line for the course: ``python -m course <command> [options]``.
 
-Each command hands its options to the ``main(argv)`` of the module that does the work, so
-``python -m course.grade`` and the others keep working. Modules are imported only when their
-command runs: ``--help`` here stays fast and never loads nbgrader, Dask or TensorFlow.
+A traitlets Application whose subcommands are the course's commands (course/app.py): their
+options are traits, and any ``c.<Class>.<trait>`` knob may be set on any of them as
+``--Class.trait=value``. Each command's module is imported only when it runs: ``--help`` here
+stays fast and never loads nbgrader, Dask or TensorFlow.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
-from dataclasses import dataclass
 
 from course import nbgrader_cli
+from course.app import PROG, CourseApplication, lazy
 
-PROG = "python -m course"
-
-
-@dataclass(frozen=True)
-class Command:
-    module: str
-    summary: str
-    prefix: tuple[str, ...] = ()  # the module's own subcommand, when it has several
-    usage: str = ""  # for a module whose main() has no --help of its own
-    takes_argv: bool = True  # False: its main() reads sys.argv
-
-    def run(self, name: str, args: list[str]) -> int:
-        if self.usage and {"-h", "--help"} & set(args):
-            print(f"usage: {PROG} {name} {self.usage}\n\n{self.summary}")
-            return 0
-        main = importlib.import_module(self.module).main
-        saved = sys.argv[:]
-        sys.argv[:] = [f"{PROG} {name}", *args]  # argparse's default prog, in usage and errors
-        try:
-            return (main(_with_subcommand(self.prefix, args)) if self.takes_argv else main()) or 0
-        finally:
-            sys.argv[:] = saved
-
-
+# name -> (the command's CourseCommand class, one line for `python -m course --help`)
 COMMANDS = {
-    "doctor": Command("course.doctor", "preflight: sandbox tier, data, gradebook URL, cores"),
-    "grade": Command(
-        "course.grade",
+    "doctor": ("course.doctor.DoctorApp", "preflight: sandbox tier, data, gradebook URL, cores"),
+    "grade": (
+        "course.grade.GradeApp",
         "autograde submitted/ (one process per student): feedback, grades.csv, TA summary",
     ),
-    "grade-cluster": Command(
-        "course.cluster", "the same on Dask (--workers, --scheduler, --db-url)"
+    "grade-cluster": (
+        "course.cluster.GradeClusterApp",
+        "the same on Dask (--workers, --scheduler, --db-url)",
     ),
-    "summary": Command(
-        "course.summary", "write the TA summary from the gradebook", takes_argv=False
-    ),
-    "collect": Command(
-        "course.lms",
+    "summary": ("course.summary.SummaryApp", "write the TA summary from the gradebook"),
+    "collect": (
+        "course.lms.cli.CollectApp",
         "Canvas or Moodle submissions zip -> submitted/ (--zip, --roster)",
-        ("collect",),
     ),
-    "export-lms": Command(
-        "course.lms", "gradebook -> the LMS's grade import CSV (--to, --roster)", ("export",)
+    "export-lms": (
+        "course.lms.cli.ExportApp",
+        "gradebook -> the LMS's grade import CSV (--to, --roster)",
     ),
-    "publish-lti": Command(
-        "course.lti", "gradebook -> the LMS over LTI 1.3 AGS (dry run; --send publishes)"
+    "publish-lti": (
+        "course.lti.PublishApp",
+        "gradebook -> the LMS over LTI 1.3 AGS (dry run; --send publishes)",
     ),
-    "exchange": Command(
-        "course.exchange",
+    "exchange": (
+        "course.exchange.ExchangeApp",
         "nbgrader's exchange on a hub: {release,due,collect,feedback} [--exchange ROOT]",
     ),
-    "ta-assist": Command(
-        "course.ta_assist_class",
+    "ta-assist": (
+        "course.ta_assist_class.TAAssistApp",
         "Part 7: group answers, propose scores from the TA's grades; `accept` writes them",
     ),
-    "warm": Command(
-        "course.training_cache",
+    "warm": (
+        "course.training_cache.WarmApp",
         "run the source notebook once, outside any sandbox, to fill .training_cache/",
-        ("warm",),
     ),
-    "cache": Command(
-        "course.training_cache", "the training cache: {warm,audit,list} [--cache DIR]"
+    "cache": (
+        "course.training_cache.CacheApp",
+        "the training cache: {warm,audit,list} [--cache DIR]",
     ),
-    "data": Command(
-        "course.data",
+    "data": (
+        "course.data.DataApp",
         "Fashion-MNIST in the Keras cache: seed from Debian's package, or check (default)",
-        usage="[seed|check]",
     ),
 }
 
 
-def _with_subcommand(prefix: tuple[str, ...], args: list[str]) -> list[str]:
-    """course.lms takes --course before its subcommand; here it may come anywhere, as it does
-    for every other command."""
-    for i, arg in enumerate(args):
-        if prefix and arg == "--course" and i + 1 < len(args):
-            return [*args[i : i + 2], *prefix, *args[:i], *args[i + 2 :]]
-        if prefix and arg.startswith("--course="):
-            return [arg, *prefix, *args[:i], *args[i + 1 :]]
-    return [*prefix, *args]
+class CourseApp(CourseApplication):
+    name = PROG
+    description = "The course's commands (one per job); `<command> --help` shows its options."
+    subcommands = {name: (lazy(path), summary) for name, (path, summary) in COMMANDS.items()}
+
+    def start(self) -> int:
+        return self.subapp.start()
 
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"usage: {PROG} <command> [options]", "", "commands:"]
-    lines += [f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items()]
-    lines += ["", f"{PROG} <command> --help shows a command's options."]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += [
+        "",
+        f"{PROG} <command> --help shows a command's options; any c.<Class>.<trait> knob "
+        "(docs/configuration.md) may be set on a command as --Class.trait=value.",
+    ]
     return "\n".join(lines)
 
 
@@ -108,14 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(usage(), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
-    name, args = argv[0], argv[1:]
-    if name not in COMMANDS:
+    if argv[0] not in COMMANDS:
         print(
-            f"{PROG}: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr
+            f"{PROG}: unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}",
+            file=sys.stderr,
         )
         return 2
     nbgrader_cli.skip_unused_imports()  # before any command imports nbformat
-    return COMMANDS[name].run(name, args)
+    app = CourseApp()
+    app.initialize(argv)
+    return app.start()
 
 
 if __name__ == "__main__":

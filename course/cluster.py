@@ -2,10 +2,10 @@
 autograde`` process (course.runner) pinned to its worker's share of the cores, all writing
 to one PostgreSQL gradebook. By default only what is missing or changed is graded.
 
-    python -m course.cluster [--course DIR] [--workers N] [--scheduler ADDRESS]
+    python -m course grade-cluster [--course DIR] [--workers N] [--scheduler ADDRESS]
                              [--db-url URL] [--all] [--students ID ...]
 
-Then, like ``python -m course.grade``: generate_feedback, export grades.csv, TA summary.
+Then, like ``python -m course grade``: generate_feedback, export grades.csv, TA summary.
 Without --scheduler a LocalCluster on this machine (one worker per c.GradingLimits.cores_per_task
 cores);
 with it, the workers of an existing scheduler (e.g. SLURM jobs: course/slurm_example.py).
@@ -15,7 +15,6 @@ worker: a shared file system on a cluster.
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import sys
@@ -27,10 +26,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
+from traitlets import Bool, Integer, List, Unicode
 
 from course import gradebook, runner
+from course.app import PROG, CourseCommand, launch
 from course.context import GradingContext, GradingLimits
-from course.layout import COURSE_ROOT, Layout
+from course.layout import Layout
 
 # Times the scheduler re-runs a task whose worker died (Dask's own count, separate from
 # `retries`, which is for exceptions). Applies to the LocalCluster made here; an external
@@ -299,39 +300,58 @@ def _describe(client, n_workers, local_workers) -> str:
     return f"{len(info)} workers, {sum(w['nthreads'] for w in info.values())} threads"
 
 
-def main(argv=None) -> int:
-    from course import grade
-
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+class GradeClusterApp(CourseCommand):
+    name = f"{PROG} grade-cluster"
+    description = "make grade's pipeline with the autograding on Dask (docs/cluster.md)."
+    workers = Integer(
+        None,
+        allow_none=True,
+        help="LocalCluster workers (default: cores / c.GradingLimits.cores_per_task).",
+    ).tag(config=True)
+    scheduler = Unicode("", help="Address of a running Dask scheduler.").tag(config=True)
+    db_url = Unicode("", help=f"Gradebook URL (default: ${gradebook.ENV}, else gradebook.db).").tag(
+        config=True
     )
-    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="LocalCluster workers (default: cores / c.GradingLimits.cores_per_task)",
+    everyone = Bool(False, help="Grade everyone, not only what is missing or changed.").tag(
+        config=True
     )
-    parser.add_argument("--scheduler", help="address of a running Dask scheduler")
-    parser.add_argument(
-        "--db-url", help=f"gradebook URL (default: ${gradebook.ENV}, else gradebook.db)"
-    )
-    parser.add_argument(
-        "--all", action="store_true", help="grade everyone, not only what is missing or changed"
-    )
-    parser.add_argument("--students", nargs="*")
-    args, options = grade.parse_with_config_options(parser, argv)
-    runner.show_progress()
-    on_dask = dask_grader(
-        workers=args.workers, scheduler_address=args.scheduler, only_missing=not args.all
-    )
-    try:
-        # one gradebook for the autograding, feedback, export and the TA summary
-        grade.grade_assignment(
-            args.course, args.students, grade=on_dask, db_url=args.db_url, options=options
+    students = List(Unicode(), help="Only these students.").tag(config=True, several=True)
+    aliases = {
+        "course": "GradeClusterApp.course",
+        "workers": "GradeClusterApp.workers",
+        "scheduler": "GradeClusterApp.scheduler",
+        "db-url": "GradeClusterApp.db_url",
+        "students": "GradeClusterApp.students",
+    }
+    flags = {
+        "all": (
+            {"GradeClusterApp": {"everyone": True}},
+            "Grade everyone, not only what is missing or changed.",
         )
-    except GradingRefused as error:
-        raise SystemExit(str(error)) from None
-    return 0
+    }
+
+    def run(self) -> int:
+        from course import grade
+
+        runner.show_progress()
+        on_dask = dask_grader(
+            workers=self.workers,
+            scheduler_address=self.scheduler or None,
+            only_missing=not self.everyone,
+        )
+        try:
+            # one gradebook for the autograding, feedback, export and the TA summary
+            grade.grade_assignment(
+                self.course, self.students or None, grade=on_dask, db_url=self.db_url or None,
+                options=self.knobs,
+            )  # fmt: skip
+        except GradingRefused as error:
+            raise SystemExit(str(error)) from None
+        return 0
+
+
+def main(argv=None) -> int:
+    return launch(GradeClusterApp, argv)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ check-data``): the official files from Debian's ``dataset-fashion-mnist`` (insta
 when missing and allowed), else Keras's own download; every copy verified against the
 digests pinned in graders/data.py.
 
-    python -m course.data seed    # copy Debian's files into the Keras cache, then verify
-    python -m course.data check   # verify the Keras cache; exit 1 with a fix if wrong
+    python -m course data seed    # copy Debian's files into the Keras cache, then verify
+    python -m course data check   # verify the Keras cache; exit 1 with a fix if wrong
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from course.app import PROG, CourseCommand, launch
 from graders import data
 
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
@@ -64,22 +65,30 @@ def seed(target: Path | None = None, source: Path = DEBIAN_DIR) -> Path:
     return data.verify(target)
 
 
+class DataApp(CourseCommand):
+    name = f"{PROG} data"
+    description = (
+        "Fashion-MNIST in the Keras cache: `seed` copies it from Debian's package (or "
+        "downloads it) and verifies it; `check` (the default) only verifies it."
+    )
+    positional = ("[seed|check]",)
+    takes_knobs = False
+
+    def run(self) -> int:
+        command = self.extra_args[0] if self.extra_args else "check"
+        if command not in ("seed", "check"):
+            self.fail(f"the action is seed or check, not {command!r}")
+        try:
+            where = seed() if command == "seed" else data.verify()
+        except data.DataError as exc:
+            print(f"DATA ERROR: {exc}", file=sys.stderr)
+            return 1
+        print(f"Fashion-MNIST OK: 4 official files verified in {where}")
+        return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    command = argv[0] if argv else "check"
-    try:
-        if command == "seed":
-            where = seed()
-        elif command == "check":
-            where = data.verify()
-        else:
-            print("usage: python -m course.data [seed|check]", file=sys.stderr)
-            return 2
-    except data.DataError as exc:
-        print(f"DATA ERROR: {exc}", file=sys.stderr)
-        return 1
-    print(f"Fashion-MNIST OK: 4 official files verified in {where}")
-    return 0
+    return launch(DataApp, argv)
 
 
 if __name__ == "__main__":

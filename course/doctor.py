@@ -2,7 +2,7 @@
 first): can this machine grade, and with what protection? Grading never starts a class of
 submissions only to fail each one for the same missing piece.
 
-    python -m course.doctor [--course DIR] [--db-url URL] [--workers N]
+    python -m course doctor [--course DIR] [--db-url URL] [--workers N] [--released]
 
 Checks the sandbox (by running a command in it, as grading will), the data, the gradebook
 URL and the cores; with ``--released`` (before grading) also that ``make release`` ran on the
@@ -12,13 +12,15 @@ if any check failed.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from traitlets import Bool, Integer, Unicode
+
+from course.app import PROG, CourseCommand, launch
 from course.context import GradingContext
 from course.layout import COURSE_ROOT
 
@@ -30,11 +32,11 @@ class Check:
     detail: str
 
 
-def check_sandbox(course: Path) -> Check:
+def check_sandbox(course) -> Check:
+    """`course`: a folder or a GradingContext (its knobs over the course's config)."""
     from course import sandbox
-    from course.layout import load_config
 
-    config = load_config(course)
+    config = GradingContext.of(course).config
     name, guarantees = sandbox.tier(config=config)
     if name == "disabled":
         return Check("sandbox", True, f"OFF: {guarantees}; trusted notebooks only")
@@ -192,11 +194,15 @@ def check_cores(workers: int) -> Check:
 
 
 def run(
-    course: Path = COURSE_ROOT, db_url: str | None = None, workers: int = 1, released=False
+    course: Path = COURSE_ROOT,
+    db_url: str | None = None,
+    workers: int = 1,
+    released=False,
+    options=(),
 ) -> list[Check]:
-    grading = GradingContext.of(course, db_url=db_url)
+    grading = GradingContext.of(course, db_url=db_url, options=options)
     checks = [
-        check_sandbox(course),
+        check_sandbox(grading),
         check_data(),
         check_gradebook(grading, workers),
         check_cores(workers),
@@ -209,24 +215,39 @@ def run(
     return checks
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
-    parser.add_argument("--db-url", default=None)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument(
-        "--released", action="store_true", help="also check that make release ran (grading)"
+class DoctorApp(CourseCommand):
+    name = f"{PROG} doctor"
+    description = __doc__.split("\n\n")[0]
+    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
+        config=True
     )
-    args = parser.parse_args(argv)
-    checks = run(args.course, args.db_url, args.workers, args.released)
-    for check in checks:
-        print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name:10s} {check.detail}")
-    failed = [c.name for c in checks if not c.ok]
-    if failed:
-        print(f"doctor: cannot grade here yet ({', '.join(failed)}); see the lines above")
-        return 1
-    print("doctor: ready to grade")
-    return 0
+    workers = Integer(1, help="Grading workers to check memory and cores for.").tag(config=True)
+    released = Bool(False, help="Also check that make release ran (before grading).").tag(
+        config=True
+    )
+    aliases = {
+        "course": "DoctorApp.course",
+        "db-url": "DoctorApp.db_url",
+        "workers": "DoctorApp.workers",
+    }
+    flags = {"released": ({"DoctorApp": {"released": True}}, released.help)}
+
+    def run(self) -> int:
+        checks = run(
+            Path(self.course), self.db_url or None, self.workers, self.released, self.knobs
+        )
+        for check in checks:
+            print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name:10s} {check.detail}")
+        failed = [c.name for c in checks if not c.ok]
+        if failed:
+            print(f"doctor: cannot grade here yet ({', '.join(failed)}); see the lines above")
+            return 1
+        print("doctor: ready to grade")
+        return 0
+
+
+def main(argv=None) -> int:
+    return launch(DoctorApp, argv)
 
 
 if __name__ == "__main__":

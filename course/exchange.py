@@ -29,15 +29,17 @@ default, /usr/local/share/nbgrader/exchange). The course id is nbgrader_config.p
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from traitlets import Bool, Unicode
+
 from course import gradebook, runner
-from course.layout import COURSE_ROOT, Layout
+from course.app import PROG, CourseCommand, launch, lazy
+from course.layout import Layout
 from graders import ASSIGNMENT
 
 DOCS = "docs/jupyterhub.md"
@@ -273,45 +275,88 @@ def release_feedback(exchange: Exchange, assignment: str = ASSIGNMENT) -> list[s
 # ------------------------------------------------------------------ CLI
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m course exchange",
-        description="nbgrader's exchange (JupyterHub): release, due date, collect, feedback.",
+class _ExchangeCommand(CourseCommand):
+    takes_knobs = False  # nbgrader's exchange commands run on the course's nbgrader_config.py
+    exchange = Unicode("", help="Exchange root (default: nbgrader's c.Exchange.root).").tag(
+        config=True
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--course", type=Path, default=COURSE_ROOT, help="course folder")
-    rooted = argparse.ArgumentParser(add_help=False, parents=[common])
-    rooted.add_argument("--exchange", help="exchange root (default: nbgrader's c.Exchange.root)")
 
-    def add(name, parent, text):
-        return sub.add_parser(name, parents=[parent], help=text, description=text)
-
-    r = add("release", rooted, "release/ -> the exchange (nbgrader release_assignment)")
-    r.add_argument("--due", help='due date, e.g. "2026-03-01 23:59 Europe/Berlin"')
-    r.add_argument("--force", action="store_true", help="replace a released copy")
-    d = add("due", common, "set or move the due date in the gradebook")
-    d.add_argument("date", help='e.g. "2026-03-01 23:59 Europe/Berlin"')
-    c = add("collect", rooted, "the exchange -> submitted/ (nbgrader collect --update)")
-    c.add_argument("--before-duedate", action="store_true", help="the newest on-time submission")
-    add("feedback", rooted, "feedback/ -> the exchange (nbgrader release_feedback)")
-    args = parser.parse_args(argv)
-
-    try:
-        if args.command == "due":
-            set_due(args.course, args.date)
+    def run(self) -> int:
+        try:
+            self.act()
             return 0
-        exchange = Exchange.of(args.course, args.exchange)
-        if args.command == "release":
-            release(exchange, due=args.due, force=args.force)
-        elif args.command == "collect":
-            collect(exchange, before_duedate=args.before_duedate)
-        else:
-            release_feedback(exchange)
-        return 0
-    except ExchangeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        except ExchangeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+
+    def act(self) -> None:
+        raise NotImplementedError
+
+
+class ReleaseApp(_ExchangeCommand):
+    name = f"{PROG} exchange release"
+    description = "release/ -> the exchange (nbgrader release_assignment)."
+    due = Unicode("", help='Due date, e.g. "2026-03-01 23:59 Europe/Berlin".').tag(config=True)
+    force = Bool(False, help="Replace a released copy.").tag(config=True)
+    aliases = {
+        "course": "ReleaseApp.course",
+        "exchange": "ReleaseApp.exchange",
+        "due": "ReleaseApp.due",
+    }
+    flags = {"force": ({"ReleaseApp": {"force": True}}, force.help)}
+
+    def act(self) -> None:
+        release(Exchange.of(Path(self.course), self.exchange or None), due=self.due or None,
+                force=self.force)  # fmt: skip
+
+
+class DueApp(_ExchangeCommand):
+    name = f"{PROG} exchange due"
+    description = "Set or move the due date in the gradebook."
+    positional = ('DATE (e.g. "2026-03-01 23:59 Europe/Berlin")',)
+    aliases = {"course": "DueApp.course"}
+
+    def act(self) -> None:
+        if not self.extra_args:
+            self.fail("due needs the date")
+        set_due(Path(self.course), self.extra_args[0])
+
+
+class CollectApp(_ExchangeCommand):
+    name = f"{PROG} exchange collect"
+    description = "The exchange -> submitted/ (nbgrader collect --update)."
+    before_duedate = Bool(False, help="The newest on-time submission.").tag(config=True)
+    aliases = {"course": "CollectApp.course", "exchange": "CollectApp.exchange"}
+    flags = {"before-duedate": ({"CollectApp": {"before_duedate": True}}, before_duedate.help)}
+
+    def act(self) -> None:
+        collect(Exchange.of(Path(self.course), self.exchange or None),
+                before_duedate=self.before_duedate)  # fmt: skip
+
+
+class FeedbackApp(_ExchangeCommand):
+    name = f"{PROG} exchange feedback"
+    description = "feedback/ -> the exchange (nbgrader release_feedback)."
+    aliases = {"course": "FeedbackApp.course", "exchange": "FeedbackApp.exchange"}
+
+    def act(self) -> None:
+        release_feedback(Exchange.of(Path(self.course), self.exchange or None))
+
+
+class ExchangeApp(CourseCommand):
+    name = f"{PROG} exchange"
+    description = "nbgrader's exchange (JupyterHub): release, due date, collect, feedback."
+    subcommands = {
+        app.name.rsplit(" ", 1)[1]: (lazy(app), app.description)
+        for app in (ReleaseApp, DueApp, CollectApp, FeedbackApp)
+    }
+
+    def run(self) -> int:
+        self.fail(f"choose a subcommand: {', '.join(self.subcommands)}")
+
+
+def main(argv=None) -> int:
+    return launch(ExchangeApp, argv)
 
 
 if __name__ == "__main__":

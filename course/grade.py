@@ -2,22 +2,22 @@
 generate_feedback, export grades.csv and write the TA summary (with the similarity report and
 the item analysis beside it); print the grade table.
 
-    python -m course.grade [--course DIR] [--students ID ...]
+    python -m course grade [--course DIR] [--students ID ...] [--Class.trait=value ...]
 
-``python -m course.cluster`` runs the same pipeline with the autograding on Dask.
+``python -m course grade-cluster`` runs the same pipeline with the autograding on Dask.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 import time
-from pathlib import Path
+
+from traitlets import List, Unicode
 
 from course import audit, runner, summary
-from course.context import GradingContext, config_options
-from course.layout import COURSE_ROOT
+from course.app import PROG, CourseCommand, launch
+from course.context import GradingContext
 from graders import data
 
 
@@ -88,28 +88,22 @@ def grade_assignment(
     return runs
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
-    parser.add_argument("--students", nargs="*")
-    args, options = parse_with_config_options(parser, argv)
-    runner.show_progress()
-    grade_assignment(args.course, args.students, options=options)
-    return 0
-
-
-def parse_with_config_options(parser, argv):
-    """(args, options): the parser's arguments, and `--Class.trait=value` options (a limit
-    for this grading, over nbgrader_config.py: `--SandboxedExecute.cell_seconds=120`)."""
-    parser.epilog = (
-        "Any c.<Class>.<trait> knob (docs/configuration.md) may be set for this grading "
-        "as --Class.trait=value."
+class GradeApp(CourseCommand):
+    name = f"{PROG} grade"
+    description = __doc__.split("\n\n")[0]
+    students = List(Unicode(), help="Only these students (default: everyone in submitted/).").tag(
+        config=True, several=True
     )
-    args, rest = parser.parse_known_args(argv)
-    try:
-        return args, config_options(rest)
-    except ValueError as error:
-        parser.error(str(error))
+    aliases = {"course": "GradeApp.course", "students": "GradeApp.students"}
+
+    def run(self) -> int:
+        runner.show_progress()
+        grade_assignment(self.course, self.students, options=self.knobs)
+        return 0
+
+
+def main(argv=None) -> int:
+    return launch(GradeApp, argv)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ instructor by hand).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -28,9 +27,10 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from traitlets import Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import Configurable
 
+from course.app import PROG, CourseCommand, launch
 from course.layout import COURSE_ROOT, load_config
 from graders import ASSIGNMENT
 
@@ -408,34 +408,51 @@ def _fmt(x: float) -> str:
 # ---------------------------------------------------------------------------------- CLI
 
 
+class PublishApp(CourseCommand):
+    name = f"{PROG} publish-lti"
+    description = (
+        "Gradebook -> the LMS over LTI 1.3 AGS (c.LtiPublish.*, docs/lti.md). Dry run unless "
+        "--send."
+    )
+    send = Bool(False, help="Publish (default: dry run).").tag(config=True)
+    include_pending = Bool(
+        False,
+        help="Also send students whose manual grading is not done, as PendingManual.",
+    ).tag(config=True)
+    assignment = Unicode(ASSIGNMENT, help="The assignment.").tag(config=True)
+    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
+        config=True
+    )
+    aliases = {
+        "course": "PublishApp.course",
+        "assignment": "PublishApp.assignment",
+        "db-url": "PublishApp.db_url",
+    }
+    flags = {
+        "send": ({"PublishApp": {"send": True}}, send.help),
+        "include-pending": ({"PublishApp": {"include_pending": True}}, include_pending.help),
+    }
+
+    def run(self) -> int:
+        grading = self.grading(self.assignment, self.db_url)
+        try:
+            report = publish(
+                self.course,
+                send=self.send,
+                include_pending=self.include_pending,
+                assignment=self.assignment,
+                db_url=self.db_url or None,
+                config=grading.config,  # c.LtiPublish.* from the command line over the file
+            )
+        except LtiError as error:
+            print(f"error: {error}; nothing sent", file=sys.stderr)
+            return 2
+        print(report.format())
+        return 1 if report.failed else 0
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Gradebook -> the LMS over LTI 1.3 AGS (c.LtiPublish.*, docs/lti.md). "
-        "Dry run unless --send.",
-    )
-    parser.add_argument("--course", default=str(COURSE_ROOT), help="course folder")
-    parser.add_argument("--send", action="store_true", help="publish (default: dry run)")
-    parser.add_argument(
-        "--include-pending",
-        action="store_true",
-        help="also send students whose manual grading is not done, as PendingManual",
-    )
-    parser.add_argument("--assignment", default=ASSIGNMENT)
-    parser.add_argument("--db-url", help="gradebook URL (default: $C1W3_DB_URL or gradebook.db)")
-    args = parser.parse_args(argv)
-    try:
-        report = publish(
-            args.course,
-            send=args.send,
-            include_pending=args.include_pending,
-            assignment=args.assignment,
-            db_url=args.db_url,
-        )
-    except LtiError as error:
-        print(f"error: {error}; nothing sent", file=sys.stderr)
-        return 2
-    print(report.format())
-    return 1 if report.failed else 0
+    return launch(PublishApp, argv)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,11 @@ the item analysis (``<assignment>_items.csv``, course/item_analysis.py), summari
 page's "Possible copying" and "Items" sections. Neither changes a grade. Points lost are
 listed by cause, not by message (failure_cause): one earlier failure is one line.
 
-    python -m course.summary [--course DIR]
+    python -m course summary [--course DIR] [--db-url URL]
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import functools
 import json
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import jinja2
 import nbformat
+from traitlets import Unicode
 
 from course import (
     audit,
@@ -31,6 +31,7 @@ from course import (
     ta_assist_class,
     templates,
 )
+from course.app import PROG, CourseCommand, launch
 from course.context import GradingContext
 from course.exchange import duration, utc
 from course.layout import COURSE_ROOT, Layout
@@ -605,12 +606,22 @@ def write_summary(course=COURSE_ROOT, db_url: str | None = None, assignment=ASSI
     return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
-    args = parser.parse_args()
-    print(f"TA summary written to {write_summary(args.course)}")
+class SummaryApp(CourseCommand):
+    name = f"{PROG} summary"
+    description = "Write the TA summary (and the similarity report and item analysis beside it)."
+    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
+        config=True
+    )
+    aliases = {"course": "SummaryApp.course", "db-url": "SummaryApp.db_url"}
+
+    def run(self) -> int:
+        print(f"TA summary written to {write_summary(self.grading(db_url=self.db_url))}")
+        return 0
+
+
+def main(argv=None) -> int:
+    return launch(SummaryApp, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -22,19 +22,19 @@ assistant's.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
+from traitlets import Bool, List, Unicode
 
 from course import gradebook, similarity
+from course.app import PROG, CourseCommand, launch
 from course.context import GradingContext
-from course.layout import COURSE_ROOT, Layout
+from course.layout import Layout
 from course.ta_assist import CRITERIA, MARKER, Plan, TAAssist, assist
 from graders import ASSIGNMENT
 
@@ -216,38 +216,52 @@ def write_page(grading: GradingContext, plan: Plan, recorded) -> Path:
     return path
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m course ta-assist",
-        description="Part 7: group the answers, propose scores from the TA's grades (a page in "
-        "reports/); `accept` writes proposals the TA accepts as manual grades.",
+class TAAssistApp(CourseCommand):
+    name = f"{PROG} ta-assist"
+    description = (
+        "Part 7: group the answers, propose scores from the TA's grades (a page in reports/); "
+        "`accept` writes proposals the TA accepts as manual grades."
     )
-    parser.add_argument("action", nargs="?", choices=["page", "accept"], default="page")
-    parser.add_argument("--course", type=Path, default=COURSE_ROOT)
-    parser.add_argument("--assignment", default=ASSIGNMENT)
-    parser.add_argument("--db-url", default=None)
-    who = parser.add_mutually_exclusive_group()
-    who.add_argument("--student", action="append", help="accept this student's proposal")
-    who.add_argument("--all", action="store_true", help="accept every proposal")
-    args = parser.parse_args(argv)
-    grading = GradingContext.of(args.course, args.assignment, args.db_url)
-    plan, recorded = plan_for(grading)
-    if args.action == "accept":
-        if not (args.all or args.student):
-            parser.error("accept needs --student ID (repeatable) or --all")
-        unknown = sorted(set(args.student or ()) - set(plan.items))
-        if unknown:
-            parser.error(f"no Part 7 answer for: {', '.join(unknown)}")
-        for line in accept(grading, plan, None if args.all else args.student):
-            print(line)
+    positional = ("[page|accept]",)
+    assignment = Unicode(ASSIGNMENT, help="The assignment.").tag(config=True)
+    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
+        config=True
+    )
+    student = List(Unicode(), help="accept: this student's proposal (repeatable).").tag(config=True)
+    everyone = Bool(False, help="accept: every proposal.").tag(config=True)
+    aliases = {
+        "course": "TAAssistApp.course",
+        "assignment": "TAAssistApp.assignment",
+        "db-url": "TAAssistApp.db_url",
+        "student": "TAAssistApp.student",
+    }
+    flags = {"all": ({"TAAssistApp": {"everyone": True}}, everyone.help)}
+
+    def run(self) -> int:
+        action = self.extra_args[0] if self.extra_args else "page"
+        if action not in ("page", "accept"):
+            self.fail(f"the action is page or accept, not {action!r}")
+        if self.everyone and self.student:
+            self.fail("give --student or --all, not both")
+        grading = self.grading(self.assignment, self.db_url)
         plan, recorded = plan_for(grading)
-    path = write_page(grading, plan, recorded)
-    proposed = len(plan.proposals())
-    print(
-        f"{len(plan.items)} answers, {len(plan.groups)} groups, {proposed} proposals; page: {path}",
-        file=sys.stdout,
-    )
-    return 0
+        if action == "accept":
+            if not (self.everyone or self.student):
+                self.fail("accept needs --student ID (repeatable) or --all")
+            unknown = sorted(set(self.student) - set(plan.items))
+            if unknown:
+                self.fail(f"no Part 7 answer for: {', '.join(unknown)}")
+            for line in accept(grading, plan, None if self.everyone else list(self.student)):
+                print(line)
+            plan, recorded = plan_for(grading)
+        path = write_page(grading, plan, recorded)
+        counts = f"{len(plan.items)} answers, {len(plan.groups)} groups"
+        print(f"{counts}, {len(plan.proposals())} proposals; page: {path}")
+        return 0
+
+
+def main(argv=None) -> int:
+    return launch(TAAssistApp, argv)
 
 
 if __name__ == "__main__":

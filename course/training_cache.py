@@ -6,12 +6,11 @@ one thing that crosses from here into a kernel is the folder's path, as
 ``NBGRADER_C1W3_TRAINING_CACHE`` in the sandbox's environment (:func:`kernel_variables`,
 course/sandbox/ binds the folder read-only).
 
-    python -m course.training_cache {warm,audit,list} [--cache DIR] [--keys K ...] [--json]
+    python -m course cache {warm,audit,list} [--cache DIR] [--keys K ...] [--json]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -22,9 +21,10 @@ import time
 import warnings
 from pathlib import Path
 
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, List, Unicode
 from traitlets.config import Configurable
 
+from course.app import PROG, CourseCommand, launch, lazy
 from course.layout import COURSE_ROOT
 from graders import ASSIGNMENT, CHECKS_ENV, CHECKS_FILE, settings
 from graders import training_cache as kernel_side
@@ -185,29 +185,72 @@ def audit(folder: Path, keys=None, as_json: bool = False) -> int:
     return 1 if "different" in results.values() else 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course.training_cache")
-    parser.add_argument("command", choices=("warm", "audit", "list"))
-    parser.add_argument("--cache", default=str(COURSE_ROOT / DEFAULT_DIRNAME))
-    parser.add_argument("--keys", nargs="*", help="audit: only entries whose key starts so")
-    parser.add_argument("--json", action="store_true", help="audit: one JSON object")
-    args = parser.parse_args(argv)
-    folder = Path(args.cache)
-    if args.command == "warm":
-        warm(folder)
+class _CacheCommand(CourseCommand):
+    takes_knobs = False  # the folder is given; nothing here reads c.TrainingCache.*
+    cache = Unicode(str(COURSE_ROOT / DEFAULT_DIRNAME), help="The cache folder.").tag(config=True)
+
+
+class WarmApp(_CacheCommand):
+    name = f"{PROG} warm"
+    description = "Run the source notebook once, outside any sandbox, to fill the cache."
+    aliases = {"cache": "WarmApp.cache"}
+
+    def run(self) -> int:
+        warm(Path(self.cache))
         return 0
-    if args.command == "audit":
+
+
+class AuditApp(_CacheCommand):
+    name = f"{PROG} cache audit"
+    description = "Retrain entries from their stored untrained state; 1 if any differs."
+    keys = List(Unicode(), help="Only entries whose key starts so.").tag(config=True, several=True)
+    as_json = Bool(False, help="One JSON object.").tag(config=True)
+    aliases = {"cache": "AuditApp.cache", "keys": "AuditApp.keys"}
+    flags = {"json": ({"AuditApp": {"as_json": True}}, as_json.help)}
+
+    def run(self) -> int:
         if any(os.environ.get(k) != v for k, v in thread_variables().items()):
             # TensorFlow's pools are fixed when its runtime starts: a child with them set
-            argv = sys.argv[1:] if argv is None else list(argv)
-            child = [sys.executable, "-m", "course.training_cache", *argv]
+            child = [
+                sys.executable,
+                "-m",
+                "course.training_cache",
+                "audit",
+                f"--cache={self.cache}",
+            ]
+            child += [*(["--keys", *self.keys] if self.keys else []), *(["--json"] * self.as_json)]
             env = {**os.environ, **settings.TF_QUIET, **thread_variables()}
             return subprocess.run(child, env=env).returncode
-        return audit(folder, args.keys, args.json)
-    for entry in sorted(folder.glob("*/entry.json")):
-        data = json.loads(entry.read_text())
-        print(data["key"], data["written"], data["iterations"], data["history"]["accuracy"][-1])
-    return 0
+        return audit(Path(self.cache), list(self.keys) or None, self.as_json)
+
+
+class ListApp(_CacheCommand):
+    name = f"{PROG} cache list"
+    description = "One line per entry: key, written, iterations, last accuracy."
+    aliases = {"cache": "ListApp.cache"}
+
+    def run(self) -> int:
+        for entry in sorted(Path(self.cache).glob("*/entry.json")):
+            data = json.loads(entry.read_text())
+            print(data["key"], data["written"], data["iterations"], data["history"]["accuracy"][-1])
+        return 0
+
+
+class CacheApp(CourseCommand):
+    name = f"{PROG} cache"
+    description = "The training cache: warm, audit or list its entries."
+    subcommands = {
+        "warm": (lazy(WarmApp), WarmApp.description),
+        "audit": (lazy(AuditApp), AuditApp.description),
+        "list": (lazy(ListApp), ListApp.description),
+    }
+
+    def run(self) -> int:
+        self.fail(f"choose a subcommand: {', '.join(self.subcommands)}")
+
+
+def main(argv=None) -> int:
+    return launch(CacheApp, argv)
 
 
 if __name__ == "__main__":

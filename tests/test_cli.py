@@ -7,8 +7,12 @@ import sys
 import types
 
 import pytest
+from traitlets import Bool, List, Unicode
+from traitlets.utils.importstring import import_item
 
 from course import __main__ as cli
+from course.app import PROG, CourseCommand, lazy
+from course.ta_assist import TAAssist
 
 # What the Makefile and the README need; a command dropped from the CLI fails here.
 EXPECTED = {
@@ -94,57 +98,95 @@ def test_a_command_runs_end_to_end_as_a_module():
     assert done.stdout.startswith("usage: python -m course doctor ")
 
 
-@pytest.fixture
-def recorded(monkeypatch):
-    """A stand-in module whose main() records what the dispatcher hands it."""
-    calls = []
-    fake = types.ModuleType("fake_course_module")
+class Echo(CourseCommand):
+    """A stand-in command: records what its traits and knobs were, exits with 3."""
 
-    def main(argv=None):
-        calls.append((argv, list(sys.argv)))
+    name = f"{PROG} echo"
+    students = List(Unicode(), help="several").tag(config=True, several=True)
+    loud = Bool(False, help="a flag").tag(config=True)
+    positional = ("[WORD]",)
+    aliases = {"course": "Echo.course", "students": "Echo.students"}
+    flags = {"loud": ({"Echo": {"loud": True}}, "a flag")}
+    seen: list = []
+
+    def run(self) -> int:
+        Echo.seen.append((self.course, list(self.students), self.loud, self.extra_args, self.knobs))
         return 3
 
-    fake.main = main
-    monkeypatch.setitem(sys.modules, fake.__name__, fake)
-    return fake.__name__, calls
+
+class Quiet(Echo):
+    name = f"{PROG} quiet"
+    takes_knobs = False
+    aliases = {"course": "Quiet.course"}
 
 
-def test_options_and_exit_code_pass_through(recorded, monkeypatch):
-    module, calls = recorded
-    monkeypatch.setitem(cli.COMMANDS, "fake", cli.Command(module, "a stand-in"))
-    argv_before = list(sys.argv)
-    assert cli.main(["fake", "--course", "/c", "--students", "ada"]) == 3
-    assert calls == [
-        (["--course", "/c", "--students", "ada"], ["python -m course fake", *calls[0][0]])
+@pytest.fixture
+def stand_ins(monkeypatch):
+    module = types.ModuleType("stand_in_commands")
+    module.Echo, module.Quiet = Echo, Quiet
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    for name in ("echo", "quiet"):
+        app = (lazy(f"{module.__name__}.{name.title()}"), "a stand-in")
+        monkeypatch.setitem(cli.CourseApp.subcommands, name, app)
+        monkeypatch.setitem(cli.COMMANDS, name, (f"{module.__name__}.{name.title()}", "x"))
+    Echo.seen = []
+    return Echo.seen
+
+
+def test_options_knobs_and_exit_code_pass_through(stand_ins):
+    argv = ["echo", "word", "--students", "ada", "bob", "--loud",
+            "--SandboxedExecute.cell_seconds=7", "--Echo.course=/d"]  # fmt: skip
+    assert cli.main(argv) == 3
+    # --Echo.course is the long form of --course; only the course's own knobs go on
+    assert stand_ins == [
+        ("/d", ["ada", "bob"], True, ["word"], ("--SandboxedExecute.cell_seconds=7",))
     ]
-    assert sys.argv == argv_before
+    assert cli.main(["echo", "--course", "/c"]) == 3 and stand_ins[-1][:2] == ("/c", [])
 
 
 @pytest.mark.parametrize(
-    "args",
+    "argv, words",
     [
-        ["--to", "canvas", "--course", "/c"],
-        ["--course=/c", "--to", "canvas"],
+        (["echo", "one", "two"], "unexpected argument: two"),
+        (["echo", "--cell-seconds=7"], "unrecognized arguments: --cell-seconds=7"),
+        (
+            ["quiet", "--Sandbox.memory_mb=5"],
+            "reads no c.<Class>.<trait> knob: --Sandbox.memory_mb=5",
+        ),
     ],
 )
-def test_course_option_goes_before_a_subcommand(recorded, monkeypatch, args):
-    """course.lms's parser takes --course before `export`; users type it after, as for the
-    other commands."""
-    module, calls = recorded
-    monkeypatch.setitem(cli.COMMANDS, "fake", cli.Command(module, "a stand-in", ("export",)))
-    cli.main(["fake", *args])
-    argv = calls[0][0]
-    assert argv[argv.index("export") :] == ["export", "--to", "canvas"]
-    assert argv[: argv.index("export")] in (["--course", "/c"], ["--course=/c"])
+def test_a_wrong_command_line_stops_with_its_reason(stand_ins, capsys, argv, words):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2 and not stand_ins
+    assert words in capsys.readouterr().err
 
 
-def test_a_main_without_argv_reads_sys_argv(recorded, monkeypatch):
-    module, calls = recorded
-    main = sys.modules[module].main
-    monkeypatch.setattr(sys.modules[module], "main", lambda: main(None))
-    monkeypatch.setitem(cli.COMMANDS, "fake", cli.Command(module, "x", takes_argv=False))
-    cli.main(["fake", "--course", "/c"])
-    assert calls == [(None, ["python -m course fake", "--course", "/c"])]
+def test_every_command_is_a_course_command_named_as_typed():
+    """The one command line: each command's class is a CourseCommand (traits, knobs) whose
+    usage line shows it as it is typed."""
+    for name, (path, _) in cli.COMMANDS.items():
+        app = import_item(path)
+        assert issubclass(app, CourseCommand), name
+        assert app.name == f"{PROG} {name}", (name, app.name)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["summary", "--db-url", "sqlite:///x.db"],
+        ["ta-assist", "--db-url", "sqlite:///x.db"],
+        ["publish-lti", "--db-url", "sqlite:///x.db"],
+        ["doctor", "--db-url", "sqlite:///x.db"],
+    ],
+)
+def test_a_knob_reaches_the_grading_context_of_any_command(tmp_path, argv):
+    """Not only grade: a command that reads the course's settings reads the knob too."""
+    app = cli.CourseApp()
+    app.initialize([*argv, "--course", str(tmp_path), "--TAAssist.min_confidence=0.99"])
+    grading = app.subapp.grading(db_url=str(tmp_path / "x.db"))
+    assert TAAssist(config=grading.config).min_confidence == 0.99
+    assert grading.options == ("--TAAssist.min_confidence=0.99",)
 
 
 def test_a_knob_on_the_command_line_is_this_gradings_everywhere(tmp_path, capsys):
@@ -168,7 +210,7 @@ def test_a_knob_on_the_command_line_is_this_gradings_everywhere(tmp_path, capsys
         GradingContext.of(tmp_path, options=["--students", "ada"])
     with pytest.raises(SystemExit):
         grade.main(["--course", str(tmp_path), "--cell-seconds=7"])
-    assert "not a --Class.trait=value option: --cell-seconds=7" in capsys.readouterr().err
+    assert "unrecognized arguments: --cell-seconds=7" in capsys.readouterr().err
 
 
 @pytest.mark.slow

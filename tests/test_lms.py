@@ -471,15 +471,15 @@ def test_cli_collect_and_export(course, tmp_path, capsys, gradebooks):
     zipped = fx.canvas_first(tmp_path / "a.zip")
     base = ["--course", str(course)]
     assert (
-        lms.main(base + ["collect", "--zip", str(zipped), "--roster", str(fx.CANVAS_ROSTER)]) == 0
+        lms.main(["collect", *base, "--zip", str(zipped), "--roster", str(fx.CANVAS_ROSTER)]) == 0
     )
     out = capsys.readouterr().out
     assert "NOT COLLECTED (6):" in out and "new        jdoe/c1w3_convolutions.ipynb" in out
 
     use_gradebook(course, gradebooks, "canvas")
-    code = lms.main(base + ["export", "--to", "moodle", "--roster", str(fx.CANVAS_ROSTER)])
+    code = lms.main(["export", *base, "--to", "moodle", "--roster", str(fx.CANVAS_ROSTER)])
     assert code == 2 and "needs columns" in capsys.readouterr().err  # wrong roster for Moodle
-    code = lms.main(base + ["export", "--to", "canvas", "--roster", str(fx.CANVAS_ROSTER)])
+    code = lms.main(["export", *base, "--to", "canvas", "--roster", str(fx.CANVAS_ROSTER)])
     assert code == 0
     out = capsys.readouterr().out
     assert "graded but not in the roster, NOT exported: ghost" in out

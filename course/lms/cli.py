@@ -1,62 +1,143 @@
-"""`python -m course.lms {collect,export}`."""
+"""`python -m course collect` and `python -m course export-lms` (also `python -m course.lms
+{collect,export}`)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from course.layout import COURSE_ROOT
+from traitlets import Bool, CaselessStrEnum, Float, Unicode
+
+from course.app import PROG, CourseCommand, launch, lazy
 from course.lms.collect import collect
 from course.lms.export import export
 from course.lms.roster import LMSES, LmsError
 from graders import ASSIGNMENT
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m course.lms",
-        description="Canvas and Moodle: collect submissions, export grades.",
+class CollectApp(CourseCommand):
+    name = f"{PROG} collect"
+    description = f"LMS submissions zip -> submitted/<student>/{ASSIGNMENT} (docs/lms.md)."
+    takes_knobs = False  # nbgrader's zip_collect in this process: no grading settings
+    zip = Unicode(help="The LMS's 'download submissions' zip (required).").tag(config=True)
+    roster = Unicode(help="Canvas gradebook export or Moodle grade export, CSV (required).").tag(
+        config=True
     )
-    parser.add_argument(
-        "--course", default=str(COURSE_ROOT), help="course folder (default: this one)"
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+    lms = CaselessStrEnum(
+        LMSES, default_value=None, allow_none=True, help="Default: detected from the roster."
+    ).tag(config=True)
+    id_column = Unicode("", help="Roster column used as the nbgrader student id.").tag(config=True)
+    timestamps = CaselessStrEnum(
+        ("late", "all", "none"), "late", help="Which entries' times to keep."
+    ).tag(config=True)
+    zip_timezone = Unicode("UTC", help="Time zone of the zip's entry times.").tag(config=True)
+    force = Bool(False, help="Replace even newer files in submitted/.").tag(config=True)
+    verbose = Bool(False, help="Show nbgrader's log.").tag(config=True)
+    aliases = {
+        "course": "CollectApp.course",
+        "zip": "CollectApp.zip",
+        "roster": "CollectApp.roster",
+        "lms": "CollectApp.lms",
+        "id-column": "CollectApp.id_column",
+        "timestamps": "CollectApp.timestamps",
+        "zip-timezone": "CollectApp.zip_timezone",
+    }
+    flags = {
+        "force": ({"CollectApp": {"force": True}}, force.help),
+        "verbose": ({"CollectApp": {"verbose": True}}, verbose.help),
+    }
 
-    c = sub.add_parser("collect", help="LMS submissions zip -> submitted/<student>/" + ASSIGNMENT)
-    c.add_argument("--zip", required=True, help="the LMS's 'download submissions' zip")
-    c.add_argument(
-        "--roster", required=True, help="Canvas gradebook export or Moodle grade export (CSV)"
-    )
-    c.add_argument("--lms", choices=LMSES, help="default: detected from the roster's columns")
-    c.add_argument("--id-column", help="roster column used as nbgrader student id")
-    c.add_argument("--timestamps", choices=("late", "all", "none"), default="late")
-    c.add_argument("--zip-timezone", default="UTC")
-    c.add_argument("--force", action="store_true", help="replace even newer files in submitted/")
-    c.add_argument("--verbose", action="store_true", help="show nbgrader's log")
-
-    e = sub.add_parser("export", help="gradebook -> the LMS's grade import CSV")
-    e.add_argument("--to", required=True, choices=LMSES, dest="lms")
-    e.add_argument("--roster", required=True)
-    e.add_argument("--out", help="CSV to write (default: reports/<assignment>_<lms>.csv)")
-    e.add_argument("--points", type=float, default=0.0, help="LMS points (default: nbgrader's)")
-    e.add_argument("--missing", choices=("blank", "zero"), default="blank")
-    e.add_argument("--column", default="", help="grade column header (the LMS assignment)")
-    e.add_argument("--id-column", default="")
-    e.add_argument("--assignment", default=ASSIGNMENT)
-    e.add_argument("--db-url", help="gradebook URL (default: $C1W3_DB_URL or gradebook.db)")
-    args = parser.parse_args(argv)
-
-    try:
-        options = vars(args)
-        if options.pop("command") == "collect":
+    def run(self) -> int:
+        if not (self.zip and self.roster):
+            self.fail("collect needs --zip and --roster")
+        try:
             report = collect(
-                options.pop("course"), options.pop("zip"), options.pop("roster"), **options
+                self.course,
+                self.zip,
+                self.roster,
+                lms=self.lms,
+                id_column=self.id_column or None,
+                timestamps=self.timestamps,
+                force=self.force,
+                zip_timezone=self.zip_timezone,
+                verbose=self.verbose,
             )
-            print(report.format())
-            return 0 if report.outcomes or not report.not_collected else 1
-        result = export(options.pop("course"), options.pop("lms"), options.pop("roster"), **options)
+        except LmsError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(report.format())
+        return 0 if report.outcomes or not report.not_collected else 1
+
+
+class ExportApp(CourseCommand):
+    name = f"{PROG} export-lms"
+    description = "Gradebook -> the LMS's grade import CSV, one row per roster student."
+    takes_knobs = False
+    to = CaselessStrEnum(
+        LMSES, default_value=None, allow_none=True, help="The LMS (required)."
+    ).tag(config=True)
+    roster = Unicode(help="The LMS's roster export, CSV (required).").tag(config=True)
+    out = Unicode("", help="CSV to write (default: reports/<assignment>_<lms>.csv).").tag(
+        config=True
+    )
+    points = Float(0.0, help="LMS points (default: nbgrader's).").tag(config=True)
+    missing = CaselessStrEnum(
+        ("blank", "zero"), "blank", help="What a student without a grade gets."
+    ).tag(config=True)
+    column = Unicode("", help="Grade column header (the LMS assignment).").tag(config=True)
+    id_column = Unicode("", help="Roster column that holds the nbgrader student id.").tag(
+        config=True
+    )
+    assignment = Unicode(ASSIGNMENT, help="The assignment.").tag(config=True)
+    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
+        config=True
+    )
+    aliases = {
+        "course": "ExportApp.course",
+        "to": "ExportApp.to",
+        "roster": "ExportApp.roster",
+        "out": "ExportApp.out",
+        "points": "ExportApp.points",
+        "missing": "ExportApp.missing",
+        "column": "ExportApp.column",
+        "id-column": "ExportApp.id_column",
+        "assignment": "ExportApp.assignment",
+        "db-url": "ExportApp.db_url",
+    }
+
+    def run(self) -> int:
+        if not (self.to and self.roster):
+            self.fail("export needs --to and --roster")
+        try:
+            result = export(
+                self.course,
+                self.to,
+                self.roster,
+                out=self.out or None,
+                points=self.points,
+                missing=self.missing,
+                column=self.column,
+                id_column=self.id_column,
+                assignment=self.assignment,
+                db_url=self.db_url or None,
+            )
+        except LmsError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(result.format())
         return 0
-    except LmsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+
+class LmsApp(CourseCommand):
+    name = "python -m course.lms"
+    description = "Canvas and Moodle: collect submissions, export grades."
+    subcommands = {
+        "collect": (lazy(CollectApp), CollectApp.description),
+        "export": (lazy(ExportApp), ExportApp.description),
+    }
+
+    def run(self) -> int:
+        self.fail("choose a subcommand: collect or export")
+
+
+def main(argv=None) -> int:
+    return launch(LmsApp, argv)
