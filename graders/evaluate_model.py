@@ -13,8 +13,9 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Keras imports matplotlib.pyplot (~0.4 s) only for plotting helpers; this process never draws.
-sys.modules.setdefault("matplotlib.pyplot", None)
+from graders import settings  # noqa: E402  (TensorFlow-free)
+
+settings.skip_unused_imports()  # before Keras: it never plots or wraps scikit-learn here
 
 
 def evaluate(path: str) -> dict:

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from graders.report import Verdict
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# Keras imports matplotlib.pyplot (~0.4 s) only for plotting helpers; this process never draws.
-sys.modules.setdefault("matplotlib.pyplot", None)
+from graders import settings  # noqa: E402  (TensorFlow-free)
+
+settings.skip_unused_imports()  # before Keras: it never plots or wraps scikit-learn here
 
 
 def verify(

@@ -654,3 +654,34 @@ def test_readings_come_only_from_the_locked_provided_cells_last_one_winning():
         "conv_test_acc": 0.89,
         "shift_results": {"conv2": {"1": 0.5}},
     }
+
+
+LOADED = (
+    "import sys{skip}\nimport keras\n"
+    "print(sorted(n for n in ('matplotlib.pyplot', 'sklearn') if sys.modules.get(n)))"
+)
+
+
+@pytest.mark.process
+@pytest.mark.parametrize(
+    "judge, loaded",
+    [
+        ("graders.verify", "[]"),
+        ("graders.evaluate_model", "[]"),
+        # the same interpreter without the skip: Keras does import both (the check can fail)
+        (None, "['matplotlib.pyplot', 'sklearn']"),
+    ],
+)
+def test_judging_processes_import_keras_without_plotting_or_scikit_learn(judge, loaded):
+    """0.4 + 0.35 s of CPU per student saved in the verifier and the evaluation child; a
+    student's kernel is not touched (it may plot or use scikit-learn)."""
+    import subprocess
+
+    code = LOADED.format(skip=f"\nimport {judge}" if judge else "")
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        capture_output=True, text=True, timeout=300, cwd="/",
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == loaded
