@@ -13,7 +13,7 @@ ASSIGNMENT := c1w3_convolutions
 # Keep TensorFlow's C++ log lines out of notebooks' stderr (nbgrader_config.py sets the same).
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast test-unit bench bench-spread bench-threshold bench-pooling lint clean collect export-lms publish-lti release-exchange due collect-exchange release-feedback
+.PHONY: help setup system-packages test-packages doctor data check-data release grade grade-cluster postgres validate demo test test-fast test-unit bench bench-suite bench-spread bench-threshold bench-pooling lint clean collect export-lms publish-lti release-exchange due collect-exchange release-feedback
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ bench: setup postgres  ## benchmarks that print numbers (docs/benchmarks.md): la
 	$(BIN)/python benchmarks/class_throughput.py
 	$(BIN)/python benchmarks/similarity_cost.py
 	$(BIN)/python benchmarks/ta_assist.py --blind
+
+bench-suite: setup test-packages lint postgres  ## make test's pytest, timed and recorded (benchmarks/results/suite_runs.json -> docs/benchmarks.md)
+	$(BIN)/python benchmarks/suite.py --workers $(TEST_WORKERS)
 
 bench-spread: setup  ## the correct notebook's readings on emulated machines (threads, AVX2): the graders' tolerances (~20 min)
 	$(BIN)/python benchmarks/machine_spread.py

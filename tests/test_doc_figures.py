@@ -73,3 +73,42 @@ def test_the_start_table_states_the_benchmarks_numbers():
     assert f"CPU saved per nbgrader process: **{r['cpu_saved_per_process_s']} s**" in section
     plain = r["rows"]["nbgrader --version (plain)"]["cpu_s"]
     assert r["rows"]["nbgrader --version (course.nbgrader_cli)"]["cpu_s"] < plain
+
+
+def _suite():
+    """benchmarks/suite.py, imported from its folder (benchmarks/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("suite", COURSE_ROOT / "benchmarks/suite.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_suite_runs_table_is_generated_from_the_recorded_runs():
+    suite = _suite()
+    runs = json.loads(suite.RESULTS.read_text())
+    text = (COURSE_ROOT / "docs/benchmarks.md").read_text()
+    block = text[text.index(suite.BEGIN) : text.index(suite.END) + len(suite.END)]
+    assert block == suite.table(runs), "run `python benchmarks/suite.py --table` into the page"
+    latest = max(runs, key=lambda r: (r["date"], r.get("order", 0)))
+    passed = latest["counts"]["passed"]
+    testing = _flat("docs/testing.md")
+    assert f"{passed} passed in {suite.minutes(latest['pytest_s'])} on {latest['commit']}" in (
+        testing
+    ), "docs/testing.md quotes the latest recorded run"
+
+
+def test_the_suite_report_is_read_from_pytests_own_lines():
+    suite = _suite()
+    out = (
+        "============================= slowest 10 durations =============================\n"
+        "624.34s setup    tests/test_accuracy.py::test_reference_model\n"
+        "125.10s call     tests/test_hostile_class.py::test_the_cache_audit\n"
+        "======================= 926 passed, 2 failed in 1001.57s (0:16:41) ==============\n"
+    )
+    got = suite.parse(out)
+    assert got["counts"] == {"passed": 926, "failed": 2} and got["pytest_s"] == 1002
+    assert got["slowest"][0] == [624, "setup", "tests/test_accuracy.py::test_reference_model"]
+    assert suite.what(*got["slowest"][0][2:0:-1]) == "the sample class"
+    assert suite.what(got["slowest"][1][2], "call") == "`test_the_cache_audit`"
