@@ -66,14 +66,33 @@ class CourseApplication(Application):
 
 
 class CourseCommand(CourseApplication):
-    """One command. Subclasses set ``name``, ``description``, ``aliases``/``flags`` for their
-    own traits (the concrete class's name in each alias), and implement :meth:`run`."""
+    """One command. Subclasses set ``name``, ``description``, ``options`` and ``switches`` for
+    their own traits, and implement :meth:`run`."""
 
     course = Unicode(str(COURSE_ROOT), help="The course folder.").tag(config=True)
+    # --name VALUE for a trait: {"db-url": "db_url"} (merged along the class's bases; None
+    # drops an inherited one)
+    options: dict[str, str] = {"course": "course"}
+    # --name alone sets a Bool trait True: {"all": "everyone"}
+    switches: dict[str, str] = {}
     # What the command takes after its options, as shown in its usage line; more is an error.
     positional: tuple[str, ...] = ()
     # False: nothing this command does reads a course knob, so one given is refused, not ignored
     takes_knobs = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """traitlets' aliases and flags, named after this class (the config section its
+        traits are read from)."""
+        super().__init_subclass__(**kwargs)
+        options, switches = {}, {}
+        for klass in reversed(cls.__mro__):
+            options.update(vars(klass).get("options", {}))
+            switches.update(vars(klass).get("switches", {}))
+        cls.aliases = {n: f"{cls.__name__}.{trait}" for n, trait in options.items() if trait}
+        cls.flags = {
+            name: ({cls.__name__: {trait: True}}, getattr(cls, trait).help)
+            for name, trait in switches.items()
+        }
 
     def initialize(self, argv=None) -> None:
         argv = self._one_value_each(list(sys.argv[1:] if argv is None else argv))
@@ -141,6 +160,15 @@ class CourseCommand(CourseApplication):
     def run(self) -> int:
         """The command's work; its exit code."""
         raise NotImplementedError
+
+
+class GradebookCommand(CourseCommand):
+    """A command that reads the gradebook."""
+
+    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
+        config=True
+    )
+    options = {"db-url": "db_url"}
 
 
 def launch(cls: type[CourseCommand], argv=None) -> int:

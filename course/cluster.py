@@ -29,7 +29,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from traitlets import Bool, Integer, List, Unicode
 
 from course import gradebook, runner
-from course.app import PROG, CourseCommand, launch
+from course.app import PROG, GradebookCommand, launch
 from course.context import GradingContext, GradingLimits
 from course.layout import Layout
 
@@ -300,7 +300,7 @@ def _describe(client, n_workers, local_workers) -> str:
     return f"{len(info)} workers, {sum(w['nthreads'] for w in info.values())} threads"
 
 
-class GradeClusterApp(CourseCommand):
+class GradeClusterApp(GradebookCommand):
     name = f"{PROG} grade-cluster"
     description = "make grade's pipeline with the autograding on Dask (docs/cluster.md)."
     workers = Integer(
@@ -309,26 +309,12 @@ class GradeClusterApp(CourseCommand):
         help="LocalCluster workers (default: cores / c.GradingLimits.cores_per_task).",
     ).tag(config=True)
     scheduler = Unicode("", help="Address of a running Dask scheduler.").tag(config=True)
-    db_url = Unicode("", help=f"Gradebook URL (default: ${gradebook.ENV}, else gradebook.db).").tag(
-        config=True
-    )
     everyone = Bool(False, help="Grade everyone, not only what is missing or changed.").tag(
         config=True
     )
     students = List(Unicode(), help="Only these students.").tag(config=True, several=True)
-    aliases = {
-        "course": "GradeClusterApp.course",
-        "workers": "GradeClusterApp.workers",
-        "scheduler": "GradeClusterApp.scheduler",
-        "db-url": "GradeClusterApp.db_url",
-        "students": "GradeClusterApp.students",
-    }
-    flags = {
-        "all": (
-            {"GradeClusterApp": {"everyone": True}},
-            "Grade everyone, not only what is missing or changed.",
-        )
-    }
+    options = {"workers": "workers", "scheduler": "scheduler", "students": "students"}
+    switches = {"all": "everyone"}
 
     def run(self) -> int:
         from course import grade

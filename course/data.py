@@ -73,6 +73,7 @@ class DataApp(CourseCommand):
     )
     positional = ("[seed|check]",)
     takes_knobs = False
+    options = {"course": None}  # the Keras cache, not a course
 
     def run(self) -> int:
         command = self.extra_args[0] if self.extra_args else "check"

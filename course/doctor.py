@@ -18,9 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from traitlets import Bool, Integer, Unicode
+from traitlets import Bool, Integer
 
-from course.app import PROG, CourseCommand, launch
+from course.app import PROG, GradebookCommand, launch
 from course.context import GradingContext
 from course.layout import COURSE_ROOT
 
@@ -215,22 +215,15 @@ def run(
     return checks
 
 
-class DoctorApp(CourseCommand):
+class DoctorApp(GradebookCommand):
     name = f"{PROG} doctor"
     description = __doc__.split("\n\n")[0]
-    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
-        config=True
-    )
     workers = Integer(1, help="Grading workers to check memory and cores for.").tag(config=True)
     released = Bool(False, help="Also check that make release ran (before grading).").tag(
         config=True
     )
-    aliases = {
-        "course": "DoctorApp.course",
-        "db-url": "DoctorApp.db_url",
-        "workers": "DoctorApp.workers",
-    }
-    flags = {"released": ({"DoctorApp": {"released": True}}, released.help)}
+    options = {"workers": "workers"}
+    switches = {"released": "released"}
 
     def run(self) -> int:
         checks = run(

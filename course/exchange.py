@@ -280,6 +280,7 @@ class _ExchangeCommand(CourseCommand):
     exchange = Unicode("", help="Exchange root (default: nbgrader's c.Exchange.root).").tag(
         config=True
     )
+    options = {"exchange": "exchange"}
 
     def run(self) -> int:
         try:
@@ -298,12 +299,8 @@ class ReleaseApp(_ExchangeCommand):
     description = "release/ -> the exchange (nbgrader release_assignment)."
     due = Unicode("", help='Due date, e.g. "2026-03-01 23:59 Europe/Berlin".').tag(config=True)
     force = Bool(False, help="Replace a released copy.").tag(config=True)
-    aliases = {
-        "course": "ReleaseApp.course",
-        "exchange": "ReleaseApp.exchange",
-        "due": "ReleaseApp.due",
-    }
-    flags = {"force": ({"ReleaseApp": {"force": True}}, force.help)}
+    options = {"due": "due"}
+    switches = {"force": "force"}
 
     def act(self) -> None:
         release(Exchange.of(Path(self.course), self.exchange or None), due=self.due or None,
@@ -314,7 +311,7 @@ class DueApp(_ExchangeCommand):
     name = f"{PROG} exchange due"
     description = "Set or move the due date in the gradebook."
     positional = ('DATE (e.g. "2026-03-01 23:59 Europe/Berlin")',)
-    aliases = {"course": "DueApp.course"}
+    options = {"exchange": None}  # the gradebook's date: no exchange folder
 
     def act(self) -> None:
         if not self.extra_args:
@@ -326,8 +323,7 @@ class CollectApp(_ExchangeCommand):
     name = f"{PROG} exchange collect"
     description = "The exchange -> submitted/ (nbgrader collect --update)."
     before_duedate = Bool(False, help="The newest on-time submission.").tag(config=True)
-    aliases = {"course": "CollectApp.course", "exchange": "CollectApp.exchange"}
-    flags = {"before-duedate": ({"CollectApp": {"before_duedate": True}}, before_duedate.help)}
+    switches = {"before-duedate": "before_duedate"}
 
     def act(self) -> None:
         collect(Exchange.of(Path(self.course), self.exchange or None),
@@ -337,7 +333,6 @@ class CollectApp(_ExchangeCommand):
 class FeedbackApp(_ExchangeCommand):
     name = f"{PROG} exchange feedback"
     description = "feedback/ -> the exchange (nbgrader release_feedback)."
-    aliases = {"course": "FeedbackApp.course", "exchange": "FeedbackApp.exchange"}
 
     def act(self) -> None:
         release_feedback(Exchange.of(Path(self.course), self.exchange or None))

@@ -94,7 +94,7 @@ class GradeApp(CourseCommand):
     students = List(Unicode(), help="Only these students (default: everyone in submitted/).").tag(
         config=True, several=True
     )
-    aliases = {"course": "GradeApp.course", "students": "GradeApp.students"}
+    options = {"students": "students"}
 
     def run(self) -> int:
         runner.show_progress()

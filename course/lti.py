@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import Configurable
 
-from course.app import PROG, CourseCommand, launch
+from course.app import PROG, GradebookCommand, launch
 from course.layout import COURSE_ROOT, load_config
 from graders import ASSIGNMENT
 
@@ -408,7 +408,7 @@ def _fmt(x: float) -> str:
 # ---------------------------------------------------------------------------------- CLI
 
 
-class PublishApp(CourseCommand):
+class PublishApp(GradebookCommand):
     name = f"{PROG} publish-lti"
     description = (
         "Gradebook -> the LMS over LTI 1.3 AGS (c.LtiPublish.*, docs/lti.md). Dry run unless "
@@ -420,18 +420,8 @@ class PublishApp(CourseCommand):
         help="Also send students whose manual grading is not done, as PendingManual.",
     ).tag(config=True)
     assignment = Unicode(ASSIGNMENT, help="The assignment.").tag(config=True)
-    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
-        config=True
-    )
-    aliases = {
-        "course": "PublishApp.course",
-        "assignment": "PublishApp.assignment",
-        "db-url": "PublishApp.db_url",
-    }
-    flags = {
-        "send": ({"PublishApp": {"send": True}}, send.help),
-        "include-pending": ({"PublishApp": {"include_pending": True}}, include_pending.help),
-    }
+    options = {"assignment": "assignment"}
+    switches = {"send": "send", "include-pending": "include_pending"}
 
     def run(self) -> int:
         grading = self.grading(self.assignment, self.db_url)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import jinja2
 import nbformat
-from traitlets import Unicode
 
 from course import (
     audit,
@@ -31,7 +30,7 @@ from course import (
     ta_assist_class,
     templates,
 )
-from course.app import PROG, CourseCommand, launch
+from course.app import PROG, GradebookCommand, launch
 from course.context import GradingContext
 from course.exchange import duration, utc
 from course.layout import COURSE_ROOT, Layout
@@ -606,13 +605,9 @@ def write_summary(course=COURSE_ROOT, db_url: str | None = None, assignment=ASSI
     return path
 
 
-class SummaryApp(CourseCommand):
+class SummaryApp(GradebookCommand):
     name = f"{PROG} summary"
     description = "Write the TA summary (and the similarity report and item analysis beside it)."
-    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
-        config=True
-    )
-    aliases = {"course": "SummaryApp.course", "db-url": "SummaryApp.db_url"}
 
     def run(self) -> int:
         print(f"TA summary written to {write_summary(self.grading(db_url=self.db_url))}")

@@ -32,7 +32,7 @@ import nbformat
 from traitlets import Bool, List, Unicode
 
 from course import gradebook, similarity
-from course.app import PROG, CourseCommand, launch
+from course.app import PROG, GradebookCommand, launch
 from course.context import GradingContext
 from course.layout import Layout
 from course.ta_assist import CRITERIA, MARKER, Plan, TAAssist, assist
@@ -216,7 +216,7 @@ def write_page(grading: GradingContext, plan: Plan, recorded) -> Path:
     return path
 
 
-class TAAssistApp(CourseCommand):
+class TAAssistApp(GradebookCommand):
     name = f"{PROG} ta-assist"
     description = (
         "Part 7: group the answers, propose scores from the TA's grades (a page in reports/); "
@@ -224,18 +224,10 @@ class TAAssistApp(CourseCommand):
     )
     positional = ("[page|accept]",)
     assignment = Unicode(ASSIGNMENT, help="The assignment.").tag(config=True)
-    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
-        config=True
-    )
     student = List(Unicode(), help="accept: this student's proposal (repeatable).").tag(config=True)
     everyone = Bool(False, help="accept: every proposal.").tag(config=True)
-    aliases = {
-        "course": "TAAssistApp.course",
-        "assignment": "TAAssistApp.assignment",
-        "db-url": "TAAssistApp.db_url",
-        "student": "TAAssistApp.student",
-    }
-    flags = {"all": ({"TAAssistApp": {"everyone": True}}, everyone.help)}
+    options = {"assignment": "assignment", "student": "student"}
+    switches = {"all": "everyone"}
 
     def run(self) -> int:
         action = self.extra_args[0] if self.extra_args else "page"

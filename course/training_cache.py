@@ -188,12 +188,12 @@ def audit(folder: Path, keys=None, as_json: bool = False) -> int:
 class _CacheCommand(CourseCommand):
     takes_knobs = False  # the folder is given; nothing here reads c.TrainingCache.*
     cache = Unicode(str(COURSE_ROOT / DEFAULT_DIRNAME), help="The cache folder.").tag(config=True)
+    options = {"course": None, "cache": "cache"}  # a cache folder is given, not a course
 
 
 class WarmApp(_CacheCommand):
     name = f"{PROG} warm"
     description = "Run the source notebook once, outside any sandbox, to fill the cache."
-    aliases = {"cache": "WarmApp.cache"}
 
     def run(self) -> int:
         warm(Path(self.cache))
@@ -205,8 +205,8 @@ class AuditApp(_CacheCommand):
     description = "Retrain entries from their stored untrained state; 1 if any differs."
     keys = List(Unicode(), help="Only entries whose key starts so.").tag(config=True, several=True)
     as_json = Bool(False, help="One JSON object.").tag(config=True)
-    aliases = {"cache": "AuditApp.cache", "keys": "AuditApp.keys"}
-    flags = {"json": ({"AuditApp": {"as_json": True}}, as_json.help)}
+    options = {"keys": "keys"}
+    switches = {"json": "as_json"}
 
     def run(self) -> int:
         if any(os.environ.get(k) != v for k, v in thread_variables().items()):
@@ -227,7 +227,6 @@ class AuditApp(_CacheCommand):
 class ListApp(_CacheCommand):
     name = f"{PROG} cache list"
     description = "One line per entry: key, written, iterations, last accuracy."
-    aliases = {"cache": "ListApp.cache"}
 
     def run(self) -> int:
         for entry in sorted(Path(self.cache).glob("*/entry.json")):

@@ -105,8 +105,8 @@ class Echo(CourseCommand):
     students = List(Unicode(), help="several").tag(config=True, several=True)
     loud = Bool(False, help="a flag").tag(config=True)
     positional = ("[WORD]",)
-    aliases = {"course": "Echo.course", "students": "Echo.students"}
-    flags = {"loud": ({"Echo": {"loud": True}}, "a flag")}
+    options = {"students": "students"}
+    switches = {"loud": "loud"}
     seen: list = []
 
     def run(self) -> int:
@@ -117,7 +117,6 @@ class Echo(CourseCommand):
 class Quiet(Echo):
     name = f"{PROG} quiet"
     takes_knobs = False
-    aliases = {"course": "Quiet.course"}
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 
 from traitlets import Bool, CaselessStrEnum, Float, Unicode
 
-from course.app import PROG, CourseCommand, launch, lazy
+from course.app import PROG, CourseCommand, GradebookCommand, launch, lazy
 from course.lms.collect import collect
 from course.lms.export import export
 from course.lms.roster import LMSES, LmsError
@@ -32,19 +32,15 @@ class CollectApp(CourseCommand):
     zip_timezone = Unicode("UTC", help="Time zone of the zip's entry times.").tag(config=True)
     force = Bool(False, help="Replace even newer files in submitted/.").tag(config=True)
     verbose = Bool(False, help="Show nbgrader's log.").tag(config=True)
-    aliases = {
-        "course": "CollectApp.course",
-        "zip": "CollectApp.zip",
-        "roster": "CollectApp.roster",
-        "lms": "CollectApp.lms",
-        "id-column": "CollectApp.id_column",
-        "timestamps": "CollectApp.timestamps",
-        "zip-timezone": "CollectApp.zip_timezone",
+    options = {
+        "zip": "zip",
+        "roster": "roster",
+        "lms": "lms",
+        "id-column": "id_column",
+        "timestamps": "timestamps",
+        "zip-timezone": "zip_timezone",
     }
-    flags = {
-        "force": ({"CollectApp": {"force": True}}, force.help),
-        "verbose": ({"CollectApp": {"verbose": True}}, verbose.help),
-    }
+    switches = {"force": "force", "verbose": "verbose"}
 
     def run(self) -> int:
         if not (self.zip and self.roster):
@@ -68,7 +64,7 @@ class CollectApp(CourseCommand):
         return 0 if report.outcomes or not report.not_collected else 1
 
 
-class ExportApp(CourseCommand):
+class ExportApp(GradebookCommand):
     name = f"{PROG} export-lms"
     description = "Gradebook -> the LMS's grade import CSV, one row per roster student."
     takes_knobs = False
@@ -88,20 +84,15 @@ class ExportApp(CourseCommand):
         config=True
     )
     assignment = Unicode(ASSIGNMENT, help="The assignment.").tag(config=True)
-    db_url = Unicode("", help="Gradebook URL (default: $C1W3_DB_URL, else gradebook.db).").tag(
-        config=True
-    )
-    aliases = {
-        "course": "ExportApp.course",
-        "to": "ExportApp.to",
-        "roster": "ExportApp.roster",
-        "out": "ExportApp.out",
-        "points": "ExportApp.points",
-        "missing": "ExportApp.missing",
-        "column": "ExportApp.column",
-        "id-column": "ExportApp.id_column",
-        "assignment": "ExportApp.assignment",
-        "db-url": "ExportApp.db_url",
+    options = {
+        "to": "to",
+        "roster": "roster",
+        "out": "out",
+        "points": "points",
+        "missing": "missing",
+        "column": "column",
+        "id-column": "id_column",
+        "assignment": "assignment",
     }
 
     def run(self) -> int:
