@@ -158,7 +158,9 @@ class CourseCommand(CourseApplication):
         return self.run() or 0
 
     def run(self) -> int:
-        """The command's work; its exit code."""
+        """The command's work; its exit code. A command of subcommands given none stops here."""
+        if self.subcommands:
+            self.fail(f"choose a subcommand: {', '.join(self.subcommands)}")
         raise NotImplementedError
 
 

@@ -346,9 +346,6 @@ class ExchangeApp(CourseCommand):
         for app in (ReleaseApp, DueApp, CollectApp, FeedbackApp)
     }
 
-    def run(self) -> int:
-        self.fail(f"choose a subcommand: {', '.join(self.subcommands)}")
-
 
 def main(argv=None) -> int:
     return launch(ExchangeApp, argv)

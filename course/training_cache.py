@@ -244,9 +244,6 @@ class CacheApp(CourseCommand):
         "list": (lazy(ListApp), ListApp.description),
     }
 
-    def run(self) -> int:
-        self.fail(f"choose a subcommand: {', '.join(self.subcommands)}")
-
 
 def main(argv=None) -> int:
     return launch(CacheApp, argv)

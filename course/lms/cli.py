@@ -126,9 +126,6 @@ class LmsApp(CourseCommand):
         "export": (lazy(ExportApp), ExportApp.description),
     }
 
-    def run(self) -> int:
-        self.fail("choose a subcommand: collect or export")
-
 
 def main(argv=None) -> int:
     return launch(LmsApp, argv)
