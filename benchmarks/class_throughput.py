@@ -100,9 +100,8 @@ def grade_once(
     database = f"c1w3_bench_{uuid.uuid4().hex[:8]}"
     url = gradebook.create_database(SERVER, database)
     try:
-        done = runner.nbgrader(
-            GradingContext.of(course, db_url=url), "generate_assignment", ASSIGNMENT
-        )
+        grading = GradingContext.of(course, db_url=url)
+        done = runner.nbgrader(grading, "generate_assignment", ASSIGNMENT)
         assert done.returncode == 0, done.stdout + done.stderr
         students = []
         for i, name in enumerate(names):
@@ -113,7 +112,7 @@ def grade_once(
             students.append(student)
         start = time.perf_counter()
         with PeakPerWorker(course) as peak:
-            runs = cluster.grade_class_on_dask(course, students, workers=workers, db_url=url)
+            runs = cluster.grade_class_on_dask(grading, students, workers=workers)
         wall = time.perf_counter() - start
         assert all(r.ok for r in runs), [r for r in runs if not r.ok]
         hits = {

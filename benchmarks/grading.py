@@ -161,7 +161,8 @@ def main() -> None:
     cache_off = ["--TrainingCache.enabled=False"]
 
     course = runner.make_course(Path(tempfile.mkdtemp(prefix="bench-course-")))
-    assert runner.nbgrader(course, "generate_assignment", ASSIGNMENT).returncode == 0
+    done = runner.nbgrader(GradingContext.of(course), "generate_assignment", ASSIGNMENT)
+    assert done.returncode == 0
     sample_class.write_class(course, ["passes_all"], release_root=course)
     autograded = course / "autograded" / "passes_all" / ASSIGNMENT
     notebook = autograded / f"{ASSIGNMENT}.ipynb"

@@ -218,7 +218,7 @@ def check_entries(folder: Path | None, keys: list[str], timeout: float) -> dict[
 
 
 def audit_batch(
-    course,
+    grading: GradingContext,
     runs,
     *,
     fraction: float | None = None,
@@ -228,11 +228,9 @@ def audit_batch(
     entries_check=check_entries,
 ) -> Audit:
     """Audit the hits among `runs` (this batch's GradingRuns); writes the report file.
-    `course`: a GradingContext, or a course folder (its own gradebook).
     `regrade(grading, student)` grades one student again (`grading` has the cache off);
     `read_scores(grading, student)` reads their points; `entries_check(folder, keys,
     timeout)` retrains entries on their own."""
-    grading = GradingContext.of(course)
     layout = grading.layout
     say = runner.log.info
     start = time.monotonic()

@@ -220,16 +220,15 @@ def _run_tasks(client, grading: GradingContext, todo, local_workers, say):
 
 
 def grade_class_on_dask(
-    course,
+    grading: GradingContext,
     names=None,
     *,
     workers: int | None = None,
     scheduler_address: str | None = None,
-    db_url: str | None = None,
     only_missing: bool = True,
 ) -> list[runner.GradingRun]:
-    """Autograde `names` (default: everyone in submitted/) on Dask, one task per student.
-    `course`: a GradingContext, or a course folder (with `db_url`, else its own gradebook).
+    """Autograde `names` (default: everyone in submitted/) on Dask, one task per student,
+    into the gradebook `grading` names.
 
     Returns the runs of this call (with only_missing, just those grading_reason picked;
     [] if nothing needed it, without starting a cluster). Every requested student's last
@@ -238,7 +237,6 @@ def grade_class_on_dask(
     import dask
     from distributed import Client, LocalCluster
 
-    grading = GradingContext.of(course, db_url=db_url)
     url = grading.db_url
     say = runner.log.info
     names = list(dict.fromkeys(names or grading.layout.students()))
@@ -289,7 +287,7 @@ def grade_class_on_dask(
 
 def dask_grader(**options) -> Callable:
     """The `grade(grading, names)` step of course.grade.grade_assignment, on Dask with
-    `options` (those of grade_class_on_dask but db_url: the grading context names it)."""
+    `options` (those of grade_class_on_dask)."""
     return lambda grading, names: grade_class_on_dask(grading, names, **options)
 
 
@@ -328,9 +326,8 @@ class GradeClusterApp(GradebookCommand):
         try:
             # one gradebook for the autograding, feedback, export and the TA summary
             grade.grade_assignment(
-                self.course, self.students or None, grade=on_dask, db_url=self.db_url or None,
-                options=self.knobs,
-            )  # fmt: skip
+                self.grading(db_url=self.db_url), self.students or None, grade=on_dask
+            )
         except GradingRefused as error:
             raise SystemExit(str(error)) from None
         return 0

@@ -5,8 +5,10 @@ A :class:`GradingContext` holds the course's :class:`~course.layout.Layout` (its
 nbgrader_config.py loaded once), the gradebook URL (``--db-url``, else ``$C1W3_DB_URL``,
 else the course's SQLite file: read here, once), whether student kernels may reuse the
 training cache, and the grading limits (:class:`GradingLimits`, ``c.GradingLimits.*``).
-Functions that grade or read grades take one; given a course folder instead, they build it
-(:meth:`GradingContext.of`), so a one-off call stays one line.
+Every function that grades or reads grades requires one as its first argument, `grading`.
+Only an entry point (a command, a script, a test's setup) builds it from a course folder and
+its command-line values (:meth:`GradingContext.of`), once, and hands it down: one place
+decides the gradebook, so no function deep down can fall back to $C1W3_DB_URL on its own.
 """
 
 from __future__ import annotations
@@ -86,13 +88,15 @@ class GradingContext:
     def of(
         cls, course, assignment: str = ASSIGNMENT, db_url: str | None = None, options=()
     ) -> GradingContext:
-        """`course` itself if it is a context, else the context of that course folder."""
+        """The context of the course folder `course`: `db_url` (else $C1W3_DB_URL, else the
+        folder's SQLite file) and `options` (`--Class.trait=value`) over its config."""
         if isinstance(course, GradingContext):
-            if db_url and gradebook.normalize(db_url) != course.db_url:
-                raise ValueError("a grading context already names another gradebook")
-            if options and tuple(options) != course.options:
-                raise ValueError("a grading context already has its command-line options")
-            return course
+            # a context is passed down as it is: building another from it would re-read
+            # the gradebook URL and could silently disagree with the one it carries
+            raise TypeError(
+                "GradingContext.of takes a course folder, not a GradingContext: pass the "
+                "context itself on"
+            )
         # absolute (Dask workers may start elsewhere), not resolved: the default SQLite URL
         # names the folder as given
         root = Path(os.path.abspath(course))

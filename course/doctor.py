@@ -22,7 +22,6 @@ from traitlets import Bool, Integer
 
 from course.app import PROG, GradebookCommand, launch
 from course.context import GradingContext
-from course.layout import COURSE_ROOT
 
 
 @dataclass
@@ -32,11 +31,11 @@ class Check:
     detail: str
 
 
-def check_sandbox(course) -> Check:
-    """`course`: a folder or a GradingContext (its knobs over the course's config)."""
+def check_sandbox(grading: GradingContext) -> Check:
+    """The sandbox as `grading` configures it (its knobs over the course's config)."""
     from course import sandbox
 
-    config = GradingContext.of(course).config
+    config = grading.config
     name, guarantees = sandbox.tier(config=config)
     if name == "disabled":
         return Check("sandbox", True, f"OFF: {guarantees}; trusted notebooks only")
@@ -146,7 +145,7 @@ def check_release_current(grading: GradingContext) -> Check:
         scratch = Path(tmp)
         shutil.copy(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
         shutil.copytree(course / "source" / ASSIGNMENT, scratch / "source" / ASSIGNMENT)
-        done = runner.nbgrader(scratch, "generate_assignment", ASSIGNMENT)  # its own SQLite
+        done = runner.nbgrader(GradingContext.of(scratch), "generate_assignment", ASSIGNMENT)
         fresh_url = gradebook.default_url(scratch)
         if done.returncode != 0:
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -193,14 +192,7 @@ def check_cores(workers: int) -> Check:
     return Check("cores", True, detail + note)
 
 
-def run(
-    course: Path = COURSE_ROOT,
-    db_url: str | None = None,
-    workers: int = 1,
-    released=False,
-    options=(),
-) -> list[Check]:
-    grading = GradingContext.of(course, db_url=db_url, options=options)
+def run(grading: GradingContext, workers: int = 1, released=False) -> list[Check]:
     checks = [
         check_sandbox(grading),
         check_data(),
@@ -211,7 +203,7 @@ def run(
         checks.append(check_released(grading))
         if checks[-1].ok:
             checks.append(check_release_current(grading))
-        checks.append(check_submitted(course))
+        checks.append(check_submitted(grading.root))
     return checks
 
 
@@ -226,9 +218,7 @@ class DoctorApp(GradebookCommand):
     switches = {"released": "released"}
 
     def run(self) -> int:
-        checks = run(
-            Path(self.course), self.db_url or None, self.workers, self.released, self.knobs
-        )
+        checks = run(self.grading(db_url=self.db_url), self.workers, self.released)
         for check in checks:
             print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name:10s} {check.detail}")
         failed = [c.name for c in checks if not c.ok]

@@ -39,6 +39,7 @@ from traitlets import Bool, Unicode
 
 from course import gradebook, runner
 from course.app import PROG, CourseCommand, launch, lazy
+from course.context import GradingContext
 from course.layout import Layout
 from graders import ASSIGNMENT
 
@@ -72,20 +73,23 @@ def configured_root(course: Path) -> str:
 
 @dataclass(frozen=True)
 class Exchange:
-    course: Path
+    grading: GradingContext  # the course folder and its gradebook
     root: Path
     course_id: str
     explicit: bool  # --exchange given: passed on to nbgrader as --Exchange.root
 
     @classmethod
-    def of(cls, course: Path, root: str | None = None) -> Exchange:
-        course = Path(course).resolve()
+    def of(cls, grading: GradingContext, root: str | None = None) -> Exchange:
         return cls(
-            course,
-            Path(root or configured_root(course)).absolute(),
-            gradebook.course_id(course),
+            grading,
+            Path(root or configured_root(grading.root)).absolute(),
+            gradebook.course_id(grading.root),
             bool(root),
         )
+
+    @property
+    def course(self) -> Path:
+        return self.grading.root
 
     @property
     def folder(self) -> Path:
@@ -94,7 +98,7 @@ class Exchange:
     def nbgrader(self, command: str, *args: str):
         """One nbgrader command in the course folder on the course's gradebook."""
         extra = [f"--Exchange.root={self.root}"] if self.explicit else []
-        return runner.nbgrader(self.course, command, *args, *extra, "--log-level=WARN")
+        return runner.nbgrader(self.grading, command, *args, *extra, "--log-level=WARN")
 
 
 def _check(done, what: str, hint: str = "") -> None:
@@ -137,10 +141,12 @@ def duration(seconds: float) -> str:
     raise AssertionError("unreachable")
 
 
-def due_date(course: Path, assignment: str = ASSIGNMENT) -> datetime | None:
+def due_date(grading: GradingContext, assignment: str | None = None) -> datetime | None:
+    """The due date of `assignment` (default: the context's) in the gradebook, if any."""
     from nbgrader.api import MissingEntry
 
-    with gradebook.open_gradebook(course) as gb:
+    assignment = assignment or grading.assignment
+    with gradebook.open_gradebook(grading.root, grading.db_url) as gb:
         try:
             return gb.find_assignment(assignment).duedate
         except MissingEntry:
@@ -150,10 +156,12 @@ def due_date(course: Path, assignment: str = ASSIGNMENT) -> datetime | None:
 # ------------------------------------------------------------------ the steps
 
 
-def set_due(course: Path, when: str, assignment: str = ASSIGNMENT) -> datetime:
+def set_due(grading: GradingContext, when: str, assignment: str | None = None) -> datetime:
+    """Set or move the due date of `assignment` (default: the context's) in the gradebook."""
+    assignment = assignment or grading.assignment
     moment = parse_time(when)
     done = runner.nbgrader(
-        course, "db", "assignment", "add", assignment, f"--duedate={when}", "--log-level=WARN"
+        grading, "db", "assignment", "add", assignment, f"--duedate={when}", "--log-level=WARN"
     )
     _check(done, "nbgrader db assignment add")
     print(f"due date of {assignment}: {utc(moment)} (in the gradebook)")
@@ -167,7 +175,7 @@ def release(
     if not layout.notebook("release").exists():
         raise ExchangeError(f"{layout.notebook('release')} is missing: run `make release` first")
     if due:
-        set_due(exchange.course, due, assignment)
+        set_due(exchange.grading, due, assignment)
     hint = ""
     if not os.access(exchange.root if exchange.root.exists() else exchange.root.parent, os.W_OK):
         hint = (
@@ -179,7 +187,7 @@ def release(
     outbound = exchange.folder / "outbound" / assignment
     files = sorted(p.name for p in outbound.iterdir())
     print(f"released {assignment} to {outbound}: {', '.join(files)}")
-    print(f"course id: {exchange.course_id}; due: {utc(due_date(exchange.course, assignment))}")
+    print(f"course id: {exchange.course_id}; due: {utc(due_date(exchange.grading, assignment))}")
     return outbound
 
 
@@ -221,7 +229,7 @@ def collect(
     args = ["--update", *(["--before-duedate"] if before_duedate else [])]
     _check(exchange.nbgrader("collect", assignment, *args), "nbgrader collect")
     layout = Layout(exchange.course, assignment)
-    due = due_date(exchange.course, assignment)
+    due = due_date(exchange.grading, assignment)
     rows = []
     for student, n in sorted(counts.items()):
         stamp = read_timestamp(layout.folder("submitted", student))
@@ -293,6 +301,13 @@ class _ExchangeCommand(CourseCommand):
     def act(self) -> None:
         raise NotImplementedError
 
+    def course_grading(self) -> GradingContext:
+        # resolved: the exchange's course folder has always been the real path
+        return GradingContext.of(Path(self.course).resolve())
+
+    def exchange_of(self) -> Exchange:
+        return Exchange.of(self.course_grading(), self.exchange or None)
+
 
 class ReleaseApp(_ExchangeCommand):
     name = f"{PROG} exchange release"
@@ -303,8 +318,7 @@ class ReleaseApp(_ExchangeCommand):
     switches = {"force": "force"}
 
     def act(self) -> None:
-        release(Exchange.of(Path(self.course), self.exchange or None), due=self.due or None,
-                force=self.force)  # fmt: skip
+        release(self.exchange_of(), due=self.due or None, force=self.force)
 
 
 class DueApp(_ExchangeCommand):
@@ -316,7 +330,7 @@ class DueApp(_ExchangeCommand):
     def act(self) -> None:
         if not self.extra_args:
             self.fail("due needs the date")
-        set_due(Path(self.course), self.extra_args[0])
+        set_due(self.course_grading(), self.extra_args[0])
 
 
 class CollectApp(_ExchangeCommand):
@@ -326,8 +340,7 @@ class CollectApp(_ExchangeCommand):
     switches = {"before-duedate": "before_duedate"}
 
     def act(self) -> None:
-        collect(Exchange.of(Path(self.course), self.exchange or None),
-                before_duedate=self.before_duedate)  # fmt: skip
+        collect(self.exchange_of(), before_duedate=self.before_duedate)
 
 
 class FeedbackApp(_ExchangeCommand):
@@ -335,7 +348,7 @@ class FeedbackApp(_ExchangeCommand):
     description = "feedback/ -> the exchange (nbgrader release_feedback)."
 
     def act(self) -> None:
-        release_feedback(Exchange.of(Path(self.course), self.exchange or None))
+        release_feedback(self.exchange_of())
 
 
 class ExchangeApp(CourseCommand):

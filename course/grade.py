@@ -21,9 +21,9 @@ from course.context import GradingContext
 from graders import data
 
 
-def step(course, *args: str) -> None:
-    """One nbgrader command of the pipeline, in the course folder or GradingContext `course`."""
-    done = runner.nbgrader(course, *args)
+def step(grading: GradingContext, *args: str) -> None:
+    """One nbgrader command of the pipeline, in the course folder of `grading`."""
+    done = runner.nbgrader(grading, *args)
     if done.returncode != 0:
         print(done.stdout + done.stderr, file=sys.stderr)
         raise SystemExit(f"nbgrader {' '.join(args)} failed (exit {done.returncode})")
@@ -46,15 +46,12 @@ def score_table(rows) -> str:
 
 
 def grade_assignment(
-    course, names=None, grade=one_by_one, db_url: str | None = None, options=()
+    grading: GradingContext, names=None, grade=one_by_one
 ) -> list[runner.GradingRun]:
     """data check -> grade(grading, names) -> feedback -> grades.csv -> TA summary -> table.
-    `course`: a folder (with `db_url`, else its own gradebook) or a GradingContext; `grade`
-    autogrades (one_by_one, or course.cluster on Dask); `options`: `--Class.trait=value`
-    over nbgrader_config.py for this grading; returns its runs."""
+    `grade` autogrades (one_by_one, or course.cluster on Dask); returns its runs."""
     start = time.perf_counter()
     data.verify()  # never grade against files that are not the official Fashion-MNIST
-    grading = GradingContext.of(course, db_url=db_url, options=options)
     layout, course = grading.layout, grading.root
     names = list(names or layout.students())
     if not names:
@@ -98,7 +95,7 @@ class GradeApp(CourseCommand):
 
     def run(self) -> int:
         runner.show_progress()
-        grade_assignment(self.course, self.students, options=self.knobs)
+        grade_assignment(self.grading(), self.students)
         return 0
 
 

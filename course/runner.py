@@ -90,10 +90,9 @@ def thread_env(cpus=None) -> dict[str, str]:
     return env
 
 
-def nbgrader(course, *args: str, timeout: float | None = None, cpus=None):
-    """Run one nbgrader command in the course folder (a path or a GradingContext: its
-    gradebook and training-cache switch) with this environment's tools, on `cpus` if given."""
-    grading = GradingContext.of(course)
+def nbgrader(grading: GradingContext, *args: str, timeout: float | None = None, cpus=None):
+    """Run one nbgrader command in the course folder of `grading` (with its gradebook, options
+    and training-cache switch) with this environment's tools, on `cpus` if given."""
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
     # The student's kernel inherits this environment: it gets no database address from it.
@@ -161,10 +160,8 @@ def read_record(layout: Layout, student: str) -> dict | None:
         return None
 
 
-def grading_reason(course, student: str) -> str | None:
-    """Why `student` needs grading now ('new', 'submission changed', ...), or None.
-    `course`: a GradingContext, or a course folder (its own gradebook)."""
-    grading = GradingContext.of(course)
+def grading_reason(grading: GradingContext, student: str) -> str | None:
+    """Why `student` needs grading now ('new', 'submission changed', ...), or None."""
     record = read_record(grading.layout, student)
     if record is None:
         return "not graded yet"
@@ -278,11 +275,11 @@ def _autograde(grading: GradingContext, student: str, cpus) -> GradingRun:
     return GradingRun(student, True, seconds)
 
 
-def grade_student(course, student: str, *, cpus=None, worker: str | None = None) -> GradingRun:
+def grade_student(
+    grading: GradingContext, student: str, *, cpus=None, worker: str | None = None
+) -> GradingRun:
     """Autograde one submission in its own nbgrader process (on `cpus` if given), keep an
-    ungradable one in the gradebook, and write its run record. `course`: a GradingContext,
-    or a course folder (its own gradebook)."""
-    grading = GradingContext.of(course)
+    ungradable one in the gradebook, and write its run record."""
     try:
         note = resolve_upload(grading.layout, student)
         problem = ""
@@ -302,18 +299,18 @@ def grade_student(course, student: str, *, cpus=None, worker: str | None = None)
     return run
 
 
-def record_ungraded(course, student: str) -> None:
+def record_ungraded(grading: GradingContext, student: str) -> None:
     """Keep a student whose submission could not be graded in the gradebook, so that
     ``nbgrader export`` lists them with 0 points instead of leaving them out."""
-    grading = GradingContext.of(course)
     with gradebook.open_gradebook(grading.root, grading.db_url) as gb:
         gb.update_or_create_student(student)
 
 
-def grade_class(course, names=None, *, only_missing: bool = False) -> list[GradingRun]:
+def grade_class(
+    grading: GradingContext, names=None, *, only_missing: bool = False
+) -> list[GradingRun]:
     """Autograde every submitted student (or `names`), one after the other; returns one
     GradingRun per student graded (with only_missing: those grading_reason picked)."""
-    grading = GradingContext.of(course)
     names = list(names or grading.layout.students())
     todo = [s for s in names if not only_missing or grading_reason(grading, s)]
     runs = []

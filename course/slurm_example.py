@@ -24,6 +24,7 @@ from pathlib import Path
 
 from course import grade, gradebook
 from course.cluster import dask_grader
+from course.context import GradingContext
 from course.layout import COURSE_ROOT
 
 
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
         )
         # autograde on the cluster; feedback, grades.csv and the TA summary here, all on
         # the one gradebook
-        grade.grade_assignment(args.course, grade=on_slurm, db_url=args.db_url)
+        grade.grade_assignment(GradingContext.of(args.course, db_url=args.db_url), grade=on_slurm)
     return 0
 
 

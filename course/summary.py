@@ -33,7 +33,7 @@ from course import (
 from course.app import PROG, GradebookCommand, launch
 from course.context import GradingContext
 from course.exchange import duration, utc
-from course.layout import COURSE_ROOT, Layout
+from course.layout import Layout
 from graders import ASSIGNMENT
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -274,10 +274,9 @@ def _answer_after_task(nb) -> str:
     return "(task cell missing)"
 
 
-def collect(course, db_url: str | None = None, assignment_id: str = ASSIGNMENT) -> dict:
+def collect(grading: GradingContext) -> dict:
     """Everything the page shows, from the gradebook, the runs log, the autograded notebooks
     and the integrity records of one assignment (its notebook has the assignment's name)."""
-    grading = GradingContext.of(course, assignment_id, db_url)
     course, layout, assignment_id = grading.root, grading.layout, grading.assignment
     notebook = assignment_id
     runs = {}
@@ -590,9 +589,8 @@ def _template() -> jinja2.Template:
     )
 
 
-def write_summary(course=COURSE_ROOT, db_url: str | None = None, assignment=ASSIGNMENT) -> Path:
-    """`course`: a GradingContext, or a course folder (with `db_url`, else its own gradebook)."""
-    grading = GradingContext.of(course, assignment, db_url)
+def write_summary(grading: GradingContext) -> Path:
+    """reports/<assignment>_summary.md, and the similarity report and item analysis beside it."""
     data = collect(grading)
     course, assignment, reports = grading.root, grading.assignment, grading.layout.reports
     reports.mkdir(exist_ok=True)

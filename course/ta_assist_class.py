@@ -196,9 +196,8 @@ def accept(grading: GradingContext, plan: Plan, students: list[str] | None) -> l
     return lines
 
 
-def accepted_count(course, assignment: str = ASSIGNMENT, db_url: str | None = None) -> int:
+def accepted_count(grading: GradingContext) -> int:
     """Part 7 grades in the gradebook that are accepted proposals, unchanged since."""
-    grading = GradingContext.of(course, assignment, db_url)
     record = read_record(grading.layout)
     if not record:
         return 0

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from course import runner
+from course.context import GradingContext
 from course.grade import grade_assignment, step
 from course.layout import COURSE_ROOT
 from graders import ASSIGNMENT
@@ -27,10 +28,11 @@ def main(argv=None) -> int:
     parser.add_argument("--students", nargs="*", help="a subset of the sample class")
     args = parser.parse_args(argv)
     runner.show_progress()
-    step(args.course, "generate_assignment", ASSIGNMENT, "--force")
+    grading = GradingContext.of(args.course)  # one gradebook for the release and the grading
+    step(grading, "generate_assignment", ASSIGNMENT, "--force")
     names = sample_class.write_class(args.course, args.students)
     print(f"submitted/: {len(names)} sample students")
-    grade_assignment(args.course, names)
+    grade_assignment(grading, names)
     return 0
 
 

@@ -123,7 +123,7 @@ def test_a_difference_is_blamed_on_the_cache_only_when_an_entry_differs(tmp_path
 
     runs = [GradingRun(name, True, 1.0) for name in names]
     result = audit.audit_batch(
-        course, runs, fraction=0.01, seed=0,
+        GradingContext.of(course), runs, fraction=0.01, seed=0,
         regrade=regrade, read_scores=read_scores, entries_check=entries_check,
     )  # fmt: skip
     assert sorted(result.hits) == ["a", "b", "c"]

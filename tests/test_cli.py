@@ -212,6 +212,15 @@ def test_a_knob_on_the_command_line_is_this_gradings_everywhere(tmp_path, capsys
     assert "unrecognized arguments: --cell-seconds=7" in capsys.readouterr().err
 
 
+def test_a_grading_context_is_passed_on_not_built_again(tmp_path):
+    """Grading functions require a context; GradingContext.of makes one only from a folder,
+    so no function deep down re-reads the gradebook URL (e.g. from $C1W3_DB_URL)."""
+    from course.context import GradingContext
+
+    with pytest.raises(TypeError, match="not a GradingContext"):
+        GradingContext.of(GradingContext.of(tmp_path))
+
+
 @pytest.mark.slow
 def test_a_cell_limit_on_the_command_line_takes_effect_in_a_grading(tmp_path, training_cache):
     """`make grade`'s command with --SandboxedExecute.cell_seconds=30: the infinite loop is

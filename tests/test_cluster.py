@@ -53,6 +53,10 @@ class Graded:
     def sqlite_url(self) -> str:
         return gradebook.default_url(self.sequential)
 
+    @property
+    def grading(self) -> GradingContext:
+        return GradingContext.of(self.course, db_url=self.db_url)
+
 
 def scores(url: str, student: str) -> dict[str, float] | None:
     with Gradebook(url) as gb:
@@ -118,7 +122,7 @@ def graded(tmp_path_factory, fresh_database):
         nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
         sample_class.write_class(course, FAST, release_root=course)
         start = time.perf_counter()
-        runs = cluster.grade_class_on_dask(course, workers=2, db_url=url)
+        runs = cluster.grade_class_on_dask(GradingContext.of(course, db_url=url), workers=2)
         say(f"on Dask: {time.perf_counter() - start:.0f} s")
         sequential_runs = reference.result()
     return Graded(course, url, {r.student: r for r in runs}, sequential, sequential_runs)
@@ -128,13 +132,11 @@ def graded(tmp_path_factory, fresh_database):
 
 
 def test_sqlite_with_several_workers_is_refused(tmp_path):
-    sqlite = gradebook.default_url(tmp_path)
+    on_sqlite = GradingContext.of(tmp_path, db_url=gradebook.default_url(tmp_path))
     with pytest.raises(cluster.GradingRefused, match="SQLite allows one writer.*postgres-start"):
-        cluster.grade_class_on_dask(tmp_path, ["a"], workers=2, db_url=sqlite, only_missing=False)
+        cluster.grade_class_on_dask(on_sqlite, ["a"], workers=2, only_missing=False)
     with pytest.raises(cluster.GradingRefused, match="SQLite allows one writer"):
-        cluster.grade_class_on_dask(
-            tmp_path, ["a"], scheduler_address="tcp://127.0.0.1:1", db_url=sqlite
-        )
+        cluster.grade_class_on_dask(on_sqlite, ["a"], scheduler_address="tcp://127.0.0.1:1")
 
 
 def test_gradebook_url_from_the_environment(tmp_path, monkeypatch):
@@ -202,25 +204,27 @@ def test_grading_reason_follows_the_submission_and_the_record(tmp_path, monkeypa
     folder.mkdir(parents=True)
     (folder / f"{ASSIGNMENT}.ipynb").write_text("{}")
     url = gradebook.default_url(tmp_path)
+    # no --db-url, no $C1W3_DB_URL: the folder's own SQLite file, as the record names it
+    own = GradingContext.of(tmp_path)
 
     def record(**changes):
         run = runner.GradingRun("ann", **dict(dict(ok=False, seconds=1.0), **changes))
         grading = GradingContext.of(tmp_path, db_url=url)
         runner.write_record(grading, run, submission=runner.submission_hash(grading.layout, "ann"))
 
-    assert runner.grading_reason(tmp_path, "ann") == "not graded yet"
+    assert runner.grading_reason(own, "ann") == "not graded yet"
     record(reason="NotJSONError: ...")
-    assert runner.grading_reason(tmp_path, "ann") is None  # the submission's own failure
+    assert runner.grading_reason(own, "ann") is None  # the submission's own failure
     (folder / ".ipynb_checkpoints").mkdir()
     (folder / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
-    assert runner.grading_reason(tmp_path, "ann") is None  # editor leftovers are not submitted
+    assert runner.grading_reason(own, "ann") is None  # editor leftovers are not submitted
     record(reason="OperationalError: could not connect to server", retry=True)
-    assert runner.grading_reason(tmp_path, "ann").startswith("retry")
+    assert runner.grading_reason(own, "ann").startswith("retry")
     record(reason="NotJSONError: ...")
     elsewhere = GradingContext.of(tmp_path, db_url="postgresql://x@h/db")
     assert runner.grading_reason(elsewhere, "ann") == "graded into another gradebook"
     (folder / f"{ASSIGNMENT}.ipynb").write_text('{"cells": []}')
-    assert runner.grading_reason(tmp_path, "ann") == "submission changed"
+    assert runner.grading_reason(own, "ann") == "submission changed"
 
 
 def _advisory_lock_waiters(url: str) -> int:
@@ -301,14 +305,14 @@ def test_rerun_grades_only_what_changed(graded, monkeypatch):
 
     with monkeypatch.context() as patch:
         patch.setattr(distributed, "LocalCluster", no_cluster)
-        assert cluster.grade_class_on_dask(graded.course, workers=2, db_url=graded.db_url) == []
+        assert cluster.grade_class_on_dask(graded.grading, workers=2) == []
 
     # a resubmission: the same answers plus a note (so the same grades)
     path = graded.course / "submitted" / "untouched_release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_markdown_cell("Resubmitted after the deadline extension."))
     nbformat.write(nb, path)
-    runs = cluster.grade_class_on_dask(graded.course, workers=2, db_url=graded.db_url)
+    runs = cluster.grade_class_on_dask(graded.grading, workers=2)
     assert [(r.student, r.ok) for r in runs] == [("untouched_release", True)]
     assert_each_graded_once_as_sequential(graded)
     log = runner.recorded_runs(Layout(graded.course), FAST)
@@ -364,13 +368,7 @@ def test_a_killed_worker_loses_no_grade(graded):
     killer = threading.Thread(target=_kill_first_grading_worker, args=(killed, stop, 5.0))
     killer.start()
     try:
-        runs = cluster.grade_class_on_dask(
-            graded.course,
-            names,
-            workers=2,
-            db_url=graded.db_url,
-            only_missing=False,
-        )
+        runs = cluster.grade_class_on_dask(graded.grading, names, workers=2, only_missing=False)
     finally:
         stop.set()
         killer.join()
@@ -381,8 +379,7 @@ def test_a_killed_worker_loses_no_grade(graded):
     # they finished): no orphan kept writing while the task re-ran
     assert killed["survivors"] == []
     assert_each_graded_once_as_sequential(graded)
-    grading = GradingContext.of(graded.course, db_url=graded.db_url)
-    assert not any(runner.grading_reason(grading, s) for s in FAST)
+    assert not any(runner.grading_reason(graded.grading, s) for s in FAST)
 
 
 @pytest.mark.slow

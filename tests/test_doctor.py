@@ -109,7 +109,7 @@ def test_a_broken_sandbox_is_a_failed_check_not_a_crash(tmp_path):
     course.mkdir()
     config = (COURSE_ROOT / "nbgrader_config.py").read_text()
     (course / "nbgrader_config.py").write_text(config + '\nc.Sandbox.bwrap = "no-such-bwrap"\n')
-    check = doctor.check_sandbox(Path(course))
+    check = doctor.check_sandbox(GradingContext.of(course))
     assert not check.ok and "no-such-bwrap" in check.detail
 
 

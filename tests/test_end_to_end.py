@@ -13,6 +13,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from course import audit, gradebook, summary
+from course.context import GradingContext
 from graders import ASSIGNMENT, hidden
 from scenarios.sample_class import SAMPLE_CLASS
 
@@ -198,7 +199,7 @@ def test_feedback_messages_are_visible_in_a_real_browser(graded_class, tmp_path)
 
 
 def test_ta_summary(graded_class):
-    path = summary.write_summary(graded_class.course, graded_class.db_url)
+    path = summary.write_summary(GradingContext.of(graded_class.course, db_url=graded_class.db_url))
     text = path.read_text()
     assert f"{len(SAMPLE_CLASS)} submissions, {len(GRADABLE)} graded automatically." in text
     full = sum(

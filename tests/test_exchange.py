@@ -38,6 +38,7 @@ import nbformat
 import pytest
 
 from course import exchange, gradebook, runner
+from course.context import GradingContext
 from course.layout import Layout
 from graders import ASSIGNMENT, SUPPORT_FILES
 from scenarios.notebook_edits import answer
@@ -104,7 +105,9 @@ def round_trip(tmp_path_factory, training_cache) -> RoundTrip:
         clock = now
 
     # `make release` then `make release-exchange EXCHANGE=...`
-    done = runner.nbgrader(course, "generate_assignment", ASSIGNMENT, "--log-level=WARN")
+    done = runner.nbgrader(
+        GradingContext.of(course), "generate_assignment", ASSIGNMENT, "--log-level=WARN"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     out["release"] = instructor(course, "exchange", "release", *where)
     lap("release")
@@ -369,7 +372,7 @@ def test_feedback_is_released_only_for_the_graded_exchange_submission(tmp_path):
 
 
 def test_inbound_counts_every_submission_of_the_assignment(tmp_path):
-    where = exchange.Exchange(tmp_path, tmp_path / "x", COURSE_ID, explicit=True)
+    where = exchange.Exchange(GradingContext.of(tmp_path), tmp_path / "x", COURSE_ID, explicit=True)
     inbound = where.folder / "inbound"
     for name in [
         f"ada+{ASSIGNMENT}+2026-03-01 10:00:00.1 UTC+k1",
@@ -386,10 +389,11 @@ def test_the_exchange_root_is_the_course_config_s_unless_given(tmp_path, monkeyp
     (tmp_path / "nbgrader_config.py").write_text(
         'c = get_config()\nc.CourseDirectory.course_id = "c101"\nc.Exchange.root = "/srv/ex"\n'
     )
-    assert exchange.Exchange.of(tmp_path).root == Path("/srv/ex")
-    assert exchange.Exchange.of(tmp_path).course_id == "c101"
-    assert not exchange.Exchange.of(tmp_path).explicit
-    given = exchange.Exchange.of(tmp_path, str(tmp_path / "ex"))
+    course = GradingContext.of(tmp_path)
+    assert exchange.Exchange.of(course).root == Path("/srv/ex")
+    assert exchange.Exchange.of(course).course_id == "c101"
+    assert not exchange.Exchange.of(course).explicit
+    given = exchange.Exchange.of(course, str(tmp_path / "ex"))
     assert given.root == tmp_path / "ex" and given.explicit
 
 

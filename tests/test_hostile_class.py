@@ -96,7 +96,8 @@ def test_integrity_report_names_the_patched_kernels(hostile_batch):
         if (integrity.record(hostile_batch.course, student) or {}).get("flags")
     }
     assert flagged == hostile_class.FLAGGED
-    text = summary.write_summary(hostile_batch.course, hostile_batch.db_url).read_text()
+    grading = GradingContext.of(hostile_batch.course, db_url=hostile_batch.db_url)
+    text = summary.write_summary(grading).read_text()
     for student in hostile_class.FLAGGED:
         lines = [line for line in text.splitlines() if f"**{student}**: " in line]
         assert any("integrity: " in line for line in lines), (student, lines)
@@ -160,7 +161,7 @@ def test_the_cache_audit_blames_a_submission_that_changes_when_trained_for_real(
     with Gradebook(url) as gb:  # graded on the real training: the same points
         nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
         assert {g.name: g.auto_score for g in nb.grades if g.name in expected} == expected
-    text = summary.write_summary(course, url).read_text()
+    text = summary.write_summary(grading).read_text()
     flags = [line for line in text.splitlines() if line.startswith(f"- **{student}**: ")]
     assert flags and "the cache audit trained this submission for real" in flags[0], flags
     assert "cache kept" in text and "retrained on its own: identical" in text

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from course import gradebook, item_analysis, similarity, summary
+from course.context import GradingContext
 from course.layout import Layout
 from graders import ASSIGNMENT, public_checks
 from graders.reference import right_letter, wrong_letters
@@ -206,7 +207,7 @@ def test_the_summary_ranks_the_planted_pairs_and_analyses_every_item(tmp_path, m
     url = fill_gradebook(course, grades)
     for student in layout.students():  # "graded": an autograded notebook exists
         shutil.copytree(layout.folder("submitted", student), layout.folder("autograded", student))
-    path = summary.write_summary(course, url)
+    path = summary.write_summary(GradingContext.of(course, db_url=url))
     text = path.read_text()
     copying = text.split("## Possible copying")[1].split("## Free-text")[0]
     ranked = [tuple(sorted(p)) for p in re_pairs(copying)]

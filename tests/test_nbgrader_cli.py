@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from course import gradebook, nbgrader_cli, runner
+from course.context import GradingContext
 
 SKIPPED_FORMATS = {"iri", "iri-reference"}  # what jsonschema checks with rfc3987_syntax
 
@@ -94,7 +95,7 @@ def test_every_nbgrader_child_of_a_grading_is_started_this_way(tmp_path, monkeyp
         return subprocess.CompletedProcess(argv, 0, "", "")
 
     monkeypatch.setattr(subprocess, "run", run)
-    runner.nbgrader(tmp_path, "export")
+    runner.nbgrader(GradingContext.of(tmp_path), "export")
     gradebook.create_in_child(tmp_path, gradebook.default_url(tmp_path), "course")
     prefix = [sys.executable, "-P", "-m", "course.nbgrader_cli"]
     assert [argv[:4] for argv in started] == [prefix, prefix], started

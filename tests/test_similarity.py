@@ -18,6 +18,7 @@ import pytest
 from markupsafe import escape
 
 from course import similarity, summary
+from course.context import GradingContext
 from course.layout import COURSE_ROOT, Layout
 from graders import ASSIGNMENT
 from scenarios import collusion_class
@@ -423,7 +424,7 @@ def test_the_graded_sample_class_gets_both_reports(graded_class):
     summary's two sections, the page and the CSV, with the gradebook's scores per grade id."""
     from nbgrader.api import Gradebook
 
-    path = summary.write_summary(graded_class.course, graded_class.db_url)
+    path = summary.write_summary(GradingContext.of(graded_class.course, db_url=graded_class.db_url))
     text = path.read_text()
     assert "Not computed" not in text
     copying = text.split("## Possible copying")[1].split("## Free-text")[0]

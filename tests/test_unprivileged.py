@@ -40,15 +40,17 @@ GRADE = """
 import json, logging, sys
 from pathlib import Path
 from course import runner, sandbox
+from course.context import GradingContext
 from scenarios import hostile_class, sample_class
 from graders import ASSIGNMENT
 course, step, names = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+grading = GradingContext.of(course)
 if step == "honest":
-    done = runner.nbgrader(course, "generate_assignment", ASSIGNMENT)
+    done = runner.nbgrader(grading, "generate_assignment", ASSIGNMENT)
     assert done.returncode == 0, done.stdout + done.stderr
     sample_class.write_class(course, names, release_root=course)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
-runs = runner.grade_class(course, names)
+runs = runner.grade_class(grading, names)
 result = {"tier": sandbox.tier()[0], "runs": {r.student: [r.ok, r.seconds, r.reason] for r in runs}}
 print(json.dumps(result))
 """

@@ -31,7 +31,8 @@ def make_warm_course(root: Path, cache: Path) -> Path:
 
 
 def grade_on_dask(course: Path, names, db_url: str) -> dict[str, runner.GradingRun]:
-    runs = cluster.grade_class_on_dask(course, names, workers=2, db_url=db_url, only_missing=False)
+    grading = GradingContext.of(course, db_url=db_url)
+    runs = cluster.grade_class_on_dask(grading, names, workers=2, only_missing=False)
     return {r.student: r for r in runs}
 
 
