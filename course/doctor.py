@@ -145,8 +145,11 @@ def check_release_current(grading: GradingContext) -> Check:
         scratch = Path(tmp)
         shutil.copy(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
         shutil.copytree(course / "source" / ASSIGNMENT, scratch / "source" / ASSIGNMENT)
-        done = runner.nbgrader(GradingContext.of(scratch), "generate_assignment", ASSIGNMENT)
+        # named, not left to GradingContext.of: with $C1W3_DB_URL set, the scratch release
+        # would go into the real gradebook
         fresh_url = gradebook.default_url(scratch)
+        scratch_grading = GradingContext.of(scratch, db_url=fresh_url)
+        done = runner.nbgrader(scratch_grading, "generate_assignment", ASSIGNMENT)
         if done.returncode != 0:
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             return Check("release", False, f"source/ does not release: {tail}")

@@ -149,6 +149,52 @@ def test_before_grading_the_doctor_says_when_source_changed_since_the_release(tm
     assert doctor.check_release_current(GradingContext.of(course)).ok
 
 
+@pytest.mark.process
+def test_the_scratch_release_never_writes_into_the_gradebook_of_the_environment(
+    tmp_path, monkeypatch
+):
+    """`doctor --released` with $C1W3_DB_URL set: the scratch course it releases into has
+    its own SQLite gradebook; the one the variable names is neither created nor written."""
+    from course import gradebook
+    from tests.support.course import make_course, nbgrader_ok
+
+    (tmp_path / "course").mkdir()
+    course = make_course(tmp_path / "course")
+    own = gradebook.default_url(course)
+    nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=own)
+    elsewhere = tmp_path / "elsewhere.db"  # stands for the real (PostgreSQL) gradebook
+    monkeypatch.setenv(gradebook.ENV, f"sqlite:///{elsewhere}")
+    assert doctor.check_release_current(GradingContext.of(course, db_url=own)).ok
+    assert not elsewhere.exists()
+
+
+def test_the_scratch_release_names_its_own_gradebook(tmp_path, monkeypatch):
+    """The same without nbgrader: the scratch release's context is the scratch folder's
+    SQLite file, whatever $C1W3_DB_URL says."""
+    from course import gradebook, runner
+
+    course = tmp_path / "course"
+    (course / "source" / ASSIGNMENT).mkdir(parents=True)
+    shutil.copy(COURSE_ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    own = gradebook.default_url(course)
+    monkeypatch.setenv(gradebook.ENV, f"sqlite:///{tmp_path}/elsewhere.db")
+    monkeypatch.setattr(doctor, "_stored_checksums", lambda course, url: {})
+    released = []
+
+    def nbgrader(grading, *args):
+        released.append((grading, args))
+        return subprocess.CompletedProcess(args, 1, "", "stopped here")
+
+    monkeypatch.setattr(runner, "nbgrader", nbgrader)
+    check = doctor.check_release_current(GradingContext.of(course, db_url=own))
+    assert not check.ok and "stopped here" in check.detail
+    [(grading, args)] = released
+    assert args == ("generate_assignment", ASSIGNMENT)
+    assert grading.root != course and grading.db_url == gradebook.default_url(grading.root)
+    assert grading.nbgrader_options() == []  # so no --CourseDirectory.db_url for nbgrader
+    assert not (tmp_path / "elsewhere.db").exists()
+
+
 def test_before_grading_the_doctor_says_when_nothing_was_submitted(tmp_path):
     check = doctor.check_submitted(tmp_path)
     assert not check.ok and "is empty: collect first" in check.detail
