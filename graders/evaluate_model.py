@@ -41,6 +41,10 @@ def evaluate(path: str) -> dict:
         # a near miss Part 5 trained (c1w3_checks.training_refusal): judged on its own run
         "trainable": checks.training_refusal(model) is None,
     }
+    # A model Part 5 refuses to train is judged on its architecture alone (accuracy.judge):
+    # 70,000 predictions would only cost its student's grading time.
+    if result["architecture_problems"] and not result["trainable"]:
+        return {**result, "evaluation": "not needed: Part 5 does not train this model"}
     # Weights an instructor's run already evaluated (make warm: the honest training's result)
     # are not evaluated on 70,000 images again; the key covers weights, spec, data, machine.
     key = training_cache.evaluation_key(model)

@@ -223,23 +223,27 @@ def test_a_grading_context_is_passed_on_not_built_again(tmp_path):
 
 @pytest.mark.slow
 def test_a_cell_limit_on_the_command_line_takes_effect_in_a_grading(tmp_path, training_cache):
-    """`make grade`'s command with --SandboxedExecute.cell_seconds=30: the infinite loop is
-    stopped at 30 s, not the course's 60, and the rest is graded; --TrainingCache.audit_fraction=0
-    reaches the batch's audit in this process (no retraining)."""
+    """`make grade`'s command with --SandboxedExecute.cell_seconds=20: the infinite loop is
+    stopped at 20 s, not the test course's 30, and the rest is graded;
+    --TrainingCache.audit_fraction=0 reaches the batch's audit in this process (no retraining)."""
     import nbformat
 
+    from course.context import GradingContext
     from course.layout import Layout
+    from course.nbgrader_plugins import SandboxedExecute
     from graders import ASSIGNMENT
     from scenarios import sample_class
-    from tests.support.course import make_warm_course, nbgrader_ok
+    from tests.support.course import TEST_CELL_SECONDS, make_warm_course, nbgrader_ok
 
-    LIMIT_S = 30
+    LIMIT_S = 20
     folder = make_warm_course(tmp_path, training_cache)
+    configured = SandboxedExecute(config=GradingContext.of(folder).config).cell_seconds
+    assert configured == TEST_CELL_SECONDS > LIMIT_S
     nbgrader_ok(folder, "generate_assignment", ASSIGNMENT)
     sample_class.write_class(folder, ["infinite_loop"], release_root=folder)
-    # Half the production 60 s, so the message shows the command line's value; still ~6x the
-    # slowest honest cell (TensorFlow's import, 3-5 s quiet): at 5 s a loaded machine timed
-    # out the setup cell too, and nothing after it (the cache hits) ran.
+    # Below the config file's 30 s (TEST_CELL_SECONDS), so the message shows the command
+    # line's value; still 2.4x the slowest honest cell under make test's load (8.3 s, the
+    # setup cell): at 5 s a loaded machine timed out the setup cell too.
     done = course(
         "grade", "--course", str(folder), "--students", "infinite_loop",
         f"--SandboxedExecute.cell_seconds={LIMIT_S}", "--TrainingCache.audit_fraction=0",

@@ -25,6 +25,7 @@ from course.context import GradingContext
 from course.layout import Layout
 from graders import ASSIGNMENT
 from scenarios import sample_class
+from tests.support.course import make_course
 
 # Scenarios that never reach training (~30 s each); the ones with a valid model train for
 # minutes. The broken file fails in nbgrader itself and must still be listed with 0.
@@ -115,10 +116,10 @@ def graded(tmp_path_factory, fresh_database):
     """FAST graded on Dask (2 workers, a fresh PostgreSQL database) and, at the same time,
     one at a time on SQLite in a second course folder (the reference)."""
     url = fresh_database()  # conftest: fails (never skips) without a server
-    sequential = runner.make_course(tmp_path_factory.mktemp("sequential"))
+    sequential = make_course(tmp_path_factory.mktemp("sequential"))
     with ThreadPoolExecutor(1) as pool:
         reference = pool.submit(_sequential, sequential)
-        course = runner.make_course(tmp_path_factory.mktemp("on-dask"))
+        course = make_course(tmp_path_factory.mktemp("on-dask"))
         nbgrader_ok(course, "generate_assignment", ASSIGNMENT, db_url=url)
         sample_class.write_class(course, FAST, release_root=course)
         start = time.perf_counter()

@@ -38,6 +38,7 @@ from graders import ASSIGNMENT, SUPPORT_FILES
 from tests import servers
 from tests.support import browser as browser_support
 from tests.support.browser import quiet_lab_settings, screenshot_dir
+from tests.support.course import make_course
 from tests.support.exchange import COURSE_ID, NOTEBOOK, Student, clean_env, instructor, solved
 
 pytestmark = pytest.mark.slow
@@ -215,7 +216,7 @@ def hub_run(tmp_path_factory, chromium) -> HubRun:
     root = tmp_path_factory.mktemp("hub")
     shots = screenshot_dir(root)
     (root / "course").mkdir()
-    course = runner.make_course(root / "course")
+    course = make_course(root / "course")
     exchange_root = root / "exchange"
     where = ["--course", str(course), "--exchange", str(exchange_root)]
     homes = root / "home"

@@ -23,12 +23,11 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from course import runner
 from course.layout import COURSE_ROOT, load_config
 from course.sandbox import Sandbox
 from graders import ASSIGNMENT
 from scenarios import hostile_class, sample_class
-from tests.support.course import CACHE_DIRNAME
+from tests.support.course import CACHE_DIRNAME, make_course
 from tests.support.snapshots import course_snapshot, notebook_outputs
 from tests.support.users import as_plain_user, chown, plain_user, user_dir
 
@@ -90,7 +89,7 @@ def plain_batch(training_cache):
     user = plain_user()
     course = user_dir(user, prefix="c1w3-plain-course-")
     copies = Path(tempfile.mkdtemp(prefix="c1w3-plain-gradebooks-"))
-    runner.make_course(course)
+    make_course(course)
     # The honest student reuses the instructor's training, as in a real course after `make warm`.
     shutil.copytree(training_cache, course / CACHE_DIRNAME)
     chown(course, user)

@@ -684,3 +684,46 @@ def test_judging_processes_import_keras_without_plotting_or_scikit_learn(judge, 
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == loaded
+
+
+# -- evaluation: what the grader measures outside the notebook --------------------------------
+
+
+def _saved(tmp_path, padding: str | None) -> str:
+    import keras
+
+    L = keras.layers
+    if padding is None:  # the dense baseline: Part 5 refuses to train it
+        layers = [L.Flatten(), L.Dense(128, activation="relu")]
+    else:
+        conv = {"activation": "relu", "padding": padding}
+        layers = [L.Conv2D(32, 3, **conv), L.MaxPooling2D(2), L.Conv2D(32, 3, **conv)]
+        layers += [L.MaxPooling2D(2), L.Flatten(), L.Dense(128, activation="relu")]
+    model = keras.Sequential([keras.Input((28, 28, 1)), *layers, L.Dense(10, "softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    path = tmp_path / "conv_model.keras"
+    model.save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("padding", [None, "same"], ids=["dense_refused", "same_trained"])
+def test_a_model_part_5_refuses_is_judged_without_70000_predictions(tmp_path, monkeypatch, padding):
+    """Only a model Part 5 trains is evaluated: the data is never read for a refused one."""
+    from graders import data, evaluate_model
+
+    def no_data(split, directory=None):
+        raise data.DataError(f"the {split} split was asked for")
+
+    monkeypatch.setattr(data, "load_split", no_data)
+    result = evaluate_model.evaluate(_saved(tmp_path, padding))
+    passed, message = accuracy.judge(accuracy._result(result))
+    assert not passed
+    if padding is None:
+        assert result["architecture_problems"] and not result["trainable"]
+        assert "accuracy" not in result and result["evaluation"].startswith("not needed")
+        assert message.startswith("test accuracy is graded for the lab's model or a near miss")
+    else:  # a near miss is judged on its own run, so its test images are read
+        assert (
+            message
+            == "the grader could not load the official test set: the test split was asked for"
+        )

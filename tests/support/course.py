@@ -11,7 +11,19 @@ from course.layout import COURSE_ROOT
 from course.training_cache import DEFAULT_DIRNAME
 from graders import ASSIGNMENT
 
-make_course = runner.make_course
+# A test course stops a looping cell at 30 s where production waits 60
+# (c.SandboxedExecute.cell_seconds, whose default tests/test_cli.py checks by value): the
+# slowest honest cell measured under make test's load took 8.3 s (the setup cell), so 30 s
+# leaves 3.6x, still 1.8x on a machine twice as slow. Training cells keep their own limit.
+TEST_CELL_SECONDS = 30
+
+
+def make_course(root: Path) -> Path:
+    """runner.make_course with the tests' cell limit in the course's nbgrader_config.py."""
+    runner.make_course(root)
+    with open(root / "nbgrader_config.py", "a") as config:
+        config.write(f"\nc.SandboxedExecute.cell_seconds = {TEST_CELL_SECONDS}  # tests\n")
+    return root
 
 
 CACHE_DIRNAME = DEFAULT_DIRNAME  # the course's .training_cache/
