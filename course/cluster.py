@@ -105,7 +105,7 @@ class CoreSlots(WorkerPlugin):
                 self.free.append(slot)
 
 
-def _grade_task(context: tuple[str, str, str, bool], student: str):
+def _grade_task(context: tuple[str, str, str, bool, tuple[str, ...]], student: str):
     """`context`: (course root, assignment, gradebook URL, training cache on, command-line
     options), plain values for the trip to the worker; the worker's GradingContext is made
     of them."""
