@@ -59,7 +59,10 @@ def grade_assignment(
     runs = grade(grading, names)
     # Retrain a sample of this batch's cache hits for real; a difference regrades every hit.
     audit.audit_batch(grading, runs)
-    step(grading, "generate_feedback", grading.assignment, "--force")
+    if any(layout.notebook("autograded", s).exists() for s in layout.students("autograded")):
+        step(grading, "generate_feedback", grading.assignment, "--force")
+    else:  # nbgrader stops with "No notebooks were matched": grades.csv must still list the 0s
+        runner.log.info("feedback: none to make, no submission could be autograded")
     step(grading, "export", "--to", str(course / "grades.csv"))
     report = summary.write_summary(grading)
 
@@ -75,7 +78,8 @@ def grade_assignment(
     print("\n" + score_table(rows))
     failed = [r for r in last_runs if not r.ok]
     print(f"\nnot graded: {', '.join(f'{r.student} ({r.reason})' for r in failed) or 'none'}")
-    print(f"feedback:   {layout.notebook('feedback', '<student>')}")
+    feedback = layout.notebook("feedback", "<student>")
+    print(f"feedback:   {feedback if layout.students('feedback') else 'none'}")
     print(f"grades:     {course / 'grades.csv'}")
     print(f"TA summary: {report}")
     # beside it (course/summary.py): for a person to look at, never a grade

@@ -255,3 +255,28 @@ def test_a_cell_limit_on_the_command_line_takes_effect_in_a_grading(tmp_path, tr
     [error] = [o for o in cell.outputs if o.get("ename") == "CellTimeoutError"]
     assert error["evalue"] == f"its time limit is {LIMIT_S} s", error
     assert "training cache audit: off" in done.stdout + done.stderr, done.stdout[-2000:]
+
+
+@pytest.mark.process
+@pytest.mark.system  # `grade` verifies the Fashion-MNIST files from apt first
+def test_a_batch_nobody_could_be_graded_still_exports_their_zeros(tmp_path):
+    """Every submission unreadable: nbgrader has no notebook to make feedback from (its
+    generate_feedback would stop the batch), yet grades.csv lists each student with 0 and
+    the table says why."""
+    import csv
+
+    from graders import ASSIGNMENT
+    from scenarios import sample_class
+    from tests.support.course import make_course, nbgrader_ok
+
+    folder = make_course(tmp_path)
+    nbgrader_ok(folder, "generate_assignment", ASSIGNMENT)
+    sample_class.write_class(folder, ["broken_notebook_file"], release_root=folder)
+    done = course("grade", "--course", str(folder))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "feedback: none to make, no submission could be autograded" in done.stdout
+    assert "not graded: broken_notebook_file (nbformat.reader.NotJSONError" in done.stdout
+    with open(folder / "grades.csv") as fh:
+        rows = [(r["student_id"], float(r["score"])) for r in csv.DictReader(fh)]
+    assert rows == [("broken_notebook_file", 0.0)]
+    assert (folder / "reports" / f"{ASSIGNMENT}_summary.md").exists()
