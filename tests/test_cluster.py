@@ -13,6 +13,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import nbformat
@@ -54,7 +55,7 @@ class Graded:
     def sqlite_url(self) -> str:
         return gradebook.default_url(self.sequential)
 
-    @property
+    @cached_property  # one context per fixture: its nbgrader_config.py is read once
     def grading(self) -> GradingContext:
         return GradingContext.of(self.course, db_url=self.db_url)
 
