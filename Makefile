@@ -75,8 +75,9 @@ test-fast: setup test-packages postgres  ## only the tests that do not train
 test-unit: $(VENV)/.installed  ## the logic alone: no apt packages, PostgreSQL, bubblewrap, Chromium, root or nbgrader processes
 	$(BIN)/python -m pytest -m "not slow and not system and not process" $(PYTEST_PARALLEL)
 
-bench: setup postgres  ## benchmarks that print numbers (docs/benchmarks.md): lab vs miss vs hit, sandbox cost, class throughput
+bench: setup postgres  ## benchmarks that print numbers (docs/benchmarks.md): lab vs miss vs hit, CPU per grading, class throughput
 	$(BIN)/python benchmarks/grading.py --runs 3
+	$(BIN)/python benchmarks/grading_cpu.py
 	$(BIN)/python benchmarks/class_throughput.py --students 6 --cache
 	$(BIN)/python benchmarks/class_throughput.py
 	$(BIN)/python benchmarks/similarity_cost.py

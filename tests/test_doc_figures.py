@@ -6,7 +6,14 @@ benchmarks/process_start.py writes process_start.json, which "Starting nbgrader"
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
 
 from course.layout import COURSE_ROOT
 
@@ -112,3 +119,81 @@ def test_the_suite_report_is_read_from_pytests_own_lines():
     assert got["slowest"][0] == [624, "setup", "tests/test_accuracy.py::test_reference_model"]
     assert suite.what(*got["slowest"][0][2:0:-1]) == "the sample class"
     assert suite.what(got["slowest"][1][2], "call") == "`test_the_cache_audit`"
+
+
+def test_cpu_is_charged_to_the_test_its_worker_ran_then():
+    """A process's CPU goes to the test its nearest xdist-worker ancestor ran at the sample (or
+    finished within the sampled second); CPU of processes no worker started is 'outside'."""
+    suite = _suite()
+    timeline = [  # as benchmarks/suite_timeline.py writes it, in the order tests ended
+        {"worker": "gw1", "pid": 20, "test": "tests/test_c.py::three", "start": 100, "end": 130},
+        {"worker": "gw0", "pid": 10, "test": "tests/test_a.py::one", "start": 100, "end": 110},
+        {"worker": "gw0", "pid": 10, "test": "tests/test_b.py::two", "start": 111, "end": 120},
+    ]
+    samples = [  # (when, [(CPU seconds since the last look, the process and its ancestors)])
+        (105.0, [(1.0, [11, 10, 1]), (2.0, [21, 20, 1]), (4.0, [30, 1])]),  # 30: PostgreSQL
+        (110.5, [(8.0, [12, 11, 10, 1])]),  # test_a ended within this second
+        (115.0, [(16.0, [10, 1])]),
+        (125.0, [(32.0, [13, 10, 1]), (64.0, [21, 20, 1])]),  # gw0 had nothing to run
+    ]
+    cpu = suite.cpu_by_file(samples, timeline)
+    assert cpu["core_s"] == 127 and cpu["outside_workers_s"] == 4
+    assert cpu["by_file"] == [
+        [66, "tests/test_c.py"],
+        [32, "gw0: between tests"],
+        [16, "tests/test_b.py"],
+        [9, "tests/test_a.py"],
+    ]
+
+
+@pytest.mark.process
+def test_the_cpu_sampler_sees_a_child_process_and_its_parent():
+    suite = _suite()
+    done, ready, samples = threading.Event(), threading.Event(), []
+    sampler = threading.Thread(target=suite.cpu_samples, args=(done, samples, ready))
+    sampler.start()
+    assert ready.wait(30)  # the processes older than the child are listed
+    busy = "import time\nend = time.process_time() + 1.5\nwhile time.process_time() < end: pass"
+    child = subprocess.run([sys.executable, "-c", busy], check=True)
+    assert child.returncode == 0
+    time.sleep(1.5 * suite.CPU_INTERVAL_S)  # one more look after the child's last second
+    done.set()
+    sampler.join()
+    mine = [s for _, spent in samples for s, chain in spent if chain[1:2] == [os.getpid()]]
+    assert 0.5 < sum(mine) < 3, samples  # the child's 1.5 s, seen from its second look on
+
+
+@pytest.mark.process
+def test_the_timeline_plugin_names_each_workers_tests(tmp_path):
+    tests = "def test_one():\n    pass\n\n\ndef test_two():\n    pass\n"
+    (tmp_path / "test_two.py").write_text(tests)
+    timeline = tmp_path / "timeline.jsonl"
+    env = dict(os.environ, C1W3_SUITE_TIMELINE=str(timeline))
+    env["PYTHONPATH"] = str(COURSE_ROOT / "benchmarks")
+    argv = [sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "suite_timeline"]
+    argv += ["-p", "no:cacheprovider", "test_two.py"]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [json.loads(line) for line in timeline.read_text().splitlines()]
+    names = sorted(line["test"] for line in lines)
+    assert names == ["test_two.py::test_one", "test_two.py::test_two"]
+    for line in lines:
+        assert line["worker"] in {"gw0", "gw1"} and line["pid"] != os.getpid()
+        assert line["start"] <= line["end"]
+
+
+def test_the_cpu_of_one_grading_is_the_benchmarks():
+    """docs/benchmarks.md's table and docs/testing.md's range state grading_cpu.json."""
+    r = json.loads((COURSE_ROOT / "benchmarks/results/grading_cpu.json").read_text())
+    text = (COURSE_ROOT / "docs/benchmarks.md").read_text()
+    section = text[text.index("## CPU of one grading") :].split("\n## ")[0]
+    assert f"conv2d {r['conv_gflops']} GFLOP/s" in re.sub(r"\s+", " ", section)
+    for student, m in r["students"].items():
+        row = _row(section, f"`{student}`")
+        assert f"| {m['wall_s']} | **{m['core_s']}** | {m['nbgrader_core_s']} |" in row, row
+    cheap = sorted(
+        m["core_s"] for s, m in r["students"].items() if s != "week2_spellings_renamed_upload"
+    )
+    testing = _flat("docs/testing.md")
+    assert f"costs {cheap[0]}-{cheap[-1]} core-seconds" in testing
+    assert f"{r['students']['week2_spellings_renamed_upload']['core_s']} when it trains" in testing
