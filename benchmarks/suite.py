@@ -158,7 +158,9 @@ def run(workers: int) -> dict:
         thread.start()
     argv = [sys.executable, "-m", "pytest", "-n", str(workers), f"--durations={SLOWEST}"]
     argv += ["-p", "suite_timeline"]
-    timeline_file = Path(tempfile.mkstemp(prefix="c1w3-suite-timeline-", suffix=".jsonl")[1])
+    handle, name = tempfile.mkstemp(prefix="c1w3-suite-timeline-", suffix=".jsonl")
+    os.close(handle)  # the workers append to it by name
+    timeline_file = Path(name)
     env = dict(os.environ, C1W3_SUITE_TIMELINE=str(timeline_file))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     start = time.perf_counter()
