@@ -23,7 +23,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,11 @@ from graders import ASSIGNMENT  # noqa: E402
 from scenarios import sample_class  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the other benchmarks' helpers (benchmarks/ is not a package)
+from class_throughput import warm  # noqa: E402
+from grading import conv_throughput  # noqa: E402
+from suite import git  # noqa: E402
+
 RESULTS = HERE / "results" / "grading_cpu.json"
 STUDENTS = [
     "passes_all",
@@ -57,13 +61,6 @@ def busy_seconds() -> float:
 def own_seconds() -> float:
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
-
-
-def warm(into: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "course.training_cache", "warm", "--cache", str(into)],
-        check=True,
-    )
 
 
 def measure(course: Path, student: str, background: float) -> dict:
@@ -110,17 +107,9 @@ def main() -> int:
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    sys.path.insert(0, str(HERE))
-    from grading import conv_throughput
-
     record = {
         "date": time.strftime("%Y-%m-%d"),
-        "commit": subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
-            cwd=HERE.parent,
-            capture_output=True,
-            text=True,
-        ).stdout.strip(),  # fmt: skip
+        "commit": git("describe", "--always", "--dirty", "--abbrev=7"),
         "conv_gflops": round(conv_throughput()),
         "background_core_s_per_s": round(background, 2),
         "students": results,
